@@ -1,0 +1,412 @@
+"""RNN-LRA-diff (Algorithm 1) and its regularised form (Algorithm 2) for a population.
+
+Book chapters "LRA-diff for RNNs" and "Regularisation in the direction of the update".
+
+Algorithm 1 (paper, lines 2-28), in this package's row-vector, 0-based notation
+(steps t = 0..T-1, the paper's t_max = T-1)::
+
+    forward (1)-(2); grad W_hy, b_y of the global loss E                  (lines 2-7)
+    h_bar <- h_{T-1};  K times:  h_bar <- h_bar - gamma * dE(y(h_bar))/dh_bar   (lines 8-13)
+    z_hat_{T-1} <- tanh(h_bar)
+    for t = T-1 .. 0:                                                      (lines 14-27)
+        grad^t W_hh, b_h, W_xh <- Normalize[dL(z_t, z_hat_t)/d(.), c0]      (lines 16-18)
+        h_bar <- h_{t-1};  K times:                                         (lines 19-26)
+            Delta <- Normalize[dL(z_t(h_bar), z_hat_t)/dh_bar, c1]
+            h_bar <- h_bar - gamma * Delta,   z_t(h_bar) = tanh(tanh(h_bar) W_hh + x_t W_xh + b_h)
+        z_hat_{t-1} <- tanh(h_bar)
+    return the per-step terms summed over t                               (line 28)
+
+with Normalize(D, c) = D * c/||D|| if c > 0 and ||D|| >= c (line 29).
+
+**Readings of the ambiguities** (``shared/paper/paper.md``, A1-A5), which this module implements:
+
+* A1 — lines 10-13 iterate: h_bar <- h_hat and y is recomputed from tanh(h_hat) at every inner step
+  (otherwise K would repeat one identical step); this is eq. (4).
+* A2 — line 24 feeds z_hat_{t-1} = tanh(h_hat_{t-1}) (not the pre-activation) into W_hh, as eq. (1).
+* A3 — ||.|| is the Frobenius norm of the whole mini-batch tensor of one member.
+* A4 — MSE and the log-penalty (eq. 8) average over batch and units.
+* A5 — targets z_hat are constants when L is differentiated (LRA's targets).
+* A6 (ours) — the loop covers t = 0: line 23 computes z_hat_0, whose only possible use is the update
+  of W_xh and b_h from L(z_0, z_hat_0) (dL/dW_hh is zero there since z_{-1} = 0). The released
+  code stops at t = 1; that is switch 4 below.
+* Line 10 (top layer) and line 7 (W_hy) carry no Normalize in the paper; they do in the released code
+  (switch 1).
+
+**Algorithm 2** (eqs. 5-7) replaces Normalize on lines 16-18 and 21 by Regularize: add
+lambda * dOmega/dA, then Normalize. Following eq. (5) and Pascanu et al. (2013), the error signal
+delta_t = dL(z_t, z_hat_t)/dh_t and tanh'(h_{t-1}) are constants::
+
+    Omega_t = ( ||(delta_t W_hh^T) * tanh'(h_{t-1})|| / ||delta_t|| - 1 )^2
+    dOmega_t/dW_hh = 2 (r - 1) / (||delta_t|| ||v||) * (v * tanh'(h_{t-1}))^T delta_t,
+    v = (delta_t W_hh^T) * tanh'(h_{t-1}),  r = ||v|| / ||delta_t||.
+
+With those constants Omega depends on no other argument, so on lines 17, 18 and 21 Regularize
+reduces to Normalize: the regulariser acts on W_hh alone. (The released code instead differentiates
+through tanh'; that is switch 5.)
+
+**Released-code switches** (``reference-code-notes.md``, "lra-rnn", deviations 1-8), each usable
+alone; see :class:`ReleasedCodeSwitches`. Where the released code differentiates through the whole
+unrolled history with autograd, the switches keep to the local, one-step form and say so.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+from .model import (RNNParams, cross_entropy, cross_entropy_grad, input_projection,
+                    input_weight_grads, output_grads, unroll)
+from .optim import sgd_
+
+LOCAL_LOSSES = ("mse", "log_penalty")
+NORM_MODES = ("standard", "off", "forced")
+
+
+@dataclass(frozen=True)
+class LRADiffConfig:
+    """Hyperparameters of one population member (every field may differ between members).
+
+    alpha: SGD learning rate; gamma: target step (eq. 4); K: inner steps; c0: Normalize constant of
+    the weight gradients (lines 16-18); c1: of the target displacement Delta h (line 21);
+    lam: regulariser weight lambda (Algorithm 2; 0 = Algorithm 1); loss: local loss L;
+    norm: "standard" (line 29), "off" (never), "forced" (always rescale to norm c, Fig. 3).
+    """
+    alpha: float = 0.1
+    gamma: float = 0.1
+    K: int = 10
+    c0: float = 1.0
+    c1: float = 1.0
+    lam: float = 0.0
+    loss: str = "mse"
+    norm: str = "standard"
+
+    def __post_init__(self):
+        for name in ("alpha", "gamma", "c0", "c1", "lam"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0 or v != v:
+                raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+        if not isinstance(self.K, int) or isinstance(self.K, bool) or self.K < 1:
+            raise ValueError(f"K must be an integer >= 1, got {self.K!r}")
+        if self.loss not in LOCAL_LOSSES:
+            raise ValueError(f"unknown local loss {self.loss!r}; valid: {', '.join(LOCAL_LOSSES)}")
+        if self.norm not in NORM_MODES:
+            raise ValueError(f"unknown normalisation {self.norm!r}; valid: {', '.join(NORM_MODES)}")
+
+
+@dataclass(frozen=True)
+class ReleasedCodeSwitches:
+    """One switch per departure of ``nmanchev/lra-rnn`` from the paper (notes, deviations 1-8).
+
+    1 ``single_clip``: one constant c (= c0) for every clip, also on grad W_hy and the top-layer
+      Delta h; grad b_h and grad b_y are never clipped.
+    2 ``targets_not_detached``: L(z, z_hat) is also differentiated through the target
+      z_hat_s = tanh(h_s - gamma * sum Delta) back into h_s (Delta constant: the released code takes
+      it from ``autograd.grad`` without a graph).
+    3 ``loss_from_original_activity``: inner steps k >= 2 minimise L(z_t, tanh(tanh(h_bar) W_hh +
+      x_t W_xh + b_h)) — the distance from the *original* activity z_t, not from z_hat_t — and the
+      loss after the last step is what trains the layer below (its gradient taken through both its
+      arguments at step t).
+    4 ``skip_first_step``: the first time step never gives a weight update (loop stops at t = 1).
+    5 ``released_regularizer``: Omega with ``torch.diag`` of a (batch x hidden) matrix (only
+      tanh'(h)[b, b] of each example b enters), differentiated through tanh'(h_{t-1}); its gradient
+      is added to Delta h and to grad W_xh (through x_{t-1} W_xh, one step), not to grad W_hh.
+    6 ``validation_h0_quirk``: validation feeds h0 = x_0 W_xh + b_h into W_hh as the state before
+      step 0; training starts from zeros (engine).
+    7 ``patience``: stop after 30 validation checks without improvement (engine).
+    8 ``report_post_target_loss``: the reported training loss is the global loss after the K target
+      steps, not the forward loss.
+    """
+    single_clip: bool = False
+    targets_not_detached: bool = False
+    loss_from_original_activity: bool = False
+    skip_first_step: bool = False
+    released_regularizer: bool = False
+    validation_h0_quirk: bool = False
+    patience: bool = False
+    report_post_target_loss: bool = False
+
+    @classmethod
+    def all_on(cls) -> "ReleasedCodeSwitches":
+        return cls(**{f.name: True for f in fields(cls)})
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def enabled(self) -> list[str]:
+        return [k for k, v in asdict(self).items() if v]
+
+
+PAPER = ReleasedCodeSwitches()
+
+
+class Hyper:
+    """Per-member hyperparameters as (P,) tensors on the population's device."""
+
+    def __init__(self, configs: list[LRADiffConfig], device="cpu"):
+        f32 = dict(dtype=torch.float32, device=device)
+        self.alpha = torch.tensor([c.alpha for c in configs], **f32)
+        self.gamma = torch.tensor([c.gamma for c in configs], **f32).view(-1, 1, 1)
+        self.K = torch.tensor([c.K for c in configs], dtype=torch.long, device=device)
+        self.c0 = torch.tensor([c.c0 for c in configs], **f32)
+        self.c1 = torch.tensor([c.c1 for c in configs], **f32)
+        self.lam = torch.tensor([c.lam for c in configs], **f32)
+        self.log_penalty = torch.tensor([c.loss == "log_penalty" for c in configs],
+                                        device=device).view(-1, 1, 1)
+        self.mode = torch.tensor([NORM_MODES.index(c.norm) for c in configs], device=device)
+        # Python-level facts that let the step skip work no member needs.
+        self.K_max = max(c.K for c in configs)
+        self.losses = {c.loss for c in configs}
+        self.any_reg = any(c.lam > 0 for c in configs)
+
+
+def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+def member_norm(d: torch.Tensor) -> torch.Tensor:
+    """Frobenius norm of each member's tensor (reading A3): (P, ...) -> (P,)."""
+    return torch.linalg.vector_norm(d.flatten(1), dim=1)
+
+
+def normalize(d: torch.Tensor, c: torch.Tensor, mode: torch.Tensor) -> torch.Tensor:
+    """Algorithm 1, line 29, per member: rescale to norm c when c > 0 and ||d|| >= c.
+
+    mode 0 "standard" (line 29), 1 "off" (identity), 2 "forced" (always rescale to norm c when
+    c > 0: the paper's "indiscriminately force the normalisation", Fig. 3).
+    """
+    n = member_norm(d)
+    safe = n.clamp_min(torch.finfo(d.dtype).tiny)
+    one = torch.ones_like(n)
+    clip = torch.where((c > 0) & (n >= c), c / safe, one)
+    forced = torch.where((c > 0) & (n > 0), c / safe, one)
+    scale = torch.where(mode == 0, clip, torch.where(mode == 2, forced, one))
+    return d * _bcast(scale, d)
+
+
+def local_loss(z: torch.Tensor, target: torch.Tensor, hyper: Hyper):
+    """L(z, target) per member and dL/dz (eq. 8 for the log-penalty; A4: means).
+
+    Both losses are functions of z - target, so dL/dtarget = -dL/dz.
+    """
+    d = z - target
+    n = d[0].numel()
+    vals, grads = [], []
+    if "mse" in hyper.losses:
+        vals.append((d * d).flatten(1).mean(1))
+        grads.append(2 * d / n)
+    if "log_penalty" in hyper.losses:
+        vals.append(torch.log1p(d * d).flatten(1).mean(1))
+        grads.append(2 * d / (1 + d * d) / n)
+    if len(vals) == 1:
+        return vals[0], grads[0]
+    lp = hyper.log_penalty
+    return torch.where(lp.view(-1), vals[1], vals[0]), torch.where(lp, grads[1], grads[0])
+
+
+def omega_grad_W(delta: torch.Tensor, W_hh: torch.Tensor, s_prev: torch.Tensor):
+    """Omega_t of eq. (5) and dOmega_t/dW_hh, with delta_t and tanh'(h_{t-1}) = s_prev constant."""
+    v = torch.bmm(delta, W_hh.transpose(1, 2)) * s_prev
+    nd, nv = member_norm(delta), member_norm(v)
+    ok = (nd > 0) & (nv > 0)  # no error signal, no regulariser (the released code checks L != 0)
+    nd_s, nv_s = nd.clamp_min(1e-30), nv.clamp_min(1e-30)
+    r = nv / nd_s
+    coef = torch.where(ok, 2 * (r - 1) / (nd_s * nv_s), torch.zeros_like(r))
+    grad = torch.bmm((v * s_prev).transpose(1, 2), delta) * _bcast(coef, W_hh)
+    return torch.where(ok, (r - 1) ** 2, torch.zeros_like(r)), grad
+
+
+def omega_grad_h_released(delta: torch.Tensor, W_hh: torch.Tensor, h_prev: torch.Tensor):
+    """Switch 5: dOmega/dh_{t-1} for the released code's Omega (``torch.diag`` quirk).
+
+    ``torch.diag`` of the (B, H) matrix tanh'(h) keeps d_b = tanh'(h)[b, b] (B <= H), which then
+    scales example b's whole row: Omega = (||u * d|| / ||delta|| - 1)^2 with u = delta W_hh^T.
+    Only the [b, b] entries of h receive a gradient.
+    """
+    P, B, H = h_prev.shape
+    u = torch.bmm(delta, W_hh.transpose(1, 2))
+    idx = torch.arange(min(B, H), device=h_prev.device)
+    th = torch.tanh(h_prev[:, idx, idx])                   # (P, B)
+    d = 1 - th * th
+    u2 = (u * u).sum(-1)[:, : len(idx)]                    # ||u_b||^2
+    nv = torch.sqrt((d * d * u2).sum(-1))
+    nd = member_norm(delta)
+    ok = (nd > 0) & (nv > 0)
+    nd_s, nv_s = nd.clamp_min(1e-30), nv.clamp_min(1e-30)
+    coef = torch.where(ok, 2 * (nv / nd_s - 1) / (nd_s * nv_s), torch.zeros_like(nv))
+    g_diag = coef.unsqueeze(1) * d * u2 * (-2 * th * d)    # dOmega/dd_b * dd_b/dh_bb
+    g = torch.zeros_like(h_prev)
+    g[:, idx, idx] = g_diag
+    return g
+
+
+class _LayerLoss:
+    """The loss that trains one layer, as the (input x, state fed to W_hh, dL/dh) terms of
+    its local gradient, plus its value (for probes) and the error signal used by Omega."""
+
+    def __init__(self, value, terms, omega_delta, omega_state):
+        self.value, self.terms = value, terms
+        self.omega_delta, self.omega_state = omega_delta, omega_state
+
+
+def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: Hyper,
+                   switches: ReleasedCodeSwitches = PAPER, probe: bool = False):
+    """Algorithm 1 (and 2 where lambda > 0) for every member at once.
+
+    x: (P, T, B, n_in) one-hot, y: (P, B). Returns the parameter updates (:class:`RNNParams` of
+    gradients, before the learning rate) and a dict of statistics; with ``probe`` also the
+    per-step gradient-flow quantities of Figs. 2-4: ``local_loss``, ``dh_norm``, ``dW_hh_norm``,
+    ``dW_xh_norm`` (each (P, T)).
+    """
+    sw = switches
+    P, T, B, _ = x.shape
+    W_hh, W_hy = params.W_hh, params.W_hy
+    W_hhT, W_hyT = W_hh.transpose(1, 2), W_hy.transpose(1, 2)
+    b_h, b_y = params.b_h.unsqueeze(1), params.b_y.unsqueeze(1)
+    gamma, mode = hyper.gamma, hyper.mode
+    c_w = hyper.c0
+    c_d = hyper.c0 if sw.single_clip else hyper.c1
+    xw = input_projection(params, x)
+    h, z, logits = unroll(params, xw)
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+
+    probes = {k: torch.zeros(P, T, device=x.device) for k in
+              ("local_loss", "dh_norm", "dW_hh_norm", "dW_xh_norm")} if probe else None
+
+    # Lines 6-7: output layer, ordinary gradient of E.
+    g_logits = cross_entropy_grad(logits, y)
+    dW_hy, db_y = output_grads(z[:, -1], g_logits)
+    if sw.single_clip:
+        dW_hy = normalize(dW_hy, c_w, mode)
+
+    # Lines 8-13 (reading A1): K gradient steps on h_{T-1} against E.
+    h_bar = h[:, -1]
+    for k in range(hyper.K_max):
+        z_bar = torch.tanh(h_bar)
+        g = cross_entropy_grad(torch.bmm(z_bar, W_hy) + b_y, y)
+        delta = torch.bmm(g, W_hyT) * (1 - z_bar * z_bar)
+        if sw.single_clip:
+            delta = normalize(delta, c_d, mode)
+        if probe and k == 0:
+            probes["dh_norm"][:, T - 1] = member_norm(delta)
+        h_bar = torch.where(_bcast(k < hyper.K, h_bar), h_bar - gamma * delta, h_bar)
+    z_hat = torch.tanh(h_bar)
+    stats = {"global_loss": cross_entropy(logits, y),
+             "post_target_loss": cross_entropy(torch.bmm(z_hat, W_hy) + b_y, y)}
+
+    def paper_layer_loss(t, target):
+        """L(z_t, z_hat_t) differentiated through z_t (and, switch 2, through the target)."""
+        z_prev = z[:, t - 1] if t > 0 else None
+        value, dLdz = local_loss(z[:, t], target, hyper)
+        delta = dLdz * (1 - z[:, t] ** 2)
+        terms = [(x[:, t], z_prev, delta)]
+        if sw.targets_not_detached:
+            # z_hat_t = tanh(h_t - gamma sum Delta): d z_hat/d h_t = tanh'(h_hat_t), dL/dz_hat = -dL/dz
+            terms.append((x[:, t], z_prev, -dLdz * (1 - target ** 2)))
+        return _LayerLoss(value, terms, delta, z_prev)
+
+    dW_hh = torch.zeros_like(W_hh)
+    dW_xh = torch.zeros_like(params.W_xh)
+    db_h = torch.zeros_like(params.b_h)
+    pending_xh = None   # switch 5: lambda * x^T dOmega/dh for the layer below
+    layer = paper_layer_loss(T - 1, z_hat)
+    t_stop = 1 if sw.skip_first_step else 0
+    for t in range(T - 1, t_stop - 1, -1):
+        # Lines 16-18: this layer's local gradients, regularised (Alg. 2) and normalised.
+        g_hh, g_xh, g_b = zero, zero, zero
+        for x_in, z_in, d in layer.terms:
+            a, b, c = input_weight_grads(x_in, z_in, d)
+            g_hh, g_xh, g_b = g_hh + a, g_xh + b, g_b + c
+        if hyper.any_reg and layer.omega_state is not None and not sw.released_regularizer:
+            _, dOmega = omega_grad_W(layer.omega_delta, W_hh, 1 - layer.omega_state ** 2)
+            g_hh = g_hh + _bcast(hyper.lam, g_hh) * dOmega
+        if pending_xh is not None:
+            g_xh = g_xh + pending_xh
+            pending_xh = None
+        g_hh = normalize(g_hh, c_w, mode)
+        g_xh = normalize(g_xh, c_w, mode)
+        if not sw.single_clip:
+            g_b = normalize(g_b, c_w, mode)
+        dW_hh += g_hh
+        dW_xh += g_xh
+        db_h += g_b
+        if probe:
+            probes["local_loss"][:, t] = layer.value
+            probes["dW_hh_norm"][:, t] = member_norm(g_hh)
+            probes["dW_xh_norm"][:, t] = member_norm(g_xh)
+        if t == 0:
+            break
+
+        # Lines 19-26: K steps on h_{t-1} to build the target z_hat_{t-1}.
+        if sw.released_regularizer and hyper.any_reg and layer.omega_state is not None:
+            g_h = omega_grad_h_released(layer.omega_delta, W_hh, h[:, t - 1])
+            pending_xh = _bcast(hyper.lam, params.W_xh) * torch.bmm(
+                x[:, t - 1].transpose(1, 2), g_h)
+        h_bar, h_t, z_t = h[:, t - 1], h[:, t], z[:, t]
+        z_fwd = z[:, t]
+        for k in range(hyper.K_max):
+            if sw.loss_from_original_activity and k > 0:
+                _, dLdz = local_loss(z_fwd, z_t, hyper)
+                dLdz = -dLdz           # differentiate through the second argument
+            else:
+                _, dLdz = local_loss(z_t, z_hat, hyper)
+            d = dLdz * (1 - z_t * z_t)
+            z_bar = torch.tanh(h_bar)
+            Delta = torch.bmm(d, W_hhT) * (1 - z_bar * z_bar)
+            if sw.released_regularizer and hyper.any_reg:
+                Delta = Delta + _bcast(hyper.lam, Delta) * omega_grad_h_released(d, W_hh, h_bar)
+            Delta = normalize(Delta, c_d, mode)
+            if probe and k == 0:
+                probes["dh_norm"][:, t - 1] = member_norm(Delta)
+            h_new = h_bar - gamma * Delta
+            h_t_new = torch.bmm(torch.tanh(h_new), W_hh) + xw[:, t] + b_h
+            active = _bcast(k < hyper.K, h_bar)
+            h_bar = torch.where(active, h_new, h_bar)
+            h_t = torch.where(active, h_t_new, h_t)
+            z_t = torch.where(active, torch.tanh(h_t_new), z_t)
+        z_hat_prev = torch.tanh(h_bar)
+
+        if sw.loss_from_original_activity:
+            # The loss after the last inner step, L(z_t, z_t(h_hat_{t-1})), trains the layer below.
+            value, dLdz = local_loss(z_fwd, z_t, hyper)
+            d_fwd = dLdz * (1 - z_fwd * z_fwd)
+            d_tgt = -dLdz * (1 - z_t * z_t)
+            z_prev = z[:, t - 1]
+            terms = [(x[:, t], z_prev, d_fwd), (x[:, t], z_hat_prev, d_tgt)]
+            if sw.targets_not_detached:
+                # ... and through z_hat_{t-1} = tanh(h_{t-1} - gamma sum Delta) into h_{t-1}
+                d_below = torch.bmm(d_tgt, W_hhT) * (1 - z_hat_prev ** 2)
+                terms.append((x[:, t - 1], z[:, t - 2] if t > 1 else None, d_below))
+            layer = _LayerLoss(value, terms, d_fwd, z_prev)
+        else:
+            layer = paper_layer_loss(t - 1, z_hat_prev)
+        z_hat = z_hat_prev
+
+    grads = RNNParams(W_xh=dW_xh, W_hh=dW_hh, W_hy=dW_hy, b_h=db_h, b_y=db_y)
+    if probe:
+        stats.update(probes)
+    return grads, stats
+
+
+class LRADiff:
+    """Population trainer step for RNN-LRA-diff (Algorithms 1-2): SGD with per-member alpha."""
+    name = "lra_diff"
+
+    def __init__(self, configs: list[LRADiffConfig], switches: ReleasedCodeSwitches = PAPER,
+                 device="cpu"):
+        self.configs = list(configs)
+        self.switches = switches
+        self.hyper = Hyper(self.configs, device)
+        self.alpha = self.hyper.alpha
+
+    def init_state(self, params: RNNParams, seeds) -> dict:
+        return {}
+
+    def train_step(self, params: RNNParams, state: dict, x, y, active, probe=False):
+        grads, stats = lra_diff_grads(params, x, y, self.hyper, self.switches, probe)
+        sgd_(params, grads, self.alpha * active)
+        if self.switches.report_post_target_loss:
+            stats["train_loss"] = stats["post_target_loss"]
+        else:
+            stats["train_loss"] = stats["global_loss"]
+        return stats
