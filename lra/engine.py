@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -226,7 +225,7 @@ class PopulationTrainer:
             return
         atomic_save(dict(fingerprint=self.fingerprint(), iteration=self.iteration,
                          params=self.params.state_dict(),
-                         state={k: (v.cpu() if torch.is_tensor(v) else v)
+                         state={k: (v.detach().cpu() if torch.is_tensor(v) else v)
                                 for k, v in self.state.items()},
                          active=self.active.cpu(), diverged=self.diverged.cpu(),
                          results=[vars(r) for r in self.results], since_best=self.since_best,
@@ -244,10 +243,10 @@ class PopulationTrainer:
         if ck.get("fingerprint") != self.fingerprint():
             raise RuntimeError(f"checkpoint {self.checkpoint_path} belongs to another run; "
                                "delete it or choose another path")
-        for (_, dst), (k, _) in zip(self.params.items(), self.params.items()):
+        for k, dst in self.params.items():
             dst.copy_(ck["params"][k].to(self.device))
         for k, v in ck["state"].items():
-            if torch.is_tensor(v):
+            if torch.is_tensor(v) and k in self.state and self.state[k].shape == v.shape:
                 self.state[k].copy_(v.to(self.device))
             else:
                 self.state[k] = v
@@ -281,7 +280,7 @@ class PopulationTrainer:
         loss = self._last_train_loss
         for m, acc in accs.items():
             r = self.results[m]
-            r.curve.append((self.iteration, acc, float(loss[m]) if loss is not None else math.nan))
+            r.curve.append((self.iteration, acc, float(loss[m]) if loss is not None else None))
             r.final_accuracy, r.iterations = acc, self.iteration
             if acc > r.best_accuracy:
                 r.best_accuracy, self.since_best[m] = acc, 0
@@ -308,7 +307,7 @@ class PopulationTrainer:
             for m, acc in first.items():
                 self.results[m].best_accuracy = acc
                 self.results[m].final_accuracy = acc
-                self.results[m].curve.append((0, acc, math.nan))
+                self.results[m].curve.append((0, acc, None))
         bar = None
         if self.progress:
             from tqdm.auto import tqdm

@@ -256,7 +256,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
     x: (P, T, B, n_in) one-hot, y: (P, B). Returns the parameter updates (:class:`RNNParams` of
     gradients, before the learning rate) and a dict of statistics; with ``probe`` also the
     per-step gradient-flow quantities of Figs. 2-4: ``local_loss``, ``dh_norm``, ``dW_hh_norm``,
-    ``dW_xh_norm`` (each (P, T)).
+    ``dW_xh_norm``, ``db_h_norm`` (each (P, T); norms after Normalize).
     """
     sw = switches
     P, T, B, _ = x.shape
@@ -271,7 +271,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
     zero = torch.zeros((), dtype=x.dtype, device=x.device)
 
     probes = {k: torch.zeros(P, T, device=x.device) for k in
-              ("local_loss", "dh_norm", "dW_hh_norm", "dW_xh_norm")} if probe else None
+              ("local_loss", "dh_norm", "dW_hh_norm", "dW_xh_norm", "db_h_norm")} if probe else None
 
     # Lines 6-7: output layer, ordinary gradient of E.
     g_logits = cross_entropy_grad(logits, y)
@@ -334,6 +334,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
             probes["local_loss"][:, t] = layer.value
             probes["dW_hh_norm"][:, t] = member_norm(g_hh)
             probes["dW_xh_norm"][:, t] = member_norm(g_xh)
+            probes["db_h_norm"][:, t] = member_norm(g_b)
         if t == 0:
             break
 

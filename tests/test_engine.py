@@ -1,0 +1,121 @@
+"""The population engine: isolation of members, determinism, resume, divergence, learning."""
+import os
+
+import pytest
+import torch
+
+from lra.bptt import BPTT, BPTTConfig
+from lra.engine import PopulationTrainer
+from lra.lra_diff import LRADiff, LRADiffConfig
+from lra.tptt import TPTT, TPTTConfig
+
+SMALL = dict(validation_size=200, check_every=10, device="cpu")
+
+
+def trainer(configs, seeds, algo=LRADiff, task="temporal_order", T=10, **kw):
+    return PopulationTrainer(algo(configs), task, T, seeds, **{**SMALL, **kw})
+
+
+def params_equal(a, b, members_a, members_b):
+    return all(torch.equal(va[members_a], vb[members_b])
+               for (_, va), (_, vb) in zip(a.items(), b.items()))
+
+
+def test_member_equals_same_config_trained_alone():
+    configs = [LRADiffConfig(alpha=0.01, gamma=1.0, K=3), LRADiffConfig(alpha=0.1, gamma=0.1, K=5,
+               lam=0.1, loss="log_penalty"), LRADiffConfig(alpha=0.01, gamma=10.0, K=2, c1=0.1)]
+    pop = trainer(configs, [0, 1, 0], task="random_permutation", max_iterations=30,
+                  check_every=1000)
+    pop.run()
+    for p in range(3):
+        alone = trainer([configs[p]], [[0, 1, 0][p]], task="random_permutation", max_iterations=30,
+                        check_every=1000)
+        alone.run()
+        assert params_equal(pop.params, alone.params, [p], [0]), p
+
+
+def test_same_seed_twice_is_identical_and_seeds_differ():
+    runs = [trainer([LRADiffConfig()] * 2, [5, 6], max_iterations=20) for _ in range(2)]
+    for r in runs:
+        r.run()
+    assert params_equal(runs[0].params, runs[1].params, [0, 1], [0, 1])
+    assert not torch.equal(runs[0].params.W_hh[0], runs[0].params.W_hh[1])
+
+
+@pytest.mark.parametrize("algo,configs", [
+    (LRADiff, [LRADiffConfig(alpha=0.01, gamma=1.0, K=2), LRADiffConfig(alpha=0.001, K=3)]),
+    (TPTT, [TPTTConfig(), TPTTConfig(lr_f=0.001)]),
+    (BPTT, [BPTTConfig(0.001), BPTTConfig(0.01)])])
+def test_resume_equals_uninterrupted(tmp_path, algo, configs):
+    kw = dict(algo=algo, task="random_permutation", max_iterations=60, probe_every=15)
+    full = trainer(configs, [0, 1], **kw)
+    full_results = full.run()
+    ck = str(tmp_path / "ck.pt")
+    part = trainer(configs, [0, 1], checkpoint_path=ck, checkpoint_every=10, **kw)
+    part.run(stop_after_seconds=0)           # stops at the first check, after a checkpoint
+    assert part.iteration == 10 and not part.finished and os.path.exists(ck)
+    resumed = trainer(configs, [0, 1], checkpoint_path=ck, checkpoint_every=10, **kw)
+    resumed_results = resumed.run()
+    assert resumed.iteration == 60 and resumed.finished
+    assert params_equal(full.params, resumed.params, [0, 1], [0, 1])
+    assert [vars(r) for r in full_results] == [vars(r) for r in resumed_results]
+    assert len(resumed.probes) == len(full.probes) == 4
+
+
+def test_corrupt_or_foreign_checkpoint_is_an_error(tmp_path):
+    ck = tmp_path / "ck.pt"
+    ck.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="unreadable"):
+        trainer([LRADiffConfig()], [0], checkpoint_path=str(ck), max_iterations=10).run()
+    assert ck.read_bytes() == b"not a checkpoint"
+    ck.unlink()
+    trainer([LRADiffConfig()], [0], checkpoint_path=str(ck), max_iterations=10).run()
+    with pytest.raises(RuntimeError, match="another run"):
+        trainer([LRADiffConfig(gamma=2.0)], [0], checkpoint_path=str(ck), max_iterations=10).run()
+
+
+def test_diverged_member_is_frozen_without_disturbing_others():
+    good = [LRADiffConfig(alpha=0.01, gamma=1.0), BPTTConfig(0.01)]
+    for algo, cfg, bad in ((LRADiff, good[0], LRADiffConfig(alpha=1e38, gamma=1.0)),
+                           (BPTT, good[1], BPTTConfig(1e38))):
+        pop = trainer([cfg, bad], [0, 0], algo=algo, max_iterations=30)
+        res = pop.run()
+        alone = trainer([cfg], [0], algo=algo, max_iterations=30)
+        alone.run()
+        assert res[1].diverged and res[1].stop_reason == "diverged" and not res[0].diverged
+        assert params_equal(pop.params, alone.params, [0], [0])
+        assert all(torch.isfinite(v).all() for _, v in pop.params.items())
+
+
+def test_solved_members_freeze_and_record():
+    t = trainer([LRADiffConfig(alpha=0.1, gamma=1.0, K=3), LRADiffConfig(alpha=0.0, K=3)], [0, 0],
+                max_iterations=1000, check_every=100, validation_size=1000)
+    res = t.run()
+    assert res[0].solved and res[0].stop_reason == "solved" and res[0].best_accuracy == 1.0
+    assert res[0].iterations % 100 == 0 and res[0].curve[-1][0] == res[0].iterations
+    assert not res[1].solved and res[1].stop_reason == "cap" and res[1].iterations == 1000
+    snapshot = t.params.W_hh[0].clone()
+    t.active[1] = 1                      # keep the loop going: member 0 must not move
+    t.max_iterations += 50
+    t.run()
+    assert torch.equal(t.params.W_hh[0], snapshot)
+
+
+def test_probes_record_every_layer():
+    t = trainer([LRADiffConfig(gamma=1.0)], [0], max_iterations=20, probe_every=10)
+    t.run()
+    assert [p["iteration"] for p in t.probes] == [10, 20]
+    for k in ("local_loss", "dh_norm", "dW_hh_norm", "dW_xh_norm", "global_loss"):
+        assert k in t.probes[0]
+    assert t.probes[0]["dh_norm"].shape == (1, 10)
+
+
+def test_learning_check_temporal_order_T10():
+    """Issue 4: T = 10, K = 10, alpha = 0.1, gamma in {10, 1, 0.1}: solved within 5,000 iterations
+    (full 10,000-sample validation set)."""
+    configs = [LRADiffConfig(alpha=0.1, gamma=g, K=10) for g in (10.0, 1.0, 0.1)]
+    t = PopulationTrainer(LRADiff(configs), "temporal_order", 10, [0, 0, 0], device="cpu",
+                          max_iterations=5000)
+    res = t.run()
+    print("learning check iterations:", [r.iterations for r in res])
+    assert all(r.solved for r in res), [(r.iterations, r.best_accuracy) for r in res]

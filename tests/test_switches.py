@@ -1,0 +1,134 @@
+"""Each released-code switch changes exactly what it claims (notes, "lra-rnn", deviations 1-8)."""
+import dataclasses
+
+import pytest
+import torch
+
+from conftest import population, population_batch
+from lra.engine import PopulationTrainer
+from lra.lra_diff import (PAPER, Hyper, LRADiff, LRADiffConfig, ReleasedCodeSwitches,
+                          lra_diff_grads, member_norm)
+
+T = 10
+
+
+def run(switches, configs, probe=True, task="temporal_order"):
+    P = len(configs)
+    params = population(task, P)
+    x, y = population_batch(task, T, P)
+    return lra_diff_grads(params, x, y, Hyper(configs), switches, probe=probe)
+
+
+def sw(name):
+    return dataclasses.replace(PAPER, **{name: True})
+
+
+def test_all_switches_listed():
+    assert ReleasedCodeSwitches.names() == [
+        "single_clip", "targets_not_detached", "loss_from_original_activity", "skip_first_step",
+        "released_regularizer", "validation_h0_quirk", "patience", "report_post_target_loss"]
+    assert ReleasedCodeSwitches.all_on().enabled() == ReleasedCodeSwitches.names()
+
+
+def test_1_single_clip():
+    # a large gamma makes the clipped top displacement (norm c) still move the targets far
+    c = 1e-2
+    cfg = [LRADiffConfig(gamma=1000.0, K=3, c0=c, c1=5.0)]
+    g0, s0 = run(PAPER, cfg)
+    g1, s1 = run(sw("single_clip"), cfg)
+    # W_hy clipped to c = c0 only under the switch; the paper never clips it
+    assert member_norm(g0.W_hy) > c and member_norm(g1.W_hy) <= c * (1 + 1e-5)
+    assert torch.equal(g0.b_y, g1.b_y)
+    # top-layer displacement clipped with c0 (paper: unclipped at line 10)
+    assert s1["dh_norm"][0, -1] <= c * (1 + 1e-5) < s0["dh_norm"][0, -1]
+    # b_h: per-step terms clipped in the paper, never under the switch
+    assert (s0["db_h_norm"] <= c * (1 + 1e-5)).all() and (s1["db_h_norm"] > c * 1.01).any()
+    assert (s1["dW_hh_norm"] <= c * (1 + 1e-5)).all()
+
+
+def test_2_targets_not_detached_changes_hidden_updates_only():
+    cfg = [LRADiffConfig(gamma=1.0, K=3, c0=0, c1=0)]
+    g0, _ = run(PAPER, cfg)
+    g1, _ = run(sw("targets_not_detached"), cfg)
+    assert torch.equal(g0.W_hy, g1.W_hy) and torch.equal(g0.b_y, g1.b_y)
+    assert not torch.allclose(g0.W_hh, g1.W_hh)
+
+
+def test_3_loss_from_original_activity():
+    cfg = [LRADiffConfig(gamma=1.0, K=4, c0=0, c1=0)]
+    g0, s0 = run(PAPER, cfg)
+    g1, s1 = run(sw("loss_from_original_activity"), cfg)
+    # the top layer's update and its first displacement below are the same ...
+    assert torch.equal(s0["dW_hh_norm"][:, -1], s1["dW_hh_norm"][:, -1])
+    assert torch.equal(s0["dh_norm"][:, -2], s1["dh_norm"][:, -2])
+    # ... but the layers below are trained by another loss
+    assert not torch.allclose(s0["dW_hh_norm"][:, :-1], s1["dW_hh_norm"][:, :-1], atol=0)
+    # with K = 1 the inner loop is the paper's, yet the loss passed down still differs
+    k1 = [LRADiffConfig(gamma=1.0, K=1, c0=0, c1=0)]
+    assert not torch.allclose(run(PAPER, k1)[1]["local_loss"][:, :-1],
+                              run(sw("loss_from_original_activity"), k1)[1]["local_loss"][:, :-1],
+                              atol=0)
+
+
+def test_4_skip_first_step():
+    # forced c1 = 1 keeps the displacement from vanishing before it reaches t = 0
+    cfg = [LRADiffConfig(gamma=1.0, K=3, c0=0, c1=1.0, norm="forced")]
+    g0, s0 = run(PAPER, cfg)
+    g1, s1 = run(sw("skip_first_step"), cfg)
+    assert s1["dW_hh_norm"][0, 0] == 0 and s1["dW_xh_norm"][0, 0] == 0
+    assert s0["dW_xh_norm"][0, 0] > 0            # the paper reading (A6) updates from t = 0
+    assert torch.equal(s0["dW_xh_norm"][:, 1:], s1["dW_xh_norm"][:, 1:])
+    # the first step's W_hh term is zero in both (z_{-1} = 0); W_xh, b_h differ
+    assert torch.allclose(g0.W_hh, g1.W_hh, rtol=1e-6, atol=1e-9)
+    assert not torch.allclose(g0.W_xh, g1.W_xh)
+
+
+def test_5_released_regularizer():
+    cfg = [LRADiffConfig(gamma=1.0, K=3, lam=1.0), LRADiffConfig(gamma=1.0, K=3, lam=0.0)]
+    _, paper = run(PAPER, cfg)
+    _, rel = run(sw("released_regularizer"), cfg)
+    # lambda = 0: the switch changes nothing
+    assert torch.equal(paper["dW_hh_norm"][1], rel["dW_hh_norm"][1])
+    # top layer: the paper regularises grad W_hh, the released code does not
+    _, plain = run(PAPER, [LRADiffConfig(gamma=1.0, K=3, lam=0.0)] * 2)
+    assert torch.equal(rel["dW_hh_norm"][0, -1], plain["dW_hh_norm"][0, -1])
+    assert not torch.equal(paper["dW_hh_norm"][0, -1], plain["dW_hh_norm"][0, -1])
+    # ... and it moves the displacement Delta h, which the paper's eq. (5) reading leaves alone
+    assert torch.equal(paper["dh_norm"][0], plain["dh_norm"][0])
+    assert not torch.equal(rel["dh_norm"][0], plain["dh_norm"][0])
+
+
+def test_6_validation_h0_quirk():
+    cfgs = [LRADiffConfig()]
+    a = PopulationTrainer(LRADiff(cfgs), "temporal_order", T, [0], validation_size=300)
+    b = PopulationTrainer(LRADiff(cfgs, sw("validation_h0_quirk")), "temporal_order", T, [0],
+                          validation_size=300)
+    assert b.validation_h0_quirk and not a.validation_h0_quirk
+    # by hand: the state before step 0 is x_0 W_xh + b_h (pre-activation), not zero
+    sym, lab = b.validation_data()
+    p = b.params
+    xw = p.W_xh[0][sym[0]]                      # (T, N, H)
+    z = xw[0] + p.b_h[0]
+    for t in range(T):
+        z = torch.tanh(z @ p.W_hh[0] + xw[t] + p.b_h[0])
+    acc = ((z @ p.W_hy[0] + p.b_y[0]).argmax(-1) == lab[0]).float().mean().item()
+    assert b.validate()[0] == pytest.approx(acc, abs=1e-6)
+
+
+def test_7_patience():
+    t = PopulationTrainer(LRADiff([LRADiffConfig()], sw("patience")), "temporal_order", T, [0])
+    assert t.patience == 30
+    frozen = PopulationTrainer(LRADiff([LRADiffConfig(alpha=0.0)]), "temporal_order", T, [0],
+                               patience=2, check_every=5, validation_size=100, max_iterations=500)
+    (r,) = frozen.run()
+    assert r.stop_reason == "patience" and r.iterations == 10
+
+
+def test_8_report_post_target_loss():
+    params = population("temporal_order", 1)
+    x, y = population_batch("temporal_order", T, 1)
+    for switches, key in ((PAPER, "global_loss"), (sw("report_post_target_loss"), "post_target_loss")):
+        algo = LRADiff([LRADiffConfig(gamma=1.0)], switches)
+        stats = algo.train_step(params.clone(), {}, x, y, torch.zeros(1))
+        assert torch.equal(stats["train_loss"], stats[key])
+    assert not torch.equal(stats["global_loss"], stats["post_target_loss"])
