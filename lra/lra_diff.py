@@ -156,6 +156,8 @@ class Hyper:
         self.mode = torch.tensor([NORM_MODES.index(c.norm) for c in configs], device=device)
         # Python-level facts that let the step skip work no member needs.
         self.K_max = max(c.K for c in configs)
+        self.K_uniform = len({c.K for c in configs}) == 1
+        self.modes = {c.norm for c in configs}
         self.losses = {c.loss for c in configs}
         self.any_reg = any(c.lam > 0 for c in configs)
 
@@ -169,7 +171,7 @@ def member_norm(d: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(d.flatten(1), dim=1)
 
 
-def normalize(d: torch.Tensor, c: torch.Tensor, mode: torch.Tensor) -> torch.Tensor:
+def normalize(d: torch.Tensor, c: torch.Tensor, mode: torch.Tensor, modes=None) -> torch.Tensor:
     """Algorithm 1, line 29, per member: rescale to norm c when c > 0 and ||d|| >= c.
 
     mode 0 "standard" (line 29), 1 "off" (identity), 2 "forced" (always rescale to norm c when
@@ -179,6 +181,8 @@ def normalize(d: torch.Tensor, c: torch.Tensor, mode: torch.Tensor) -> torch.Ten
     safe = n.clamp_min(torch.finfo(d.dtype).tiny)
     one = torch.ones_like(n)
     clip = torch.where((c > 0) & (n >= c), c / safe, one)
+    if modes is not None and modes == {"standard"}:   # the common case: skip the other modes
+        return d * _bcast(clip, d)
     forced = torch.where((c > 0) & (n > 0), c / safe, one)
     scale = torch.where(mode == 0, clip, torch.where(mode == 2, forced, one))
     return d * _bcast(scale, d)
@@ -268,6 +272,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
     c_d = hyper.c0 if sw.single_clip else hyper.c1
     xw = input_projection(params, x)
     h, z, logits = unroll(params, xw)
+    xw_b = xw + b_h.unsqueeze(1)          # x_t W_xh + b_h, reused by every inner step
     zero = torch.zeros((), dtype=x.dtype, device=x.device)
 
     probes = {k: torch.zeros(P, T, device=x.device) for k in
@@ -277,7 +282,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
     g_logits = cross_entropy_grad(logits, y)
     dW_hy, db_y = output_grads(z[:, -1], g_logits)
     if sw.single_clip:
-        dW_hy = normalize(dW_hy, c_w, mode)
+        dW_hy = normalize(dW_hy, c_w, mode, hyper.modes)
 
     # Lines 8-13 (reading A1): K gradient steps on h_{T-1} against E.
     h_bar = h[:, -1]
@@ -286,10 +291,11 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
         g = cross_entropy_grad(torch.bmm(z_bar, W_hy) + b_y, y)
         delta = torch.bmm(g, W_hyT) * (1 - z_bar * z_bar)
         if sw.single_clip:
-            delta = normalize(delta, c_d, mode)
+            delta = normalize(delta, c_d, mode, hyper.modes)
         if probe and k == 0:
             probes["dh_norm"][:, T - 1] = member_norm(delta)
-        h_bar = torch.where(_bcast(k < hyper.K, h_bar), h_bar - gamma * delta, h_bar)
+        h_bar = h_bar - gamma * delta if hyper.K_uniform else torch.where(
+            _bcast(k < hyper.K, h_bar), h_bar - gamma * delta, h_bar)
     z_hat = torch.tanh(h_bar)
     stats = {"global_loss": cross_entropy(logits, y),
              "post_target_loss": cross_entropy(torch.bmm(z_hat, W_hy) + b_y, y)}
@@ -323,10 +329,10 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
         if pending_xh is not None:
             g_xh = g_xh + pending_xh
             pending_xh = None
-        g_hh = normalize(g_hh, c_w, mode)
-        g_xh = normalize(g_xh, c_w, mode)
+        g_hh = normalize(g_hh, c_w, mode, hyper.modes)
+        g_xh = normalize(g_xh, c_w, mode, hyper.modes)
         if not sw.single_clip:
-            g_b = normalize(g_b, c_w, mode)
+            g_b = normalize(g_b, c_w, mode, hyper.modes)
         dW_hh += g_hh
         dW_xh += g_xh
         db_h += g_b
@@ -343,7 +349,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
             g_h = omega_grad_h_released(layer.omega_delta, W_hh, h[:, t - 1])
             pending_xh = _bcast(hyper.lam, params.W_xh) * torch.bmm(
                 x[:, t - 1].transpose(1, 2), g_h)
-        h_bar, h_t, z_t = h[:, t - 1], h[:, t], z[:, t]
+        h_bar, z_t = h[:, t - 1], z[:, t]
         z_fwd = z[:, t]
         for k in range(hyper.K_max):
             if sw.loss_from_original_activity and k > 0:
@@ -356,15 +362,17 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
             Delta = torch.bmm(d, W_hhT) * (1 - z_bar * z_bar)
             if sw.released_regularizer and hyper.any_reg:
                 Delta = Delta + _bcast(hyper.lam, Delta) * omega_grad_h_released(d, W_hh, h_bar)
-            Delta = normalize(Delta, c_d, mode)
+            Delta = normalize(Delta, c_d, mode, hyper.modes)
             if probe and k == 0:
                 probes["dh_norm"][:, t - 1] = member_norm(Delta)
             h_new = h_bar - gamma * Delta
-            h_t_new = torch.bmm(torch.tanh(h_new), W_hh) + xw[:, t] + b_h
-            active = _bcast(k < hyper.K, h_bar)
-            h_bar = torch.where(active, h_new, h_bar)
-            h_t = torch.where(active, h_t_new, h_t)
-            z_t = torch.where(active, torch.tanh(h_t_new), z_t)
+            z_t_new = torch.tanh(torch.baddbmm(xw_b[:, t], torch.tanh(h_new), W_hh))
+            if hyper.K_uniform:
+                h_bar, z_t = h_new, z_t_new
+            else:   # members with a smaller K keep their last target
+                active = _bcast(k < hyper.K, h_bar)
+                h_bar = torch.where(active, h_new, h_bar)
+                z_t = torch.where(active, z_t_new, z_t)
         z_hat_prev = torch.tanh(h_bar)
 
         if sw.loss_from_original_activity:
