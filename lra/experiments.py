@@ -1,0 +1,243 @@
+"""Experiments as data: one declarative spec per published table and figure.
+
+A spec names the algorithm, tasks, lengths, hyperparameter grid and switches behind one result of
+the paper; a *budget* says how much of it to run:
+
+* ``smoke`` — seconds on a CPU, for CI and for trying things: a short iteration cap, a small
+  validation set and a corner of the grid. Its numbers are *not* the paper's protocol and the book
+  labels them so;
+* ``paper`` — the paper's protocol (IV-A): 100,000-iteration cap, validation every 100 iterations
+  on 10,000 samples, the full grid.
+
+A spec expands into *runs* (one member each: task, T, seed, configuration) and the runs into
+*plans*: populations that share (task, T, algorithm, switches, K) so that one tensor program trains
+as many members as fit (K is kept uniform within a plan so no member idles through another's inner
+steps).
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from .bptt import BPTTConfig
+from .lra_diff import LRADiffConfig, ReleasedCodeSwitches
+from .tasks import TASKS, check_length, get_task
+from .tptt import TPTTConfig
+
+ALPHAS = (1e-1, 1e-2, 1e-3)
+GAMMAS = (1e1, 1e0, 1e-1, 1e-2, 1e-3)
+KS = (10, 20, 30)
+LAMBDAS = (2.0, 1.0, 1e-1)
+ALL_TASKS = tuple(TASKS)
+ALGORITHMS = ("lra_diff", "bptt", "tptt")
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    max_iterations: int
+    validation_size: int
+    check_every: int
+    full_grid: bool
+    description: str
+    max_length: int = 10_000   # curriculum: highest T attempted
+
+
+BUDGETS = {
+    "smoke": Budget("smoke", max_iterations=300, validation_size=500, check_every=50,
+                    full_grid=False, max_length=30,
+                    description="CPU smoke test: 300-iteration cap, 500-sample validation every "
+                                "50 iterations, a corner of the grid; NOT the paper's protocol"),
+    "paper": Budget("paper", max_iterations=100_000, validation_size=10_000, check_every=100,
+                    full_grid=True, max_length=300,
+                    description="the paper's protocol: 100,000-iteration cap, 10,000-sample "
+                                "validation every 100 iterations, the full grid"),
+}
+
+
+def get_budget(name: str) -> Budget:
+    try:
+        return BUDGETS[name]
+    except KeyError:
+        raise ValueError(f"unknown budget {name!r}; valid budgets: {', '.join(BUDGETS)}") from None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One member of one experiment: everything that determines its numbers."""
+    experiment: str
+    algorithm: str
+    task: str
+    T: int
+    seed: int
+    config: tuple           # sorted (name, value) pairs of the algorithm's config
+    switches: tuple = ()    # names of the released-code switches that are on
+    variant: str = ""       # e.g. "regularised", "released"
+    probe_every: int = 0
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the run (a row of the results table)."""
+        desc = json.dumps([self.algorithm, self.task, self.T, self.seed, list(self.config),
+                           list(self.switches), self.variant, self.probe_every])
+        return hashlib.sha256(desc.encode()).hexdigest()[:16]
+
+    def make_config(self):
+        cls = {"lra_diff": LRADiffConfig, "bptt": BPTTConfig, "tptt": TPTTConfig}[self.algorithm]
+        return cls(**dict(self.config))
+
+    def group(self) -> tuple:
+        """Runs with equal groups train as one population."""
+        K = dict(self.config).get("K", 0)
+        return (self.algorithm, self.task, self.T, self.switches, K, self.probe_every)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    backs: str                   # the table / figure of the paper
+    algorithm: str
+    tasks: tuple
+    lengths: tuple
+    grid: dict                   # config field -> values (full grid)
+    smoke_grid: dict             # config field -> values (smoke budget)
+    fixed: dict = field(default_factory=dict)
+    switches: tuple = ()
+    variant: str = ""
+    curriculum: bool = False     # Table V: T = 10, 20, ... until the first failure
+    probe_every: dict = field(default_factory=dict)   # budget -> iterations between probes
+    seeds: int = 1
+    task_lengths: dict = field(default_factory=dict)  # per-task override of lengths
+    notebook: str = ""
+
+    def lengths_for(self, task: str, budget: Budget) -> tuple:
+        lengths = self.task_lengths.get(task, self.lengths)
+        if not budget.full_grid:
+            lengths = tuple(T for T in lengths if T <= 10) or lengths[:1]
+        return lengths
+
+    def configs(self, budget: Budget) -> list[dict]:
+        grid = self.grid if budget.full_grid else self.smoke_grid
+        names = sorted(grid)
+        return [{**self.fixed, **dict(zip(names, values))}
+                for values in itertools.product(*(grid[n] for n in names))]
+
+    def runs(self, budget: Budget, seeds: int | None = None, lengths: dict | None = None,
+             max_iterations: int | None = None) -> list[Run]:
+        """Expand into runs. ``lengths`` overrides the lengths per task (the curriculum's stages)."""
+        seeds = self.seeds if seeds is None else seeds
+        out = []
+        for task in self.tasks:
+            Ts = (lengths or {}).get(task, None)
+            if Ts is None:
+                Ts = (10,) if self.curriculum else self.lengths_for(task, budget)
+            for T in Ts:
+                for cfg in self.configs(budget):
+                    for seed in range(seeds):
+                        out.append(Run(self.name, self.algorithm, task, T, seed,
+                                       tuple(sorted(cfg.items())), self.switches, self.variant,
+                                       self.probe_every.get(budget.name, 0)))
+        return out
+
+
+def plans(runs: list[Run], max_members: int) -> list[list[Run]]:
+    """Group runs into populations of at most ``max_members`` sharing :meth:`Run.group`."""
+    groups: dict[tuple, list[Run]] = {}
+    for r in runs:
+        groups.setdefault(r.group(), []).append(r)
+    out = []
+    for g in sorted(groups, key=repr):
+        members = groups[g]
+        for i in range(0, len(members), max_members):
+            out.append(members[i:i + max_members])
+    return out
+
+
+def _grid(**kw):
+    return {k: tuple(v) for k, v in kw.items()}
+
+
+SMOKE_LRA = _grid(alpha=(0.1,), gamma=(1.0, 0.1), K=(10,))
+RELEASED = tuple(ReleasedCodeSwitches.names())
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
+    Experiment("table1", "RNN-LRA-diff, MSE, c0 = c1 = 1", "Table I", "lra_diff", ALL_TASKS,
+               (10, 20, 30), _grid(alpha=ALPHAS, gamma=GAMMAS, K=KS), SMOKE_LRA,
+               fixed=dict(c0=1.0, c1=1.0, loss="mse"), notebook="lra_diff"),
+    Experiment("table1_released", "Table I, T = 10, with every released-code switch on",
+               "Table I (released-code reading)", "lra_diff", ALL_TASKS, (10,),
+               _grid(alpha=ALPHAS, gamma=GAMMAS, K=KS), SMOKE_LRA,
+               fixed=dict(c0=1.0, c1=1.0, loss="mse"), switches=RELEASED, variant="released",
+               notebook="released_code"),
+    Experiment("table2", "RNN-LRA-diff with the log-penalty local loss", "Table II", "lra_diff",
+               ALL_TASKS, (10, 20, 30), _grid(alpha=ALPHAS, gamma=GAMMAS, K=KS), SMOKE_LRA,
+               fixed=dict(c0=1.0, c1=1.0, loss="log_penalty"), notebook="local_losses"),
+    Experiment("table3", "RNN-LRA-diff without normalisation (c0 = c1 = 0)", "Table III",
+               "lra_diff", ALL_TASKS, (10, 20, 30), _grid(alpha=ALPHAS, gamma=GAMMAS, K=KS),
+               SMOKE_LRA, fixed=dict(c0=0.0, c1=0.0, loss="mse"), notebook="normalisation"),
+    Experiment("table4", "Temporal order, T = 20, grid extended with c0 and c1", "Table IV",
+               "lra_diff", ("temporal_order",), (20,),
+               _grid(alpha=ALPHAS, gamma=GAMMAS, K=KS, c0=(0.0, 1e-2, 1e-1, 1.0),
+                     c1=(0.0, 1e-2, 1e-1, 1.0)),
+               _grid(alpha=(0.1,), gamma=(0.01,), K=(10,), c0=(0.0, 1.0), c1=(0.1, 1.0)),
+               fixed=dict(loss="mse"), notebook="normalisation"),
+    Experiment("fig2", "Gradient flow, random permutation, T = 10, unmodified", "Figure 2",
+               "lra_diff", ("random_permutation",), (10,),
+               _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)), _grid(alpha=(0.01,), gamma=(1.0,),
+                                                                 K=(10,)),
+               fixed=dict(c0=1.0, c1=1.0, loss="mse"),
+               probe_every={"smoke": 10, "paper": 100}, notebook="vanishing_gradients"),
+    Experiment("fig2_released", "Figure 2 with every released-code switch on",
+               "Figure 2 (released-code reading)", "lra_diff", ("random_permutation",), (10,),
+               _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)), _grid(alpha=(0.01,), gamma=(1.0,),
+                                                                 K=(10,)),
+               fixed=dict(c0=1.0, c1=1.0, loss="mse"), switches=RELEASED, variant="released",
+               probe_every={"smoke": 10, "paper": 100}, notebook="vanishing_gradients"),
+    Experiment("fig3", "Gradient flow with forced normalisation (c1 = 1 always)", "Figure 3",
+               "lra_diff", ("random_permutation",), (10,),
+               _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)), _grid(alpha=(0.01,), gamma=(1.0,),
+                                                                 K=(10,)),
+               fixed=dict(c0=1.0, c1=1.0, loss="mse", norm="forced"),
+               probe_every={"smoke": 10, "paper": 100}, notebook="vanishing_gradients"),
+    Experiment("fig4", "Gradient flow, regularised (lambda = 0.1)", "Figure 4", "lra_diff",
+               ("random_permutation",), (10,), _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+               _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+               fixed=dict(c0=1.0, c1=1.0, loss="mse", lam=0.1), variant="regularised",
+               probe_every={"smoke": 10, "paper": 100}, notebook="regularisation"),
+    Experiment("fig5", "Sensitivity to the regularisation coefficient lambda", "Figure 5",
+               "lra_diff", ("random_permutation", "temporal_order", "temporal_order_3bit"), (20,),
+               _grid(alpha=ALPHAS, gamma=GAMMAS, K=(10,), lam=LAMBDAS),
+               _grid(alpha=(0.1,), gamma=(1.0,), K=(10,), lam=(1.0, 0.1)),
+               fixed=dict(c0=1.0, c1=1.0, loss="mse"), variant="regularised",
+               task_lengths={"temporal_order_3bit": (10,)}, notebook="sensitivity"),
+    Experiment("table5_lra", "Curriculum: RNN-LRA-diff", "Table V", "lra_diff", ALL_TASKS, (),
+               _grid(alpha=ALPHAS, gamma=GAMMAS, K=(10,)), SMOKE_LRA,
+               fixed=dict(c0=1.0, c1=1.0, loss="mse"), curriculum=True,
+               notebook="regularisation"),
+    Experiment("table5_lra_reg", "Curriculum: regularised RNN-LRA-diff", "Table V", "lra_diff",
+               ALL_TASKS, (), _grid(alpha=ALPHAS, gamma=GAMMAS, K=(10,), lam=LAMBDAS),
+               _grid(alpha=(0.1,), gamma=(1.0,), K=(10,), lam=(0.1,)),
+               fixed=dict(c0=1.0, c1=1.0, loss="mse"), variant="regularised", curriculum=True,
+               notebook="regularisation"),
+    Experiment("table5_bptt", "Curriculum: BPTT", "Table V", "bptt", ALL_TASKS, (),
+               _grid(alpha=(1e-1, 1e-2, 1e-3)), _grid(alpha=(0.1,)), curriculum=True,
+               notebook="regularisation"),
+    Experiment("table5_tptt", "Curriculum: TPTT", "Table V", "tptt", ALL_TASKS, (),
+               _grid(lr_i=(1e-1, 1e-2), lr_f=(1e-2, 1e-3)), _grid(lr_i=(0.1,), lr_f=(0.01,)),
+               curriculum=True, notebook="regularisation"),
+]}
+
+
+def get_experiment(name: str) -> Experiment:
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise ValueError(f"unknown experiment {name!r}; valid experiments: "
+                         f"{', '.join(EXPERIMENTS)}") from None
+
+
+def experiments_for_notebook(notebook: str) -> list[Experiment]:
+    return [e for e in EXPERIMENTS.values() if e.notebook == notebook]
