@@ -104,3 +104,26 @@ def lra_diff_single(W: dict, x, y, gamma=0.1, K=10, c0=1.0, c1=1.0, lam=0.0, los
         z_hat = torch.tanh(h_bar)
     return {"W_xh": grads["W_xh"], "W_hh": grads["W_hh"], "W_hy": g_hy, "b_h": grads["b_h"],
             "b_y": g_by}
+
+
+def tptt_single(W: dict, V: torch.Tensor, c: torch.Tensor, x, y, lr_i=0.1) -> dict:
+    """TPTT for one network (Manchev & Spratling 2020): targets by difference target propagation,
+    then the forward-loss gradients (W_hh, W_xh, b_h) and the output gradients (W_hy, b_y)."""
+    W = {k: v.detach() for k, v in W.items()}
+    hs, zs, _ = rnn_forward(W, x)
+    G = lambda x_t, z: torch.tanh(x_t @ W["W_xh"] + z @ V + c)
+    top = zs[-1].clone().requires_grad_(True)
+    (dE,) = torch.autograd.grad(F.cross_entropy(top @ W["W_hy"] + W["b_y"], y), top)
+    targets = [None] * len(zs)
+    targets[-1] = zs[-1] - lr_i * dE
+    for t in range(len(zs) - 2, -1, -1):
+        targets[t] = zs[t] - G(x[t + 1], zs[t + 1]) + G(x[t + 1], targets[t + 1])
+    Wg = {k: v.clone().requires_grad_(True) for k, v in W.items()}
+    loss = 0
+    for t in range(len(zs)):
+        z_prev = zs[t - 1] if t > 0 else torch.zeros_like(zs[0])
+        z_t = torch.tanh(z_prev @ Wg["W_hh"] + x[t] @ Wg["W_xh"] + Wg["b_h"])
+        loss = loss + F.mse_loss(z_t, targets[t])
+    loss = loss + F.cross_entropy(zs[-1] @ Wg["W_hy"] + Wg["b_y"], y)
+    loss.backward()
+    return {"targets": torch.stack(targets), **{k: v.grad for k, v in Wg.items()}}

@@ -39,8 +39,12 @@ class CorruptResults(RuntimeError):
 
 
 def repo_root() -> Path:
-    here = Path(__file__).resolve().parent.parent
-    return here
+    """The project checkout: the nearest folder above the working directory holding ``_toc.yml``
+    (so a non-editable install still finds ``results/`` and ``book/``), else the package's parent."""
+    for d in (Path.cwd(), *Path.cwd().parents):
+        if (d / "_toc.yml").exists() and (d / "book").is_dir():
+            return d
+    return Path(__file__).resolve().parent.parent
 
 
 def default_root() -> Path:

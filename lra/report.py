@@ -1,0 +1,225 @@
+"""Tables and figures regenerated from the results store, beside the published numbers.
+
+Nothing here computes a result: every number comes from ``results/`` (our runs, with provenance) or
+from ``lra/published/`` (the paper's tables, labelled "paper").
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .experiments import BUDGETS, get_experiment
+from .store import ResultsStore
+
+PUBLISHED = Path(__file__).parent / "published"
+TASK_LABELS = {"temporal_order": "Temporal order", "temporal_order_3bit": "3-bit temporal order",
+               "random_permutation": "Random permutation"}
+AGREE_POINTS = 1.0   # accuracy differences below one point count as agreement
+
+
+def published(table: str) -> pd.DataFrame:
+    """A published table (``table1`` ... ``table5``) as data."""
+    df = pd.read_csv(PUBLISHED / f"{table}.csv")
+    if "solved" in df:
+        df["solved"] = df["solved"].astype(str).str.lower() == "true"
+    return df
+
+
+def pick_budget(experiment: str, budget: str = "auto", store=None) -> str:
+    """"auto": the paper budget if it has rows, else smoke."""
+    store = store or ResultsStore()
+    if budget != "auto":
+        return budget
+    for b in ("paper", "smoke"):
+        if not store.load(experiment, b).empty:
+            return b
+    return "smoke"
+
+
+def load(experiment: str, budget: str = "auto", store=None) -> tuple[pd.DataFrame, str]:
+    store = store or ResultsStore()
+    b = pick_budget(experiment, budget, store)
+    df = store.load(experiment, b)
+    if not df.empty:
+        df["solved"] = df["solved"].astype(str).str.lower() == "true"
+    return df, b
+
+
+def budget_note(budget: str, experiment: str | None = None) -> str:
+    base = budget.split("-cap")[0]
+    desc = BUDGETS[base].description if base in BUDGETS else budget
+    if budget != base:
+        desc += f" (cap overridden: {budget})"
+    return f"Budget used: **{budget}** — {desc}."
+
+
+def best_per_cell(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The grid search's answer per cell: best validation accuracy (%) and whether any run solved."""
+    if df.empty:
+        return pd.DataFrame(columns=by + ["accuracy", "solved", "runs"])
+    g = df.groupby(by, dropna=False)
+    out = g.agg(accuracy=("best_accuracy", "max"), solved=("solved", "any"),
+                runs=("key", "count")).reset_index()
+    out["accuracy"] = out["accuracy"] * 100
+    return out
+
+
+def cell_text(solved, accuracy) -> str:
+    if solved is None or (isinstance(accuracy, float) and np.isnan(accuracy) and not solved):
+        return "—"
+    return "✓" if bool(solved) else f"{accuracy:.2f}"
+
+
+def compare(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Side by side: ours | paper | agreement mark per cell.
+
+    Marks: "=" same verdict (both solved, or accuracies within one point), "≠" different solved
+    verdict, "Δ" both unsolved but more than one point apart, "?" not run yet.
+    """
+    m = paper.merge(ours, on=keys, how="left", suffixes=("_paper", "_ours"))
+    rows = []
+    for _, r in m.iterrows():
+        ran = not pd.isna(r.get("runs"))
+        ours_txt = cell_text(r["solved_ours"], r["accuracy_ours"]) if ran else "not run"
+        paper_txt = cell_text(r["solved_paper"], r["accuracy_paper"])
+        if not ran:
+            mark = "?"
+        elif bool(r["solved_ours"]) != bool(r["solved_paper"]):
+            mark = "≠"
+        elif bool(r["solved_ours"]) or abs(r["accuracy_ours"] - r["accuracy_paper"]) < AGREE_POINTS:
+            mark = "="
+        else:
+            mark = "Δ"
+        rows.append({**{k: r[k] for k in keys}, "ours": ours_txt, "paper": paper_txt,
+                     "match": mark})
+    return pd.DataFrame(rows)
+
+
+def wide(comp: pd.DataFrame, index: list[str], column: str) -> pd.DataFrame:
+    """Pivot a comparison to the paper's layout: one row per index, 'ours / paper mark' cells."""
+    if comp.empty:
+        return comp
+    c = comp.copy()
+    c["cell"] = c["ours"] + " │ " + c["paper"] + " " + c["match"]
+    out = c.pivot_table(index=index, columns=column, values="cell", aggfunc="first")
+    out.columns = [f"{column}={v}" for v in out.columns]
+    out = out.reset_index()
+    if "task" in out:
+        out["task"] = out["task"].map(TASK_LABELS).fillna(out["task"])
+    return out
+
+
+def agreement_counts(comp: pd.DataFrame) -> dict:
+    return {k: int((comp["match"] == k).sum()) for k in ("=", "≠", "Δ", "?")}
+
+
+def curriculum_max_T(df: pd.DataFrame) -> dict:
+    """Highest T solved in an unbroken run of stages from T = 10 (None if T = 10 failed)."""
+    out = {}
+    if df.empty:
+        return out
+    for task, d in df.groupby("task"):
+        best, T = None, 10
+        solved = d.groupby("T")["solved"].any()
+        while T in solved.index and solved[T]:
+            best, T = T, T + 10
+        out[task] = dict(max_T=best, last_T=int(d["T"].max()),
+                         complete=bool(T not in solved.index or not solved.get(T, False)))
+    return out
+
+
+def curve(row) -> list:
+    return json.loads(row["curve"]) if isinstance(row["curve"], str) else []
+
+
+# ------------------------------------------------------------------------------------ figures
+PROBE_ROWS = [("local_loss", "local loss L(z, ẑ)"), ("dh_norm", "‖Δh_t‖"),
+              ("dW_hh_norm", "‖∇W_hh^t‖"), ("dW_xh_norm", "‖∇W_xh^t‖")]
+
+
+def plot_gradient_flow(probes: list[dict], title: str, layers=None):
+    """Figures 2-4: one column per time step (layer) plus the global loss, one row per quantity,
+    against training iterations (log scale; exact zeros drawn at the bottom edge)."""
+    import matplotlib.pyplot as plt
+    its = np.array([p["iteration"] for p in probes])
+    T = len(probes[0]["dh_norm"])
+    layers = list(range(1, T)) if layers is None else layers
+    fig, axes = plt.subplots(len(PROBE_ROWS), len(layers) + 1,
+                             figsize=(1.6 * (len(layers) + 1), 1.5 * len(PROBE_ROWS)),
+                             sharex=True, squeeze=False)
+    floor = 1e-30
+    for i, (key, label) in enumerate(PROBE_ROWS):
+        data = np.array([p[key] for p in probes])          # (n, T)
+        for j, t in enumerate(layers):
+            ax = axes[i, j]
+            ax.semilogy(its, np.maximum(data[:, t], floor), lw=0.8)
+            ax.set_ylim(floor / 10, max(1.0, data.max() * 10))
+            if i == 0:
+                ax.set_title(f"L{t}", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(label, fontsize=7)
+            ax.tick_params(labelsize=5)
+        axes[i, -1].axis("off")
+    g = np.array([p["global_loss"] for p in probes])
+    axes[0, -1].axis("on")
+    axes[0, -1].plot(its, g, lw=0.8, color="k")
+    axes[0, -1].set_title("global loss", fontsize=8)
+    axes[0, -1].tick_params(labelsize=5)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lambda_sensitivity(df: pd.DataFrame, title: str):
+    """Figure 5: best accuracy over the (alpha, gamma) grid against lambda, per task."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for task, d in df.groupby("task"):
+        best = d.groupby("lam")["best_accuracy"].max() * 100
+        T = int(d["T"].iloc[0])
+        ax.plot(best.index, best.values, marker="o", label=f"{TASK_LABELS[task]} (T={T})")
+    ax.set_xscale("log")
+    ax.set_xlabel("λ")
+    ax.set_ylabel("best validation accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def draw_figure1():
+    """Figure 1: LRA-diff in an unrolled RNN — forward states z_t, targets ẑ_t built backwards by
+    K steps of size γ, and W_hh, W_xh trained by the local losses L(z_t, ẑ_t)."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.axis("off")
+    n = 5
+    for i in range(n):
+        x = 1.5 * i
+        label = ["0", "1", "…", "T-2", "T-1"][i]
+        ax.add_patch(plt.Circle((x, 0), 0.3, fill=False))
+        ax.text(x, 0, f"z$_{{{label}}}$", ha="center", va="center", fontsize=9)
+        ax.add_patch(plt.Circle((x, 1.4), 0.3, fill=False, ls="--", color="tab:red"))
+        ax.text(x, 1.4, f"ẑ$_{{{label}}}$", ha="center", va="center", fontsize=9, color="tab:red")
+        ax.text(x, -1.0, f"x$_{{{label}}}$", ha="center", va="center", fontsize=9)
+        ax.annotate("", (x, -0.3), (x, -0.8), arrowprops=dict(arrowstyle="->"))
+        ax.text(x + 0.35, 0.7, "L", fontsize=8, color="tab:blue")
+        ax.plot([x, x], [0.3, 1.1], color="tab:blue", lw=0.8, ls=":")
+        if i < n - 1:
+            ax.annotate("", (x + 1.2, 0), (x + 0.3, 0), arrowprops=dict(arrowstyle="->"))
+            ax.text(x + 0.75, 0.1, "W$_{hh}$", fontsize=7, ha="center")
+            ax.annotate("", (x + 0.3, 1.4), (x + 1.2, 1.4),
+                        arrowprops=dict(arrowstyle="->", color="tab:red"))
+            ax.text(x + 0.75, 1.5, "K×γ", fontsize=7, ha="center", color="tab:red")
+    ax.annotate("", (1.5 * (n - 1) + 1.1, 0), (1.5 * (n - 1) + 0.3, 0),
+                arrowprops=dict(arrowstyle="->"))
+    ax.text(1.5 * (n - 1) + 1.4, 0, "ŷ → E", va="center", fontsize=9)
+    ax.set_xlim(-0.6, 1.5 * n + 0.8)
+    ax.set_ylim(-1.3, 1.9)
+    ax.set_title("RNN-LRA-diff: targets ẑ_t propagate backwards; W_hh, W_xh minimise "
+                 "L(z_t, ẑ_t) at every step", fontsize=9)
+    fig.tight_layout()
+    return fig
