@@ -63,6 +63,19 @@ def notebook_parameters(path: Path) -> dict:
     return pm.inspect_notebook(str(path))
 
 
+def default_type(param: dict) -> str | None:
+    """The type of a parameter's default value in the notebook ("int", "bool", ...)."""
+    import ast
+    inferred = param.get("inferred_type_name")
+    if inferred and inferred != "None":
+        return inferred
+    try:
+        value = ast.literal_eval(param.get("default", ""))
+    except (ValueError, SyntaxError):
+        return None
+    return None if value is None else type(value).__name__
+
+
 def cmd_list(args):
     from .experiments import BUDGETS, EXPERIMENTS
     print("Notebooks (lra run NAME -p PARAM VALUE ...):")
@@ -88,7 +101,7 @@ def cmd_run(args):
             raise UsageError(f"notebook {path.stem!r} has no parameter {name!r}; valid: "
                              f"{', '.join(declared) or '(none)'}")
         try:
-            values[name] = parse_value(text, declared[name].get("inferred_type_name"))
+            values[name] = parse_value(text, default_type(declared[name]))
         except ParameterError as e:
             raise UsageError(f"parameter {name}: {e}") from None
     try:

@@ -43,11 +43,12 @@ class Budget:
     full_grid: bool
     description: str
     max_length: int = 10_000   # curriculum: highest T attempted
+    checkpoint_every: int = 1000  # iterations between checkpoints of a population in flight
 
 
 BUDGETS = {
     "smoke": Budget("smoke", max_iterations=300, validation_size=500, check_every=50,
-                    full_grid=False, max_length=30,
+                    full_grid=False, max_length=30, checkpoint_every=100,
                     description="CPU smoke test: 300-iteration cap, 500-sample validation every "
                                 "50 iterations, a corner of the grid; NOT the paper's protocol"),
     "paper": Budget("paper", max_iterations=100_000, validation_size=10_000, check_every=100,

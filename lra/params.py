@@ -74,6 +74,7 @@ SCHEMA = {
     "device": _device,
     "seeds": _positive_int("seeds"),
     "replay": _bool("replay"),
+    "train": _bool("train"),
     "max_iterations": _optional(_positive_int("max_iterations")),
     "T": _positive_int("T", MIN_LENGTH),
     "K": _positive_int("K"),

@@ -70,7 +70,7 @@ def run_plan(plan: list[Run], budget: Budget, store: ResultsStore, device, *,
         make_algorithm(plan, device), r0.task, r0.T, [r.seed for r in plan], device=device,
         max_iterations=budget.max_iterations, check_every=budget.check_every,
         validation_size=budget.validation_size, probe_every=r0.probe_every or None,
-        checkpoint_path=str(ck), checkpoint_every=budget.check_every * 10, progress=progress)
+        checkpoint_path=str(ck), checkpoint_every=budget.checkpoint_every, progress=progress)
     start = time.monotonic()
     results = trainer.run(stop_after_seconds=stop_after_seconds)
     if not trainer.finished:
