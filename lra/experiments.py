@@ -140,7 +140,7 @@ class Experiment:
                     for seed in range(seeds):
                         out.append(Run(self.name, self.algorithm, task, T, seed,
                                        tuple(sorted(cfg.items())), self.switches, self.variant,
-                                       self.probe_every.get(budget.name, 0)))
+                                       self.probe_every.get(budget.name.split("-cap")[0], 0)))
         return out
 
 
