@@ -86,8 +86,7 @@ class Run:
         return hashlib.sha256(desc.encode()).hexdigest()[:16]
 
     def make_config(self):
-        cls = {"lra_diff": LRADiffConfig, "bptt": BPTTConfig, "tptt": TPTTConfig}[self.algorithm]
-        return cls(**dict(self.config))
+        return CONFIG_CLASSES[self.algorithm](**dict(self.config))
 
     def group(self) -> tuple:
         """Runs with equal groups train as one population."""
@@ -139,7 +138,8 @@ class Experiment:
                 for cfg in self.configs(budget):
                     for seed in range(seeds):
                         out.append(Run(self.name, self.algorithm, task, T, seed,
-                                       tuple(sorted(cfg.items())), self.switches, self.variant,
+                                       full_config(self.algorithm, cfg), self.switches,
+                                       self.variant,
                                        self.probe_every.get(budget.name.split("-cap")[0], 0)))
         return out
 
@@ -155,6 +155,14 @@ def plans(runs: list[Run], max_members: int) -> list[list[Run]]:
         for i in range(0, len(members), max_members):
             out.append(members[i:i + max_members])
     return out
+
+
+CONFIG_CLASSES = {"lra_diff": LRADiffConfig, "bptt": BPTTConfig, "tptt": TPTTConfig}
+
+
+def full_config(algorithm: str, values: dict) -> tuple:
+    """Every field of the algorithm's config, defaults included (validated), as sorted pairs."""
+    return tuple(sorted(asdict(CONFIG_CLASSES[algorithm](**values)).items()))
 
 
 def _grid(**kw):

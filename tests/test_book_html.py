@@ -1,0 +1,116 @@
+"""The built book, rendered in a real browser (Debian's headless Chromium).
+
+Every chapter in _toc.yml must load with its title, its tables and figures present, no broken
+image, no unresolved glue and no execution error. The book is built into a temporary folder unless
+LRA_BOOK_HTML points at an existing build (CI builds once and passes it in).
+"""
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# chapter -> (minimum tables, minimum images) that must render
+EXPECTED = {
+    "intro": (1, 0), "tasks": (1, 1), "rnn_bptt": (0, 0), "tptt": (0, 0), "lra_diff": (2, 1),
+    "local_losses": (1, 0), "normalisation": (2, 0), "vanishing_gradients": (0, 3),
+    "regularisation": (1, 1), "sensitivity": (1, 1), "released_code": (2, 0),
+    "verdicts": (1, 0), "engine": (1, 0), "explore": (0, 0), "references": (0, 0),
+}
+HARNESS = """<!doctype html><html><body><iframe id="f" width="1200" height="900"></iframe><script>
+const f = document.getElementById('f');
+f.onload = () => { const d = f.contentDocument;
+  const imgs = [...d.querySelectorAll('main img, article img, .bd-article img')];
+  const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src);
+  const text = d.body ? d.body.innerText : '';
+  document.body.setAttribute('data-result', JSON.stringify({
+    h1: (d.querySelector('h1') || {}).textContent || '', images: imgs.length, broken: broken,
+    tables: d.querySelectorAll('.bd-article table, article table').length,
+    errors: d.querySelectorAll('.output.traceback, .output.error, div.cell_output .ansi-red-fg').length,
+    glue: /\\{glue:|No key '/.test(text), traceback: /Traceback \\(most recent call last\\)/.test(text),
+    length: text.length })); };
+f.src = decodeURIComponent(location.hash.slice(1));
+</script></body></html>"""
+
+
+def chapters():
+    toc = (ROOT / "_toc.yml").read_text()
+    return [Path(p).name for p in re.findall(r"(?:root|file): (\S+)", toc)]
+
+
+@pytest.fixture(scope="module")
+def html_dir(tmp_path_factory):
+    given = os.environ.get("LRA_BOOK_HTML")
+    if given:
+        return Path(given).resolve()
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"],
+                   check=True, capture_output=True, cwd=ROOT)
+    return out / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def server(html_dir):
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith("/__check.html"):
+                body = HARNESS.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                super().do_GET()
+
+        def log_message(self, *a):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(html_dir)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def render(url: str, tmp_path) -> dict:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={tmp_path / 'chrome'}",
+           "--virtual-time-budget=15000", "--dump-dom", url]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    m = re.search(r"data-result=\"([^\"]*)\"", dom)
+    assert m, f"the page did not finish loading: {url}"
+    import html
+    return json.loads(html.unescape(m.group(1)))
+
+
+def test_every_chapter_is_in_the_toc():
+    names = set(chapters())
+    on_disk = {p.stem for p in (ROOT / "book").glob("*.ipynb")} | {p.stem for p in
+                                                                   (ROOT / "book").glob("*.md")}
+    assert on_disk <= names, on_disk - names
+    assert set(EXPECTED) == names
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt install chromium)")
+@pytest.mark.parametrize("chapter", list(EXPECTED))
+def test_chapter_renders_in_chromium(chapter, server, html_dir, tmp_path):
+    assert (html_dir / "book" / f"{chapter}.html").exists()
+    res = render(f"{server}/__check.html#/book/{chapter}.html", tmp_path)
+    tables, images = EXPECTED[chapter]
+    assert res["h1"].strip(), res
+    assert res["broken"] == [], res
+    assert res["images"] >= images, res
+    assert res["tables"] >= tables, res
+    assert not res["glue"] and not res["traceback"] and res["errors"] == 0, res
