@@ -112,6 +112,10 @@ class Experiment:
     seeds: int = 1
     task_lengths: dict = field(default_factory=dict)  # per-task override of lengths
     notebook: str = ""
+    # Derived experiments re-run the best configuration of every cell of another experiment
+    # (at the same budget) with several seeds: the multi-seed study.
+    derived_from: str = ""
+    cell: tuple = ("task", "K", "T")
 
     def lengths_for(self, task: str, budget: Budget) -> tuple:
         lengths = self.task_lengths.get(task, self.lengths)
@@ -227,6 +231,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                _grid(alpha=ALPHAS, gamma=GAMMAS + (1e2,), K=(1,)),
                _grid(alpha=(0.1,), gamma=(1.0, 10.0), K=(1,)),
                fixed=dict(c0=1.0, c1=1.0, loss="mse"), notebook="lra_diff"),
+    Experiment("table1_multiseed", "Table I's best configuration per cell, five seeds",
+               "Table I (multi-seed)", "lra_diff", ALL_TASKS, (10, 20, 30), {}, {},
+               seeds=5, derived_from="table1", notebook="lra_diff"),
     Experiment("table5_lra", "Curriculum: RNN-LRA-diff", "Table V", "lra_diff", ALL_TASKS, (),
                _grid(alpha=ALPHAS, gamma=GAMMAS, K=(10,)), SMOKE_LRA,
                fixed=dict(c0=1.0, c1=1.0, loss="mse"), curriculum=True,

@@ -223,3 +223,27 @@ def draw_figure1():
                  "L(z_t, ẑ_t) at every step", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# two-sided 95 % Student-t quantiles by degrees of freedom (a statistical constant, not a result)
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+        9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
+
+
+def t975(dof: int) -> float:
+    keys = [k for k in sorted(T975) if k <= dof]
+    return T975[keys[-1]] if keys else float("nan")
+
+
+def multiseed_summary(df: pd.DataFrame, cell=("task", "K", "T")) -> pd.DataFrame:
+    """Per cell: seeds, success rate, mean best accuracy (%) with its 95 % confidence interval."""
+    rows = []
+    for key, d in df.groupby(list(cell)):
+        acc = d["best_accuracy"].to_numpy() * 100
+        n = len(acc)
+        half = t975(n - 1) * acc.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
+        r = d.iloc[0]
+        rows.append({**dict(zip(cell, key)), "α, γ": f"{r.alpha:g}, {r.gamma:g}", "seeds": n,
+                     "solved": f"{int(d['solved'].sum())}/{n}",
+                     "accuracy (%)": f"{acc.mean():.2f} ± {half:.2f}" if n > 1 else f"{acc[0]:.2f}"})
+    return pd.DataFrame(rows)

@@ -120,11 +120,40 @@ def curriculum_runs(exp: Experiment, budget: Budget, store: ResultsStore,
     return out
 
 
+def best_configs(source: str, budget: Budget, store: ResultsStore, cell: tuple) -> list:
+    """The best run of every cell of ``source``: solved first, then accuracy, then speed."""
+    df = store.load(source, budget.name)
+    if df.empty:
+        return []
+    df = df.assign(solved=df["solved"].astype(str).str.lower() == "true")
+    df = df.sort_values(["solved", "best_accuracy", "iterations", "key"],
+                        ascending=[False, False, True, True], kind="stable")
+    return [g.iloc[0] for _, g in df.groupby(list(cell), sort=True)]
+
+
+def derived_runs(exp: Experiment, budget: Budget, store: ResultsStore, seeds: int) -> list[Run]:
+    """Multi-seed study: every seed of the best configuration of each cell of the source."""
+    source = get_experiment(exp.derived_from)
+    if missing_runs(source, budget, store):
+        return []             # the best configuration is known only once the source is complete
+    by_key = {r.key: r for r in source.runs(budget)}
+    out = []
+    for row in best_configs(source.name, budget, store, exp.cell):
+        base = by_key.get(row["key"])
+        if base is None:      # a row of an older spec: skip rather than guess its configuration
+            continue
+        out += [replace(base, experiment=exp.name, seed=s) for s in range(seeds)]
+    return out
+
+
 def missing_runs(exp: Experiment, budget: Budget, store: ResultsStore,
                  seeds: int | None = None) -> list[Run]:
     seeds = exp.seeds if seeds is None else seeds
     if exp.curriculum:
         return curriculum_runs(exp, budget, store, seeds)
+    if exp.derived_from:
+        done = store.done_keys(exp.name, budget.name)
+        return [r for r in derived_runs(exp, budget, store, seeds) if r.key not in done]
     done = store.done_keys(exp.name, budget.name)
     return [r for r in exp.runs(budget, seeds) if r.key not in done]
 
@@ -180,6 +209,9 @@ def status(store=None, budgets=None) -> list[dict]:
                 done = len(store.load(name, b))
                 missing = len(missing_runs(exp, budget, store))
                 state = "complete" if missing == 0 else ("partial" if done else "empty")
+                if exp.derived_from and missing_runs(get_experiment(exp.derived_from), budget,
+                                                     store):
+                    state = f"waits for {exp.derived_from}"
             except Exception as e:  # report, do not crash the whole status
                 done, missing, state = 0, 0, f"error: {e}"
             out.append(dict(experiment=name, budget=b, done=done, missing=missing, state=state,
