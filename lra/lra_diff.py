@@ -244,113 +244,31 @@ def omega_grad_h_released(delta: torch.Tensor, W_hh: torch.Tensor, h_prev: torch
     return g
 
 
-class _LayerLoss:
-    """The loss that trains one layer, as the (input x, state fed to W_hh, dL/dh) terms of
-    its local gradient, plus its value (for probes) and the error signal used by Omega."""
+def hidden_target_chain(W_hh: torch.Tensor, h: torch.Tensor, z: torch.Tensor,
+                        xw_b: torch.Tensor, z_hat_top: torch.Tensor, hyper: Hyper,
+                        switches: ReleasedCodeSwitches = PAPER, probe: bool = False):
+    """Lines 19-26 of Algorithm 1 for t = T-1 .. 1: the strictly serial part of the algorithm.
 
-    def __init__(self, value, terms, omega_delta, omega_state):
-        self.value, self.terms = value, terms
-        self.omega_delta, self.omega_state = omega_delta, omega_state
-
-
-def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: Hyper,
-                   switches: ReleasedCodeSwitches = PAPER, probe: bool = False):
-    """Algorithm 1 (and 2 where lambda > 0) for every member at once.
-
-    x: (P, T, B, n_in) one-hot, y: (P, B). Returns the parameter updates (:class:`RNNParams` of
-    gradients, before the learning rate) and a dict of statistics; with ``probe`` also the
-    per-step gradient-flow quantities of Figs. 2-4: ``local_loss``, ``dh_norm``, ``dW_hh_norm``,
-    ``dW_xh_norm``, ``db_h_norm`` (each (P, T); norms after Normalize).
+    h, z: forward pre-activations and states (P, T, B, H); xw_b = x_t W_xh + b_h; z_hat_top: the
+    top target z_hat_{T-1}. Returns ``targets`` (P, T, B, H) with targets[:, t] = z_hat_t,
+    ``z_check`` with z_check[:, t] = z_t(h_hat_{t-1}), the activity of step t recomputed from the
+    final target below it (used by switch 3), and ``dh_norm`` (P, T): ||Delta h_{t-1}|| at the
+    first inner step (stored at t-1; the top entry is filled by the caller). This is what the
+    fused kernel (:mod:`lra.fused`) computes on a GPU.
     """
     sw = switches
-    P, T, B, _ = x.shape
-    W_hh, W_hy = params.W_hh, params.W_hy
-    W_hhT, W_hyT = W_hh.transpose(1, 2), W_hy.transpose(1, 2)
-    b_h, b_y = params.b_h.unsqueeze(1), params.b_y.unsqueeze(1)
+    P, T, B, H = z.shape
+    W_hhT = W_hh.transpose(1, 2)
     gamma, mode = hyper.gamma, hyper.mode
-    c_w = hyper.c0
     c_d = hyper.c0 if sw.single_clip else hyper.c1
-    xw = input_projection(params, x)
-    h, z, logits = unroll(params, xw)
-    xw_b = xw + b_h.unsqueeze(1)          # x_t W_xh + b_h, reused by every inner step
-    zero = torch.zeros((), dtype=x.dtype, device=x.device)
-
-    probes = {k: torch.zeros(P, T, device=x.device) for k in
-              ("local_loss", "dh_norm", "dW_hh_norm", "dW_xh_norm", "db_h_norm")} if probe else None
-
-    # Lines 6-7: output layer, ordinary gradient of E.
-    g_logits = cross_entropy_grad(logits, y)
-    dW_hy, db_y = output_grads(z[:, -1], g_logits)
-    if sw.single_clip:
-        dW_hy = normalize(dW_hy, c_w, mode, hyper.modes)
-
-    # Lines 8-13 (reading A1): K gradient steps on h_{T-1} against E.
-    h_bar = h[:, -1]
-    for k in range(hyper.K_max):
-        z_bar = torch.tanh(h_bar)
-        g = cross_entropy_grad(torch.bmm(z_bar, W_hy) + b_y, y)
-        delta = torch.bmm(g, W_hyT) * (1 - z_bar * z_bar)
-        if sw.single_clip:
-            delta = normalize(delta, c_d, mode, hyper.modes)
-        if probe and k == 0:
-            probes["dh_norm"][:, T - 1] = member_norm(delta)
-        h_bar = h_bar - gamma * delta if hyper.K_uniform else torch.where(
-            _bcast(k < hyper.K, h_bar), h_bar - gamma * delta, h_bar)
-    z_hat = torch.tanh(h_bar)
-    stats = {"global_loss": cross_entropy(logits, y),
-             "post_target_loss": cross_entropy(torch.bmm(z_hat, W_hy) + b_y, y)}
-
-    def paper_layer_loss(t, target):
-        """L(z_t, z_hat_t) differentiated through z_t (and, switch 2, through the target)."""
-        z_prev = z[:, t - 1] if t > 0 else None
-        value, dLdz = local_loss(z[:, t], target, hyper)
-        delta = dLdz * (1 - z[:, t] ** 2)
-        terms = [(x[:, t], z_prev, delta)]
-        if sw.targets_not_detached:
-            # z_hat_t = tanh(h_t - gamma sum Delta): d z_hat/d h_t = tanh'(h_hat_t), dL/dz_hat = -dL/dz
-            terms.append((x[:, t], z_prev, -dLdz * (1 - target ** 2)))
-        return _LayerLoss(value, terms, delta, z_prev)
-
-    dW_hh = torch.zeros_like(W_hh)
-    dW_xh = torch.zeros_like(params.W_xh)
-    db_h = torch.zeros_like(params.b_h)
-    pending_xh = None   # switch 5: lambda * x^T dOmega/dh for the layer below
-    layer = paper_layer_loss(T - 1, z_hat)
-    t_stop = 1 if sw.skip_first_step else 0
-    for t in range(T - 1, t_stop - 1, -1):
-        # Lines 16-18: this layer's local gradients, regularised (Alg. 2) and normalised.
-        g_hh, g_xh, g_b = zero, zero, zero
-        for x_in, z_in, d in layer.terms:
-            a, b, c = input_weight_grads(x_in, z_in, d)
-            g_hh, g_xh, g_b = g_hh + a, g_xh + b, g_b + c
-        if hyper.any_reg and layer.omega_state is not None and not sw.released_regularizer:
-            _, dOmega = omega_grad_W(layer.omega_delta, W_hh, 1 - layer.omega_state ** 2)
-            g_hh = g_hh + _bcast(hyper.lam, g_hh) * dOmega
-        if pending_xh is not None:
-            g_xh = g_xh + pending_xh
-            pending_xh = None
-        g_hh = normalize(g_hh, c_w, mode, hyper.modes)
-        g_xh = normalize(g_xh, c_w, mode, hyper.modes)
-        if not sw.single_clip:
-            g_b = normalize(g_b, c_w, mode, hyper.modes)
-        dW_hh += g_hh
-        dW_xh += g_xh
-        db_h += g_b
-        if probe:
-            probes["local_loss"][:, t] = layer.value
-            probes["dW_hh_norm"][:, t] = member_norm(g_hh)
-            probes["dW_xh_norm"][:, t] = member_norm(g_xh)
-            probes["db_h_norm"][:, t] = member_norm(g_b)
-        if t == 0:
-            break
-
-        # Lines 19-26: K steps on h_{t-1} to build the target z_hat_{t-1}.
-        if sw.released_regularizer and hyper.any_reg and layer.omega_state is not None:
-            g_h = omega_grad_h_released(layer.omega_delta, W_hh, h[:, t - 1])
-            pending_xh = _bcast(hyper.lam, params.W_xh) * torch.bmm(
-                x[:, t - 1].transpose(1, 2), g_h)
-        h_bar, z_t = h[:, t - 1], z[:, t]
-        z_fwd = z[:, t]
+    targets = torch.empty_like(z)
+    z_check = torch.empty_like(z)
+    dh_norm = torch.zeros(P, T, device=z.device, dtype=z.dtype)
+    targets[:, T - 1] = z_hat_top
+    z_check[:, 0] = z[:, 0]
+    z_hat = z_hat_top
+    for t in range(T - 1, 0, -1):
+        h_bar, z_t, z_fwd = h[:, t - 1], z[:, t], z[:, t]
         for k in range(hyper.K_max):
             if sw.loss_from_original_activity and k > 0:
                 _, dLdz = local_loss(z_fwd, z_t, hyper)
@@ -364,7 +282,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
                 Delta = Delta + _bcast(hyper.lam, Delta) * omega_grad_h_released(d, W_hh, h_bar)
             Delta = normalize(Delta, c_d, mode, hyper.modes)
             if probe and k == 0:
-                probes["dh_norm"][:, t - 1] = member_norm(Delta)
+                dh_norm[:, t - 1] = member_norm(Delta)
             h_new = h_bar - gamma * Delta
             z_t_new = torch.tanh(torch.baddbmm(xw_b[:, t], torch.tanh(h_new), W_hh))
             if hyper.K_uniform:
@@ -373,27 +291,169 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
                 active = _bcast(k < hyper.K, h_bar)
                 h_bar = torch.where(active, h_new, h_bar)
                 z_t = torch.where(active, z_t_new, z_t)
-        z_hat_prev = torch.tanh(h_bar)
+        z_hat = torch.tanh(h_bar)
+        targets[:, t - 1] = z_hat
+        z_check[:, t] = z_t
+    return targets, z_check, dh_norm
 
-        if sw.loss_from_original_activity:
-            # The loss after the last inner step, L(z_t, z_t(h_hat_{t-1})), trains the layer below.
-            value, dLdz = local_loss(z_fwd, z_t, hyper)
-            d_fwd = dLdz * (1 - z_fwd * z_fwd)
-            d_tgt = -dLdz * (1 - z_t * z_t)
-            z_prev = z[:, t - 1]
-            terms = [(x[:, t], z_prev, d_fwd), (x[:, t], z_hat_prev, d_tgt)]
-            if sw.targets_not_detached:
-                # ... and through z_hat_{t-1} = tanh(h_{t-1} - gamma sum Delta) into h_{t-1}
-                d_below = torch.bmm(d_tgt, W_hhT) * (1 - z_hat_prev ** 2)
-                terms.append((x[:, t - 1], z[:, t - 2] if t > 1 else None, d_below))
-            layer = _LayerLoss(value, terms, d_fwd, z_prev)
-        else:
-            layer = paper_layer_loss(t - 1, z_hat_prev)
-        z_hat = z_hat_prev
 
-    grads = RNNParams(W_xh=dW_xh, W_hh=dW_hh, W_hy=dW_hy, b_h=db_h, b_y=db_y)
+def _zeros_before(z: torch.Tensor) -> torch.Tensor:
+    """z shifted one step later along time, zero first: the state fed to W_hh at each step."""
+    return torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], 1)
+
+
+def _layer_grads(terms, H: int):
+    """Sum over terms of the local gradients (W_hh, W_xh, b_h) of every layer at once.
+
+    Each term is (x (P, L, B, n_in), state fed to W_hh (P, L, B, H), dL/dh (P, L, B, H)).
+    """
+    g_hh = g_xh = g_b = 0
+    for x_in, z_in, d in terms:
+        g_hh = g_hh + z_in.transpose(-1, -2) @ d
+        g_xh = g_xh + x_in.transpose(-1, -2) @ d
+        g_b = g_b + d.sum(-2)
+    return g_hh, g_xh, g_b
+
+
+def _normalize_layers(g: torch.Tensor, c: torch.Tensor, mode: torch.Tensor, modes) -> torch.Tensor:
+    """Normalize each (member, layer) block of g (P, L, ...) separately (lines 16-18)."""
+    P, L = g.shape[:2]
+    flat = g.reshape(P * L, *g.shape[2:])
+    return normalize(flat, c.repeat_interleave(L), mode.repeat_interleave(L),
+                     modes).reshape(g.shape)
+
+
+def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: Hyper,
+                   switches: ReleasedCodeSwitches = PAPER, probe: bool = False, chain=None):
+    """Algorithm 1 (and 2 where lambda > 0) for every member at once.
+
+    x: (P, T, B, n_in) one-hot, y: (P, B). Returns the parameter updates (:class:`RNNParams` of
+    gradients, before the learning rate) and a dict of statistics; with ``probe`` also the
+    per-step gradient-flow quantities of Figs. 2-4: ``local_loss``, ``dh_norm``, ``dW_hh_norm``,
+    ``dW_xh_norm``, ``db_h_norm`` (each (P, T); norms after Normalize).
+
+    The serial target chain (lines 19-26) is :func:`hidden_target_chain`, or ``chain`` when given
+    (the fused GPU kernel); once the targets are known, every step's local gradients (lines 16-18)
+    are independent and are computed for all steps at once.
+    """
+    sw = switches
+    P, T, B, _ = x.shape
+    W_hh, W_hy = params.W_hh, params.W_hy
+    W_hyT = W_hy.transpose(1, 2)
+    b_h, b_y = params.b_h.unsqueeze(1), params.b_y.unsqueeze(1)
+    gamma, mode = hyper.gamma, hyper.mode
+    c_w = hyper.c0
+    c_d = hyper.c0 if sw.single_clip else hyper.c1
+    xw = input_projection(params, x)
+    h, z, logits = unroll(params, xw)
+    xw_b = xw + b_h.unsqueeze(1)          # x_t W_xh + b_h, reused by every inner step
+    H = z.shape[-1]
+
+    # Lines 6-7: output layer, ordinary gradient of E.
+    g_logits = cross_entropy_grad(logits, y)
+    dW_hy, db_y = output_grads(z[:, -1], g_logits)
+    if sw.single_clip:
+        dW_hy = normalize(dW_hy, c_w, mode, hyper.modes)
+
+    # Lines 8-13 (reading A1): K gradient steps on h_{T-1} against E.
+    h_bar = h[:, -1]
+    top_dh = None
+    for k in range(hyper.K_max):
+        z_bar = torch.tanh(h_bar)
+        g = cross_entropy_grad(torch.bmm(z_bar, W_hy) + b_y, y)
+        delta = torch.bmm(g, W_hyT) * (1 - z_bar * z_bar)
+        if sw.single_clip:
+            delta = normalize(delta, c_d, mode, hyper.modes)
+        if k == 0:
+            top_dh = member_norm(delta)
+        h_bar = h_bar - gamma * delta if hyper.K_uniform else torch.where(
+            _bcast(k < hyper.K, h_bar), h_bar - gamma * delta, h_bar)
+    z_hat_top = torch.tanh(h_bar)
+    stats = {"global_loss": cross_entropy(logits, y),
+             "post_target_loss": cross_entropy(torch.bmm(z_hat_top, W_hy) + b_y, y)}
+
+    # Lines 19-26: the serial chain of targets.
+    run_chain = chain or hidden_target_chain
+    targets, z_check, dh_norm = run_chain(W_hh, h, z, xw_b, z_hat_top, hyper, sw, probe)
+    dh_norm[:, T - 1] = top_dh
+
+    # Lines 16-18 for every layer at once. Layer l is trained by the loss L(z_l, z_hat_l) ...
+    z_prev = _zeros_before(z)                       # z_{t-1}, zero at t = 0
+    lp = hyper.log_penalty.unsqueeze(1)             # (P, 1, 1, 1)
+    n = B * H
+
+    def loss_terms(a, b):
+        """L(a, b) per (member, step) and dL/da (both losses are functions of a - b)."""
+        d = a - b
+        vals, grads = [], []
+        if "mse" in hyper.losses:
+            vals.append((d * d).mean((-1, -2)))
+            grads.append(2 * d / n)
+        if "log_penalty" in hyper.losses:
+            vals.append(torch.log1p(d * d).mean((-1, -2)))
+            grads.append(2 * d / (1 + d * d) / n)
+        if len(vals) == 1:
+            return vals[0], grads[0]
+        return torch.where(lp.view(-1, 1), vals[1], vals[0]), torch.where(lp, grads[1], grads[0])
+
+    value, dLdz = loss_terms(z, targets)
+    delta = dLdz * (1 - z * z)
+    paper_delta = delta
+    if sw.targets_not_detached:
+        # z_hat_t = tanh(h_t - gamma sum Delta): d z_hat/d h_t = tanh'(h_hat_t), dL/dz_hat = -dL/dz
+        delta = delta - dLdz * (1 - targets * targets)
+    terms = [(x, z_prev, delta)]
+    omega_delta, omega_state = paper_delta, z_prev  # Omega_l: error signal and state below
+    if sw.loss_from_original_activity:
+        # ... except that, under switch 3, layer l < T-1 is trained by the loss of step l+1
+        # after its inner loop, L(z_{l+1}, z_check_{l+1}), through both arguments.
+        v3, d3 = loss_terms(z[:, 1:], z_check[:, 1:])
+        d_fwd = d3 * (1 - z[:, 1:] ** 2)
+        d_tgt = -d3 * (1 - z_check[:, 1:] ** 2)
+        shift = lambda a, b: torch.cat([a, b[:, -1:]], 1)   # layers 0..T-2 from steps 1..T-1
+        value = torch.cat([v3, value[:, -1:]], 1)
+        terms = [(shift(x[:, 1:], x), shift(z_prev[:, 1:], z_prev), shift(d_fwd, delta)),
+                 (x[:, 1:], targets[:, :-1], d_tgt)]
+        if sw.targets_not_detached:
+            # ... and through z_hat_l = tanh(h_l - gamma sum Delta) into h_l
+            d_below = (d_tgt @ W_hh.transpose(1, 2).unsqueeze(1)) * (1 - targets[:, :-1] ** 2)
+            terms.append((x[:, :-1], z_prev[:, :-1], d_below))
+        omega_delta = torch.cat([d_fwd, paper_delta[:, -1:]], 1)
+        omega_state = torch.cat([z[:, :-1], z_prev[:, -1:]], 1)
+        # the (T-1)-layer-long terms cover layers 0..T-2: pad the top layer with zeros
+        terms = [t if t[2].shape[1] == T else
+                 tuple(torch.cat([a, torch.zeros_like(a[:, :1])], 1) for a in t) for t in terms]
+    g_hh, g_xh, g_b = _layer_grads(terms, H)
+    has_state = torch.ones(T, dtype=torch.bool, device=x.device)
+    if not sw.loss_from_original_activity:
+        has_state[0] = False                       # z_{-1} = 0: no Omega at the first step
+    if hyper.any_reg and not sw.released_regularizer:
+        s = 1 - omega_state ** 2
+        _, dOmega = omega_grad_W(omega_delta.flatten(0, 1),
+                                 W_hh.unsqueeze(1).expand(P, T, H, H).flatten(0, 1),
+                                 s.flatten(0, 1))
+        dOmega = dOmega.view(P, T, H, H) * has_state.view(1, T, 1, 1)
+        g_hh = g_hh + hyper.lam.view(P, 1, 1, 1) * dOmega
+    if hyper.any_reg and sw.released_regularizer:
+        # lambda x_{l-1}^T dOmega_l/dh_{l-1}, added to the W_xh gradient of layer l-1
+        g_h = omega_grad_h_released(omega_delta[:, 1:].flatten(0, 1),
+                                    W_hh.unsqueeze(1).expand(P, T - 1, H, H).flatten(0, 1),
+                                    h[:, :-1].flatten(0, 1)).view(P, T - 1, B, H)
+        pend = x[:, :-1].transpose(-1, -2) @ g_h * hyper.lam.view(P, 1, 1, 1)
+        g_xh = g_xh + torch.cat([pend, torch.zeros_like(pend[:, :1])], 1)
+    g_hh = _normalize_layers(g_hh, c_w, mode, hyper.modes)
+    g_xh = _normalize_layers(g_xh, c_w, mode, hyper.modes)
+    if not sw.single_clip:
+        g_b = _normalize_layers(g_b, c_w, mode, hyper.modes)
+    first = 1 if sw.skip_first_step else 0
+    grads = RNNParams(W_xh=g_xh[:, first:].sum(1), W_hh=g_hh[:, first:].sum(1),
+                      W_hy=dW_hy, b_h=g_b[:, first:].sum(1), b_y=db_y)
     if probe:
-        stats.update(probes)
+        keep = (torch.arange(T, device=x.device) >= first).to(z.dtype)
+        stats.update(local_loss=value * keep, dh_norm=dh_norm,
+                     dW_hh_norm=torch.linalg.vector_norm(g_hh.flatten(2), dim=-1) * keep,
+                     dW_xh_norm=torch.linalg.vector_norm(g_xh.flatten(2), dim=-1) * keep,
+                     db_h_norm=torch.linalg.vector_norm(g_b, dim=-1) * keep)
     return grads, stats
 
 
@@ -402,17 +462,29 @@ class LRADiff:
     name = "lra_diff"
 
     def __init__(self, configs: list[LRADiffConfig], switches: ReleasedCodeSwitches = PAPER,
-                 device="cpu"):
+                 device="cpu", fused: bool | str = "auto"):
         self.configs = list(configs)
         self.switches = switches
         self.hyper = Hyper(self.configs, device)
         self.alpha = self.hyper.alpha
+        # The fused Triton chain is the default on CUDA; fused=True also runs it elsewhere
+        # (under TRITON_INTERPRET=1 on a CPU), fused=False never.
+        from . import fused as fused_mod
+        dev = torch.device(device)
+        want = (dev.type == "cuda") if fused == "auto" else bool(fused)
+        self.chain = None
+        if want and fused_mod.supports(switches) and fused_mod.available(dev):
+            self.chain = fused_mod.fused_chain
+        elif fused is True:
+            raise RuntimeError("the fused chain cannot run here (needs Triton on CUDA, or "
+                               "TRITON_INTERPRET=1) or does not support these switches")
 
     def init_state(self, params: RNNParams, seeds) -> dict:
         return {}
 
     def train_step(self, params: RNNParams, state: dict, x, y, active, probe=False):
-        grads, stats = lra_diff_grads(params, x, y, self.hyper, self.switches, probe)
+        grads, stats = lra_diff_grads(params, x, y, self.hyper, self.switches, probe,
+                                      chain=self.chain)
         sgd_(params, grads, self.alpha * active)
         if self.switches.report_post_target_loss:
             stats["train_loss"] = stats["post_target_loss"]

@@ -8,7 +8,7 @@ CONDA_TO_PIP = {"pytorch": "torch"}
 
 
 def requirement_name_and_spec(req: str):
-    m = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", req)
+    m = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*([^;]*)", req)     # drop environment markers
     return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
 
 
