@@ -64,10 +64,20 @@ def naive(T, K, device, seconds):
     return timed(step, device, seconds)
 
 
-def population(T, K, P, device, seconds, graph):
+def flops_per_member_iteration(T, K, B=20, H=100, n_in=6, n_out=4):
+    """Multiply-adds x 2 of one LRA-diff iteration (forward, top target, chain, weight grads)."""
+    mm = 2 * B * H * H
+    forward = T * (mm + 2 * B * n_in * H) + 2 * B * H * n_out
+    top = K * 2 * (2 * B * H * n_out)
+    chain = (T - 1) * K * 2 * mm
+    weight_grads = T * (mm + 2 * B * n_in * H)
+    return forward + top + chain + weight_grads
+
+
+def population(T, K, P, device, seconds, graph, fused=False):
     configs = [LRADiffConfig(K=K, gamma=[10.0, 1.0, 0.1, 0.01, 0.001][i % 5]) for i in range(P)]
-    tr = PopulationTrainer(LRADiff(configs, device=device), "temporal_order", T, [0] * P,
-                           device=device, cuda_graph=graph, max_iterations=10 ** 9,
+    tr = PopulationTrainer(LRADiff(configs, device=device, fused=fused), "temporal_order", T,
+                           [0] * P, device=device, cuda_graph=graph, max_iterations=10 ** 9,
                            check_every=10 ** 9, progress=False)
 
     def step():
@@ -75,6 +85,29 @@ def population(T, K, P, device, seconds, graph):
         tr._graphed_step() if graph else tr._step()
 
     return P * timed(step, device, seconds)
+
+
+def project_campaign(rows):
+    """Upper bound on the Tables I-IV campaign time: every run of the paper grid to the cap,
+    each (T, K) priced at the fastest measured rate, scaled by FLOPs from the nearest shape."""
+    from lra.experiments import BUDGETS, EXPERIMENTS
+    budget = BUDGETS["paper"]
+    best = {}
+    for r in rows:
+        key = (r["T"], r["K"])
+        if key not in best or r["rate"] > best[key]["rate"]:
+            best[key] = r
+    seconds, member_its = 0.0, 0.0
+    for name in ("table1", "table2", "table3", "table4"):
+        for run in EXPERIMENTS[name].runs(budget):
+            K = dict(run.config)["K"]
+            ref = min(best.values(), key=lambda r: abs(r["T"] * r["K"] - run.T * K))
+            flop_ratio = flops_per_member_iteration(run.T, K) / flops_per_member_iteration(
+                ref["T"], ref["K"])
+            seconds += budget.max_iterations * flop_ratio / ref["rate"]
+            member_its += budget.max_iterations
+    fastest = max(best.values(), key=lambda r: r["speedup"])
+    return dict(hours=seconds / 3600, member_iterations=member_its, method=fastest["method"])
 
 
 def main(argv=None):
@@ -92,16 +125,25 @@ def main(argv=None):
         base = naive(T, K, device, a.seconds)
         rows.append(dict(T=T, K=K, method="naive loop (1 config, autograd)", P=1, rate=base))
         print(f"T={T} K={K} naive: {base:,.1f} member-it/s", flush=True)
+        methods = [("population eager", False, False)]
+        if device.type == "cuda":
+            methods += [("population + CUDA graph", True, False),
+                        ("population + fused kernel", False, True),
+                        ("population + fused kernel + CUDA graph", True, True)]
         for P in a.populations:
-            for graph in ([False, True] if device.type == "cuda" else [False]):
-                r = population(T, K, P, device, a.seconds, graph)
-                label = "population + CUDA graph" if graph else "population eager"
+            for label, graph, fused in methods:
+                try:
+                    r = population(T, K, P, device, a.seconds, graph, fused)
+                except Exception as e:  # report and go on: one failing method must not hide the rest
+                    print(f"T={T} K={K} {label} P={P}: failed: {e!r}", flush=True)
+                    continue
                 rows.append(dict(T=T, K=K, method=label, P=P, rate=r))
                 print(f"T={T} K={K} {label} P={P}: {r:,.1f} member-it/s ({r / base:,.1f}x)",
                       flush=True)
         for row in rows:
             if row["T"] == T:
                 row["speedup"] = row["rate"] / base
+                row["tflops"] = row["rate"] * flops_per_member_iteration(T, K) / 1e12
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True).stdout.strip()
@@ -110,12 +152,19 @@ def main(argv=None):
     meta = dict(device=name, torch=torch.__version__, python=platform.python_version(),
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 commit=commit, seconds_per_cell=a.seconds)
+    meta["projection"] = project_campaign(rows)
     lines = [f"# Engine throughput on {name}", "",
              f"torch {meta['torch']}, Python {meta['python']}, commit {commit}, {meta['date']}; "
              "batch 20, hidden 100, temporal order.", "",
-             "| T | K | method | P | member-iterations/s | vs naive |", "|---|---|---|---|---|---|"]
+             "| T | K | method | P | member-iterations/s | vs naive | TFLOP/s |",
+             "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['T']} | {r['K']} | {r['method']} | {r['P']} | {r['rate']:,.1f} | "
-              f"{r['speedup']:,.1f}x |" for r in rows]
+              f"{r['speedup']:,.1f}x | {r['tflops']:.4f} |" for r in rows]
+    pr = meta["projection"]
+    lines += ["", f"Projected Tables I-IV campaign at the paper's protocol, every run to the "
+              f"100,000-iteration cap (an upper bound), with the fastest method measured "
+              f"({pr['method']}): {pr['hours']:,.2f} h ({pr['member_iterations']:.3g} "
+              "member-iterations; cost scaled from the measured shapes by FLOPs)."]
     table = "\n".join(lines)
     print(table)
     if a.out:

@@ -62,7 +62,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def git_state() -> tuple[str, bool]:
-    """(commit, dirty) of the code that produced a result."""
+    """(commit, dirty) of the code that produced a result.
+
+    Where the checkout has no .git (a copy sent to a GPU machine), LRA_GIT_COMMIT names the
+    commit the copy was made from; the copy is then reported clean only if LRA_GIT_DIRTY is 0.
+    """
+    if os.environ.get("LRA_GIT_COMMIT"):
+        return os.environ["LRA_GIT_COMMIT"], os.environ.get("LRA_GIT_DIRTY", "1") != "0"
     root = repo_root()
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
