@@ -19,12 +19,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# chapter -> (minimum tables, minimum images) that must render
+# chapter -> (minimum tables, minimum images, minimum typeset equations) that must render
 EXPECTED = {
-    "intro": (1, 0), "tasks": (1, 1), "rnn_bptt": (0, 0), "tptt": (0, 0), "lra_diff": (2, 1),
-    "local_losses": (1, 0), "normalisation": (2, 0), "vanishing_gradients": (0, 3),
-    "regularisation": (1, 1), "sensitivity": (1, 1), "released_code": (2, 0),
-    "verdicts": (1, 0), "engine": (1, 0), "explore": (0, 0), "references": (0, 0),
+    "intro": (1, 0, 0), "tasks": (1, 1, 1), "rnn_bptt": (0, 0, 3), "tptt": (0, 0, 3),
+    "lra_diff": (2, 1, 10), "local_losses": (1, 0, 1), "normalisation": (2, 0, 1),
+    "vanishing_gradients": (0, 3, 1), "regularisation": (1, 1, 3), "sensitivity": (1, 1, 1),
+    "released_code": (2, 0, 0), "verdicts": (1, 0, 0), "engine": (2, 0, 1), "explore": (0, 0, 1),
+    "references": (0, 0, 0),
 }
 HARNESS = """<!doctype html><html><body><iframe id="f" width="1200" height="900"></iframe><script>
 const f = document.getElementById('f');
@@ -36,6 +37,7 @@ f.onload = () => { const d = f.contentDocument;
     h1: (d.querySelector('h1') || {}).textContent || '', images: imgs.length, broken: broken,
     tables: d.querySelectorAll('.bd-article table, article table').length,
     errors: d.querySelectorAll('.output.traceback, .output.error, div.cell_output .ansi-red-fg').length,
+    math: d.querySelectorAll('mjx-container').length,
     glue: /\\{glue:|No key '/.test(text), traceback: /Traceback \\(most recent call last\\)/.test(text),
     length: text.length })); };
 f.src = decodeURIComponent(location.hash.slice(1));
@@ -108,9 +110,10 @@ def test_every_chapter_is_in_the_toc():
 def test_chapter_renders_in_chromium(chapter, server, html_dir, tmp_path):
     assert (html_dir / "book" / f"{chapter}.html").exists()
     res = render(f"{server}/__check.html#/book/{chapter}.html", tmp_path)
-    tables, images = EXPECTED[chapter]
+    tables, images, math = EXPECTED[chapter]
     assert res["h1"].strip(), res
     assert res["broken"] == [], res
     assert res["images"] >= images, res
     assert res["tables"] >= tables, res
+    assert res["math"] >= math, res                 # MathJax (vendored) typeset the equations
     assert not res["glue"] and not res["traceback"] and res["errors"] == 0, res
