@@ -189,23 +189,25 @@ def normalize(d: torch.Tensor, c: torch.Tensor, mode: torch.Tensor, modes=None) 
 
 
 def local_loss(z: torch.Tensor, target: torch.Tensor, hyper: Hyper):
-    """L(z, target) per member and dL/dz (eq. 8 for the log-penalty; A4: means).
+    """L(z, target) and dL/dz for every member (and step): eq. (8) or MSE, each the mean over the
+    last two axes, batch and units (reading A4). z: (P, [T,] B, H) -> values (P, [T]).
 
     Both losses are functions of z - target, so dL/dtarget = -dL/dz.
     """
     d = z - target
-    n = d[0].numel()
+    n = d.shape[-1] * d.shape[-2]
     vals, grads = [], []
     if "mse" in hyper.losses:
-        vals.append((d * d).flatten(1).mean(1))
+        vals.append((d * d).mean((-1, -2)))
         grads.append(2 * d / n)
     if "log_penalty" in hyper.losses:
-        vals.append(torch.log1p(d * d).flatten(1).mean(1))
+        vals.append(torch.log1p(d * d).mean((-1, -2)))
         grads.append(2 * d / (1 + d * d) / n)
     if len(vals) == 1:
         return vals[0], grads[0]
-    lp = hyper.log_penalty
-    return torch.where(lp.view(-1), vals[1], vals[0]), torch.where(lp, grads[1], grads[0])
+    lp = hyper.log_penalty.view(-1)
+    return (torch.where(_bcast(lp, vals[0]), vals[1], vals[0]),
+            torch.where(_bcast(lp, grads[0]), grads[1], grads[0]))
 
 
 def omega_grad_W(delta: torch.Tensor, W_hh: torch.Tensor, s_prev: torch.Tensor):
@@ -379,24 +381,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
 
     # Lines 16-18 for every layer at once. Layer l is trained by the loss L(z_l, z_hat_l) ...
     z_prev = _zeros_before(z)                       # z_{t-1}, zero at t = 0
-    lp = hyper.log_penalty.unsqueeze(1)             # (P, 1, 1, 1)
-    n = B * H
-
-    def loss_terms(a, b):
-        """L(a, b) per (member, step) and dL/da (both losses are functions of a - b)."""
-        d = a - b
-        vals, grads = [], []
-        if "mse" in hyper.losses:
-            vals.append((d * d).mean((-1, -2)))
-            grads.append(2 * d / n)
-        if "log_penalty" in hyper.losses:
-            vals.append(torch.log1p(d * d).mean((-1, -2)))
-            grads.append(2 * d / (1 + d * d) / n)
-        if len(vals) == 1:
-            return vals[0], grads[0]
-        return torch.where(lp.view(-1, 1), vals[1], vals[0]), torch.where(lp, grads[1], grads[0])
-
-    value, dLdz = loss_terms(z, targets)
+    value, dLdz = local_loss(z, targets, hyper)
     delta = dLdz * (1 - z * z)
     paper_delta = delta
     if sw.targets_not_detached:
@@ -407,7 +392,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
     if sw.loss_from_original_activity:
         # ... except that, under switch 3, layer l < T-1 is trained by the loss of step l+1
         # after its inner loop, L(z_{l+1}, z_check_{l+1}), through both arguments.
-        v3, d3 = loss_terms(z[:, 1:], z_check[:, 1:])
+        v3, d3 = local_loss(z[:, 1:], z_check[:, 1:], hyper)
         d_fwd = d3 * (1 - z[:, 1:] ** 2)
         d_tgt = -d3 * (1 - z_check[:, 1:] ** 2)
         shift = lambda a, b: torch.cat([a, b[:, -1:]], 1)   # layers 0..T-2 from steps 1..T-1
