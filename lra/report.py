@@ -48,12 +48,18 @@ def load(experiment: str, budget: str = "auto", store=None) -> tuple[pd.DataFram
     return df, b
 
 
-def budget_note(budget: str, experiment: str | None = None) -> str:
+def budget_note(budget: str, df: pd.DataFrame | None = None) -> str:
+    """What budget the rows shown were computed with and, given the rows, where and by what code."""
     base = budget.split("-cap")[0]
     desc = BUDGETS[base].description if base in BUDGETS else budget
     if budget != base:
         desc += f" (cap overridden: {budget})"
-    return f"Budget used: **{budget}** — {desc}."
+    note = f"Budget used: **{budget}** — {desc}."
+    if df is not None and not df.empty:
+        devices = ", ".join(sorted(set(df["device"].astype(str))))
+        commits = ", ".join(sorted(set(df["commit"].astype(str))))
+        note += f" {len(df)} run(s) on {devices}, code at commit {commits}."
+    return note
 
 
 def best_per_cell(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
