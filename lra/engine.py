@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .model import RNNParams, init_population, unroll
+from .model import init_population, unroll
 from .tasks import (VALIDATION_SIZE, check_length, generate_symbols, get_task, make_generator,
                     one_hot_inputs, validation_set)
 

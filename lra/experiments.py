@@ -19,11 +19,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 from .bptt import BPTTConfig
 from .lra_diff import LRADiffConfig, ReleasedCodeSwitches
-from .tasks import TASKS, check_length, get_task
+from .tasks import TASKS
 from .tptt import TPTTConfig
 
 ALPHAS = (1e-1, 1e-2, 1e-3)

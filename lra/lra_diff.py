@@ -55,7 +55,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 from .model import (RNNParams, cross_entropy, cross_entropy_grad, input_projection,
-                    input_weight_grads, output_grads, unroll)
+                    output_grads, unroll)
 from .optim import sgd_
 
 LOCAL_LOSSES = ("mse", "log_penalty")
@@ -210,15 +210,24 @@ def local_loss(z: torch.Tensor, target: torch.Tensor, hyper: Hyper):
             torch.where(_bcast(lp, grads[0]), grads[1], grads[0]))
 
 
+def _norm2(a: torch.Tensor) -> torch.Tensor:
+    """Frobenius norm over the last two axes (one member's, or one member-step's, batch)."""
+    return torch.linalg.vector_norm(a, dim=(-2, -1))
+
+
 def omega_grad_W(delta: torch.Tensor, W_hh: torch.Tensor, s_prev: torch.Tensor):
-    """Omega_t of eq. (5) and dOmega_t/dW_hh, with delta_t and tanh'(h_{t-1}) = s_prev constant."""
-    v = torch.bmm(delta, W_hh.transpose(1, 2)) * s_prev
-    nd, nv = member_norm(delta), member_norm(v)
+    """Omega_t of eq. (5) and dOmega_t/dW_hh, with delta_t and tanh'(h_{t-1}) = s_prev constant.
+
+    delta, s_prev: (..., B, H); W_hh broadcastable to (..., H, H) (one W per member serves every
+    step without being copied). Returns Omega (...) and its gradient (..., H, H).
+    """
+    v = (delta @ W_hh.transpose(-1, -2)) * s_prev
+    nd, nv = _norm2(delta), _norm2(v)
     ok = (nd > 0) & (nv > 0)  # no error signal, no regulariser (the released code checks L != 0)
     nd_s, nv_s = nd.clamp_min(1e-30), nv.clamp_min(1e-30)
     r = nv / nd_s
     coef = torch.where(ok, 2 * (r - 1) / (nd_s * nv_s), torch.zeros_like(r))
-    grad = torch.bmm((v * s_prev).transpose(1, 2), delta) * _bcast(coef, W_hh)
+    grad = ((v * s_prev).transpose(-1, -2) @ delta) * coef[..., None, None]
     return torch.where(ok, (r - 1) ** 2, torch.zeros_like(r)), grad
 
 
@@ -227,22 +236,22 @@ def omega_grad_h_released(delta: torch.Tensor, W_hh: torch.Tensor, h_prev: torch
 
     ``torch.diag`` of the (B, H) matrix tanh'(h) keeps d_b = tanh'(h)[b, b] (B <= H), which then
     scales example b's whole row: Omega = (||u * d|| / ||delta|| - 1)^2 with u = delta W_hh^T.
-    Only the [b, b] entries of h receive a gradient.
+    Only the [b, b] entries of h receive a gradient. Shapes as :func:`omega_grad_W`.
     """
-    P, B, H = h_prev.shape
-    u = torch.bmm(delta, W_hh.transpose(1, 2))
+    B, H = h_prev.shape[-2:]
+    u = delta @ W_hh.transpose(-1, -2)
     idx = torch.arange(min(B, H), device=h_prev.device)
-    th = torch.tanh(h_prev[:, idx, idx])                   # (P, B)
+    th = torch.tanh(h_prev[..., idx, idx])                 # (..., B)
     d = 1 - th * th
-    u2 = (u * u).sum(-1)[:, : len(idx)]                    # ||u_b||^2
+    u2 = (u * u).sum(-1)[..., : len(idx)]                  # ||u_b||^2
     nv = torch.sqrt((d * d * u2).sum(-1))
-    nd = member_norm(delta)
+    nd = _norm2(delta)
     ok = (nd > 0) & (nv > 0)
     nd_s, nv_s = nd.clamp_min(1e-30), nv.clamp_min(1e-30)
     coef = torch.where(ok, 2 * (nv / nd_s - 1) / (nd_s * nv_s), torch.zeros_like(nv))
-    g_diag = coef.unsqueeze(1) * d * u2 * (-2 * th * d)    # dOmega/dd_b * dd_b/dh_bb
+    g_diag = coef[..., None] * d * u2 * (-2 * th * d)      # dOmega/dd_b * dd_b/dh_bb
     g = torch.zeros_like(h_prev)
-    g[:, idx, idx] = g_diag
+    g[..., idx, idx] = g_diag
     return g
 
 
@@ -304,7 +313,7 @@ def _zeros_before(z: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], 1)
 
 
-def _layer_grads(terms, H: int):
+def _layer_grads(terms):
     """Sum over terms of the local gradients (W_hh, W_xh, b_h) of every layer at once.
 
     Each term is (x (P, L, B, n_in), state fed to W_hh (P, L, B, H), dL/dh (P, L, B, H)).
@@ -349,7 +358,6 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
     xw = input_projection(params, x)
     h, z, logits = unroll(params, xw)
     xw_b = xw + b_h.unsqueeze(1)          # x_t W_xh + b_h, reused by every inner step
-    H = z.shape[-1]
 
     # Lines 6-7: output layer, ordinary gradient of E.
     g_logits = cross_entropy_grad(logits, y)
@@ -408,22 +416,17 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
         # the (T-1)-layer-long terms cover layers 0..T-2: pad the top layer with zeros
         terms = [t if t[2].shape[1] == T else
                  tuple(torch.cat([a, torch.zeros_like(a[:, :1])], 1) for a in t) for t in terms]
-    g_hh, g_xh, g_b = _layer_grads(terms, H)
+    g_hh, g_xh, g_b = _layer_grads(terms)
     has_state = torch.ones(T, dtype=torch.bool, device=x.device)
     if not sw.loss_from_original_activity:
         has_state[0] = False                       # z_{-1} = 0: no Omega at the first step
     if hyper.any_reg and not sw.released_regularizer:
-        s = 1 - omega_state ** 2
-        _, dOmega = omega_grad_W(omega_delta.flatten(0, 1),
-                                 W_hh.unsqueeze(1).expand(P, T, H, H).flatten(0, 1),
-                                 s.flatten(0, 1))
-        dOmega = dOmega.view(P, T, H, H) * has_state.view(1, T, 1, 1)
+        _, dOmega = omega_grad_W(omega_delta, W_hh.unsqueeze(1), 1 - omega_state ** 2)
+        dOmega = dOmega * has_state.view(1, T, 1, 1)
         g_hh = g_hh + hyper.lam.view(P, 1, 1, 1) * dOmega
     if hyper.any_reg and sw.released_regularizer:
         # lambda x_{l-1}^T dOmega_l/dh_{l-1}, added to the W_xh gradient of layer l-1
-        g_h = omega_grad_h_released(omega_delta[:, 1:].flatten(0, 1),
-                                    W_hh.unsqueeze(1).expand(P, T - 1, H, H).flatten(0, 1),
-                                    h[:, :-1].flatten(0, 1)).view(P, T - 1, B, H)
+        g_h = omega_grad_h_released(omega_delta[:, 1:], W_hh.unsqueeze(1), h[:, :-1])
         pend = x[:, :-1].transpose(-1, -2) @ g_h * hyper.lam.view(P, 1, 1, 1)
         g_xh = g_xh + torch.cat([pend, torch.zeros_like(pend[:, :1])], 1)
     g_hh = _normalize_layers(g_hh, c_w, mode, hyper.modes)

@@ -15,7 +15,6 @@ from .experiments import get_budget, get_experiment
 from .params import validate
 from .report import budget_note, load
 from .runner import budget_with_cap, run_experiments
-from .store import ResultsStore
 
 
 @dataclass

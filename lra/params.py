@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .experiments import BUDGETS, EXPERIMENTS, LAMBDAS
+from .experiments import BUDGETS, EXPERIMENTS
 from .tasks import MIN_LENGTH, TASKS
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .experiments import BUDGETS, get_experiment
+from .experiments import BUDGETS
 from .store import ResultsStore
 
 PUBLISHED = Path(__file__).parent / "published"

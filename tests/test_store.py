@@ -1,5 +1,4 @@
 """Results store and campaigns: provenance, no recomputation, corruption, SIGKILL and resume."""
-import json
 import os
 import signal
 import subprocess
