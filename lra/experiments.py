@@ -252,6 +252,21 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
 ]}
 
 
+# What each released-code switch does on its own: Table I's T = 10 column (K = 10), one switch on.
+# Switch 5 changes only the regulariser, so it is measured with lambda = 0.1 against the paper
+# reading with the same lambda (released_reference_regularised).
+for _switch in ReleasedCodeSwitches.names() + ["reference_regularised"]:
+    _lam = 0.1 if _switch in ("released_regularizer", "reference_regularised") else 0.0
+    EXPERIMENTS[f"released_{_switch}"] = Experiment(
+        f"released_{_switch}", f"Table I, T = 10, K = 10, lambda = {_lam:g}, with "
+        + ("no switch" if _switch == "reference_regularised" else f"switch {_switch} alone"),
+        "Released-code switch ablation", "lra_diff", ALL_TASKS, (10,),
+        _grid(alpha=ALPHAS, gamma=GAMMAS, K=(10,)), SMOKE_LRA,
+        fixed=dict(c0=1.0, c1=1.0, loss="mse", lam=_lam),
+        switches=() if _switch == "reference_regularised" else (_switch,),
+        variant="released", notebook="released_code")
+
+
 def get_experiment(name: str) -> Experiment:
     try:
         return EXPERIMENTS[name]
