@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .experiments import BUDGETS
-from .store import ResultsStore
+from .store import ResultsStore, solved_flags
 
 PUBLISHED = Path(__file__).parent / "published"
 TASK_LABELS = {"temporal_order": "Temporal order", "temporal_order_3bit": "3-bit temporal order",
@@ -24,7 +24,7 @@ def published(table: str) -> pd.DataFrame:
     """A published table (``table1`` ... ``table5``) as data."""
     df = pd.read_csv(PUBLISHED / f"{table}.csv")
     if "solved" in df:
-        df["solved"] = df["solved"].astype(str).str.lower() == "true"
+        df["solved"] = solved_flags(df["solved"])
     return df
 
 

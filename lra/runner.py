@@ -16,7 +16,7 @@ from .bptt import BPTT
 from .engine import PopulationTrainer, resolve_device
 from .experiments import (Budget, Experiment, Run, get_budget, get_experiment, plans)
 from .lra_diff import LRADiff, ReleasedCodeSwitches
-from .store import CONFIG_COLUMNS, ResultsStore, device_name, provenance
+from .store import CONFIG_COLUMNS, ResultsStore, device_name, provenance, solved_flags
 from .tptt import TPTT
 
 
@@ -113,7 +113,7 @@ def curriculum_runs(exp: Experiment, budget: Budget, store: ResultsStore,
             if len(set(done["key"]) & {r.key for r in stage}) < len(stage):
                 out += [r for r in stage if r.key not in set(done["key"])]
                 break
-            if not done["solved"].astype(bool).any():
+            if not solved_flags(done["solved"]).any():
                 break        # the first failure ends this task's curriculum
             T += 10
     return out
@@ -124,7 +124,7 @@ def best_configs(source: str, budget: Budget, store: ResultsStore, cell: tuple) 
     df = store.load(source, budget.name)
     if df.empty:
         return []
-    df = df.assign(solved=df["solved"].astype(str).str.lower() == "true")
+    df = df.assign(solved=solved_flags(df["solved"]))
     df = df.sort_values(["solved", "best_accuracy", "iterations", "key"],
                         ascending=[False, False, True, True], kind="stable")
     return [g.iloc[0] for _, g in df.groupby(list(cell), sort=True)]

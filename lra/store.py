@@ -2,7 +2,11 @@
 
 Layout (under ``results/`` at the repository root by default)::
 
-    results/<experiment>/<budget>/runs.csv        one row per run (see COLUMNS)
+    results/<experiment>/<budget>/runs.csv        one row per run (see COLUMNS): the run's
+                                                  configuration, solved / diverged / stop reason,
+                                                  iterations, best and final validation accuracy,
+                                                  its curve (JSON), and the wall time, size,
+                                                  device and code commit of its population
     results/<experiment>/<budget>/meta.json       provenance of every write + the table's checksum
     results/<experiment>/<budget>/probes/<key>.json   gradient-flow probes (Figures 2-4)
     results/<experiment>/<budget>/checkpoints/    in-flight populations (not committed)
@@ -32,6 +36,11 @@ COLUMNS = (["key", "experiment", "budget", "algorithm", "variant", "switches", "
            + CONFIG_COLUMNS
            + ["solved", "diverged", "stop_reason", "iterations", "best_accuracy",
               "final_accuracy", "wall_seconds", "population", "device", "commit", "curve"])
+
+
+def solved_flags(column: pd.Series) -> pd.Series:
+    """The ``solved`` column as booleans, however the CSV reader typed it."""
+    return column.astype(str).str.lower() == "true"
 
 
 class CorruptResults(RuntimeError):
