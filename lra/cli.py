@@ -85,7 +85,7 @@ def cmd_list(args):
         print(f"  {name:22s} {desc}")
     print("\nExperiments (lra campaign --experiments NAME ...):")
     for e in EXPERIMENTS.values():
-        print(f"  {e.name:16s} {e.backs:34s} {e.title}  [notebook: {e.notebook}]")
+        print(f"  {e.name:38s} {e.backs:32s} {e.title}  [notebook: {e.notebook}]")
     print("\nBudgets:")
     for b in BUDGETS.values():
         print(f"  {b.name:6s} {b.description}")
@@ -168,9 +168,10 @@ def cmd_status(args):
             raise UsageError(str(e)) from None
         budgets = [args.budget]
     rows = status(budgets=budgets)
-    print(f"{'experiment':16s} {'backs':34s} {'budget':7s} {'done':>6s} {'missing':>8s}  state")
+    w = max(len(r["experiment"]) for r in rows)
+    print(f"{'experiment':{w}s} {'backs':32s} {'budget':7s} {'done':>6s} {'missing':>8s}  state")
     for r in rows:
-        print(f"{r['experiment']:16s} {r['backs']:34s} {r['budget']:7s} {r['done']:6d} "
+        print(f"{r['experiment']:{w}s} {r['backs']:32s} {r['budget']:7s} {r['done']:6d} "
               f"{r['missing']:8d}  {r['state']}")
     return 0
 
