@@ -159,8 +159,10 @@ def c7(store):
     gain = (f3.best_accuracy.max() - f2.best_accuracy.max()) * 100
     ok = flows > 0.9 and gain < POINTS and not f3.solved.any()
     verdict = "reproduced" if ok else ("partly" if flows > 0.9 else "not reproduced")
+    solved = f"solved in {int(f3[f3.solved].iterations.min())} iterations" if f3.solved.any() \
+        else "not solved"
     return _verdict("C7", verdict, f"forced normalisation: ‖Δh_1‖ > 0 in {flows:.0%} of probes; "
-                    f"best accuracy {f3.best_accuracy.max() * 100:.2f}% vs "
+                    f"best accuracy {f3.best_accuracy.max() * 100:.2f}% ({solved}) vs "
                     f"{f2.best_accuracy.max() * 100:.2f}% unmodified", [b2, b3])
 
 
