@@ -29,7 +29,7 @@ import torch
 
 from .model import init_population, unroll
 from .tasks import (VALIDATION_SIZE, check_length, generate_symbols, get_task, make_generator,
-                    one_hot_inputs, validation_set)
+                    one_hot_inputs, validation_symbols)
 
 SOLVED_ERROR = 1e-4
 MAX_ITERATIONS = 100_000
@@ -137,9 +137,9 @@ class PopulationTrainer:
 
     def validation_data(self):
         if self._val is None:
-            sets = [validation_set(self.task, self.T, s, self.validation_size)
+            sets = [validation_symbols(self.task, self.T, s, self.validation_size)
                     for s in self.stream_seeds]
-            sym = torch.stack([x.argmax(-1) for x, _ in sets]).to(self.device)  # (S, T, N)
+            sym = torch.stack([x for x, _ in sets]).to(self.device)  # (S, T, N)
             self._val = sym, torch.stack([y for _, y in sets]).to(self.device)
         return self._val
 

@@ -28,18 +28,11 @@ class RNNParams:
     def items(self):
         return [(f.name, getattr(self, f.name)) for f in fields(self)]
 
-    @property
-    def population(self) -> int:
-        return self.W_hh.shape[0]
-
     def select(self, idx) -> "RNNParams":
         return RNNParams(**{k: v[idx] for k, v in self.items()})
 
     def clone(self) -> "RNNParams":
         return RNNParams(**{k: v.clone() for k, v in self.items()})
-
-    def to(self, device) -> "RNNParams":
-        return RNNParams(**{k: v.to(device) for k, v in self.items()})
 
     def state_dict(self) -> dict:
         return {k: v.detach().cpu() for k, v in self.items()}

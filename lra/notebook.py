@@ -13,7 +13,7 @@ import pandas as pd
 from .engine import resolve_device
 from .experiments import get_budget, get_experiment
 from .params import validate
-from .report import budget_note, load
+from .report import load
 from .runner import budget_with_cap, run_experiments
 
 
@@ -64,11 +64,6 @@ def show(df: pd.DataFrame) -> None:
 def say(text: str) -> None:
     from IPython.display import Markdown, display
     display(Markdown(text))
-
-
-def note_budget(ctx: Context, experiment: str) -> str:
-    _, b = ctx.results(experiment)
-    return budget_note(b, experiment)
 
 
 def missing(ctx: Context, experiment: str) -> bool:

@@ -5,7 +5,6 @@ from ``lra/published/`` (the paper's tables, labelled "paper").
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -135,10 +134,6 @@ def curriculum_max_T(df: pd.DataFrame) -> dict:
         out[task] = dict(max_T=best, last_T=int(d["T"].max()),
                          complete=bool(T not in solved.index or not solved.get(T, False)))
     return out
-
-
-def curve(row) -> list:
-    return json.loads(row["curve"]) if isinstance(row["curve"], str) else []
 
 
 # ------------------------------------------------------------------------------------ figures

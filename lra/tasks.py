@@ -119,13 +119,19 @@ def make_generator(task: str, T: int, seed: int, purpose: str, device="cpu") -> 
     return g
 
 
-def validation_set(task: str, T: int, seed: int, size: int = VALIDATION_SIZE,
-                   device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """The fixed validation set of (task, T, seed): one-hot ``(T, size, n_in)``, labels ``(size,)``.
+def validation_symbols(task: str, T: int, seed: int, size: int = VALIDATION_SIZE,
+                       device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed validation set of (task, T, seed) as symbols ``(T, size)`` and labels ``(size,)``.
 
     Generated on the CPU so that it is identical on every device, then moved.
     """
-    check_length(T)
     g = make_generator(task, T, seed, "validation")
-    x, y = generate(task, T, size, g)
-    return x.to(device), y.to(device)
+    sym, y = generate_symbols(task, T, size, g)
+    return sym.to(device), y.to(device)
+
+
+def validation_set(task: str, T: int, seed: int, size: int = VALIDATION_SIZE,
+                   device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The same validation set one-hot: ``(T, size, n_in)``, labels ``(size,)``."""
+    sym, y = validation_symbols(task, T, seed, size, device)
+    return one_hot_inputs(sym, get_task(task).n_in), y

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import (RNNParams, cross_entropy, cross_entropy_grad, forward, input_weight_grads,
-                    orthogonal, output_grads)
+from .model import (RNNParams, cross_entropy, cross_entropy_grad, input_projection,
+                    input_weight_grads, orthogonal, output_grads, unroll)
 from .optim import nesterov_, sgd_
 
 OPTIMISERS = ("sgd", "nesterov")
@@ -61,11 +61,17 @@ def inverse_G(params: RNNParams, V_hh, c_h, xw_t, z):
     return torch.tanh(xw_t + torch.bmm(z, V_hh) + c_h.unsqueeze(1))
 
 
-def tptt_targets(params: RNNParams, V_hh, c_h, x, y, lr_i):
+def forward_pass(params: RNNParams, x):
+    """(x W_xh, h, z, logits): the forward quantities both TPTT steps use. The inverse step
+    changes only V_hh and c_h, so one forward pass serves the whole iteration."""
+    xw = input_projection(params, x)
+    return (xw, *unroll(params, xw))
+
+
+def tptt_targets(params: RNNParams, V_hh, c_h, x, y, lr_i, fwd=None):
     """Forward pass and the difference targets z_hat_t for every step. lr_i: (P,)."""
-    h, z, logits = forward(params, x)
-    P, T, B, _ = x.shape
-    xw = torch.bmm(x.reshape(P, T * B, -1), params.W_xh).reshape(P, T, B, -1)
+    xw, h, z, logits = fwd if fwd is not None else forward_pass(params, x)
+    T = x.shape[1]
     g_logits = cross_entropy_grad(logits, y)
     dE_dz = torch.bmm(g_logits, params.W_hy.transpose(1, 2))
     targets = [None] * T
@@ -76,13 +82,13 @@ def tptt_targets(params: RNNParams, V_hh, c_h, x, y, lr_i):
     return h, z, logits, g_logits, torch.stack(targets, 1), xw
 
 
-def tptt_inverse_grads(params: RNNParams, V_hh, c_h, x, z, noise_std, generator):
+def tptt_inverse_grads(params: RNNParams, V_hh, c_h, x, z, noise_std, generator, xw=None):
     """Gradients of the inverse (reconstruction) loss w.r.t. V_hh and c_h."""
     P, T, B, H = z.shape
+    xw = input_projection(params, x) if xw is None else xw
     prev = torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], 1)       # z_{t-1}, z_{-1} = 0
     noise = torch.randn(prev.shape, generator=generator, device="cpu").to(z.device)
     prev_noisy = prev + noise * noise_std.view(-1, 1, 1, 1)
-    xw = torch.bmm(x.reshape(P, T * B, -1), params.W_xh).reshape(P, T, B, H)
     dV, dc = torch.zeros_like(V_hh), torch.zeros_like(c_h)
     for t in range(T):
         f = torch.tanh(torch.bmm(prev_noisy[:, t], params.W_hh) + xw[:, t]
@@ -94,9 +100,9 @@ def tptt_inverse_grads(params: RNNParams, V_hh, c_h, x, z, noise_std, generator)
     return dV, dc
 
 
-def tptt_forward_grads(params: RNNParams, V_hh, c_h, x, y, lr_i):
+def tptt_forward_grads(params: RNNParams, V_hh, c_h, x, y, lr_i, fwd=None):
     """Gradients of the forward (target-matching) loss, and the ordinary output gradients."""
-    h, z, logits, g_logits, targets, _ = tptt_targets(params, V_hh, c_h, x, y, lr_i)
+    h, z, logits, g_logits, targets, _ = tptt_targets(params, V_hh, c_h, x, y, lr_i, fwd)
     P, T, B, H = z.shape
     dW_hy, db_y = output_grads(z[:, -1], g_logits)
     dW_hh, dW_xh, db_h = (torch.zeros_like(params.W_hh), torch.zeros_like(params.W_xh),
@@ -155,8 +161,9 @@ class TPTT:
         nesterov = "nesterov" in self.optimisers
         inv = _Inverse(state["V_hh"], state["c_h"])
         g = self._generator(state)
-        _, z, _ = forward(params, x)
-        dV, dc = tptt_inverse_grads(params, inv.V_hh, inv.c_h, x, z, self.noise, g)
+        fwd = forward_pass(params, x)
+        dV, dc = tptt_inverse_grads(params, inv.V_hh, inv.c_h, x, fwd[2], self.noise, g,
+                                    xw=fwd[0])
         state["noise_rng"] = g.get_state()
         inv_grads = _Inverse(dV, dc)
         if nesterov:
@@ -164,7 +171,7 @@ class TPTT:
                       self.lr_g * active)
         else:
             sgd_(inv, inv_grads, self.lr_g * active)
-        grads, stats = tptt_forward_grads(params, inv.V_hh, inv.c_h, x, y, self.lr_i)
+        grads, stats = tptt_forward_grads(params, inv.V_hh, inv.c_h, x, y, self.lr_i, fwd)
         stats.pop("targets")
         if nesterov:
             nesterov_(params, grads, {n: state["vel_" + n] for n, _ in params.items()},
