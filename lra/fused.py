@@ -50,9 +50,16 @@ if triton is not None:
 
     @triton.jit
     def _tanh(v):
-        # tanh from exp, stable for large |v| (tl has no tanh in every version)
-        e = tl.exp(-2.0 * tl.abs(v))
-        r = (1.0 - e) / (1.0 + e)
+        # tl has no tanh (nor has the interpreter libdevice's). (1 - e) / (1 + e) with
+        # e = exp(-2|v|) loses relative precision to cancellation for small |v|, where the odd
+        # Taylor series to x^9 is used instead (its error below |v| = 0.3 is under float32's).
+        a = tl.abs(v)
+        e = tl.exp(-2.0 * a)
+        big = (1.0 - e) / (1.0 + e)
+        a2 = a * a
+        small = a * (1.0 + a2 * (-1.0 / 3.0 + a2 * (2.0 / 15.0 + a2 * (-17.0 / 315.0
+                                                                      + a2 * (62.0 / 2835.0)))))
+        r = tl.where(a < 0.3, small, big)
         return tl.where(v >= 0, r, -r)
 
     @triton.jit

@@ -9,16 +9,26 @@ from lra.lra_diff import (Hyper, LRADiffConfig, lra_diff_grads, normalize, omega
 from lra.reference import bptt_single, lra_diff_single
 from lra.tptt import TPTT, TPTTConfig, tptt_forward_grads, tptt_inverse_grads, tptt_targets
 
-# One population mixing every per-member hyperparameter (alpha, gamma, K, c0, c1, lambda, loss, norm)
+# One population mixing every per-member hyperparameter (alpha, gamma, K, c0, c1, lambda, loss,
+# norm). The comparison runs in float64: below the top layers the local gradients depend on
+# z - z_hat at the level of rounding, so two float32 implementations disagree by rounding alone
+# (see the engine chapter). With lambda > 0 even float64 is not enough where the error signal has
+# vanished, because Omega is invariant to its scale; the regularised members therefore use
+# settings under which the signal reaches every step (forced c1, or no normalisation with a
+# large gamma), where the two implementations must agree to rounding.
 CONFIGS = [
     LRADiffConfig(gamma=1.0, K=3),
     LRADiffConfig(gamma=0.1, K=5, loss="log_penalty"),
     LRADiffConfig(gamma=10.0, K=2, c0=0.01, c1=0.001),
-    LRADiffConfig(gamma=1.0, K=4, lam=0.5),
+    LRADiffConfig(gamma=1.0, K=4, lam=0.5, norm="forced", c0=0.0, c1=1.0),
     LRADiffConfig(gamma=1.0, K=2, norm="forced", c0=0.5, c1=1.0),
     LRADiffConfig(gamma=1.0, K=2, norm="off", lam=2.0, loss="log_penalty"),
     LRADiffConfig(gamma=0.01, K=1, c0=0.0, c1=0.0, lam=0.1),
 ]
+
+
+def double(params, x):
+    return type(params)(**{k: v.double() for k, v in params.items()}), x.double()
 
 
 def member(params, p):
@@ -33,18 +43,14 @@ def rel_err(a, b):
 def test_lra_diff_matches_autograd_reference(task, T):
     """Alg. 1/2's closed-form local gradients = autograd of the local loss with detached targets."""
     P = len(CONFIGS)
-    params = population(task, P)
-    x, y = population_batch(task, T, P)
+    params, x = double(population(task, P), population_batch(task, T, P)[0])
+    y = population_batch(task, T, P)[1]
     grads, _ = lra_diff_grads(params, x, y, Hyper(CONFIGS))
     for p, c in enumerate(CONFIGS):
         ref = lra_diff_single(member(params, p), x[p], y[p], gamma=c.gamma, K=c.K, c0=c.c0,
                               c1=c.c1, lam=c.lam, loss=c.loss, norm=c.norm)
-        # float32 rounding differs between the two implementations (and between thread counts);
-        # forced normalisation rescales displacements of norm ~1e-12 to norm c, so noise grows.
-        # A wrong formula gives errors of order one (checked by mutation).
-        tol = 1e-2 if c.norm == "forced" else 1e-3
-        for k, v in ref.items():
-            assert rel_err(getattr(grads, k)[p], v) < tol, (p, k)
+        for k, v in ref.items():       # a wrong formula gives errors of order one (mutation-checked)
+            assert rel_err(getattr(grads, k)[p], v) < 1e-6, (p, k)
 
 
 def test_regulariser_gradient_matches_finite_differences():
@@ -98,13 +104,13 @@ def test_normalize_modes():
 
 def test_bptt_matches_autograd_through_unrolled_module():
     P = 3
-    params = population("temporal_order_3bit", P)
     x, y = population_batch("temporal_order_3bit", 15, P)
+    params, x = double(population("temporal_order_3bit", P), x)
     grads, _ = bptt_grads(params, x, y)
     for p in range(P):
         ref = bptt_single(member(params, p), x[p], y[p])
         for k, v in ref.items():
-            assert torch.allclose(getattr(grads, k)[p], v, rtol=1e-4, atol=1e-6), k
+            assert rel_err(getattr(grads, k)[p], v) < 1e-10, k
 
 
 @pytest.mark.parametrize("bad", [dict(K=0), dict(alpha=-0.1), dict(gamma=-1), dict(lam=-2),
@@ -142,16 +148,16 @@ def test_tptt_target_recursion_hand_checkable():
 
 def test_tptt_gradients_match_autograd():
     P, T = 2, 10
-    params = population("temporal_order", P)
     x, y = population_batch("temporal_order", T, P)
+    params, x = double(population("temporal_order", P), x)
     algo = TPTT([TPTTConfig()] * P)
     state = algo.init_state(params, [0, 1])
-    V, c = state["V_hh"], state["c_h"]
+    V, c = state["V_hh"].double(), state["c_h"].double()
     grads, stats = tptt_forward_grads(params, V, c, x, y, algo.lr_i)
     targets = stats["targets"]
     for p in range(P):
         W = {k: v[p].clone().requires_grad_(True) for k, v in params.items()}
-        z = torch.zeros(20, 100)
+        z = torch.zeros(20, 100, dtype=torch.float64)
         loss = 0
         for t in range(T):
             zt = torch.tanh(z.detach() @ W["W_hh"] + x[p, t] @ W["W_xh"] + W["b_h"])
@@ -163,10 +169,10 @@ def test_tptt_gradients_match_autograd():
     # inverse loss, with zero noise
     g = torch.Generator().manual_seed(0)
     _, z, _ = __import__("lra.model", fromlist=["forward"]).forward(params, x)
-    dV, dc = tptt_inverse_grads(params, V, c, x, z, torch.zeros(P), g)
+    dV, dc = tptt_inverse_grads(params, V, c, x, z, torch.zeros(P, dtype=torch.float64), g)
     for p in range(P):
         Vp, cp = V[p].clone().requires_grad_(True), c[p].clone().requires_grad_(True)
-        prev = torch.zeros(20, 100)
+        prev = torch.zeros(20, 100, dtype=torch.float64)
         loss = 0
         for t in range(T):
             f = torch.tanh(prev @ params.W_hh[p] + x[p, t] @ params.W_xh[p] + params.b_h[p])

