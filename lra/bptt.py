@@ -50,7 +50,12 @@ class BPTT:
 
     def __init__(self, configs: list[BPTTConfig], device="cpu"):
         self.configs = list(configs)
+        self.device = device
         self.alpha = torch.tensor([c.alpha for c in configs], dtype=torch.float32, device=device)
+
+    def select(self, rows: list[int]) -> None:
+        """Keep only the members at ``rows`` (the engine compacts finished members out)."""
+        self.__init__([self.configs[i] for i in rows], self.device)
 
     def init_state(self, params: RNNParams, seeds) -> dict:
         return {}

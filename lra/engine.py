@@ -12,7 +12,12 @@ Many members — any mix of hyperparameters and seeds for one (task, T) — trai
   a member whose weights become NaN/inf is marked *diverged* and its weights zeroed, which disturbs
   no other member (every operation is batched per member);
 * checkpoints are written atomically; a resumed run ends exactly as an uninterrupted one;
-* on CUDA the training iteration is captured once in a CUDA graph and replayed;
+* on CUDA the training iteration is captured once in a CUDA graph and replayed (the step makes no
+  host copy or synchronisation: :mod:`lra.capture_check` checks this on the CPU);
+* with ``compact=True`` finished members (solved, stopped, diverged) are removed from the tensors
+  at checks, so they stop costing; ``member_ids`` maps the remaining rows to the original members
+  and the results, probes and checkpoints keep the original numbering;
+* validation is one batched pass over the live members (chunked by memory) with one host read;
 * gradient-flow probes (local loss, ||Delta h_t||, ||grad W_hh^t||, ||grad W_xh^t|| per step, and the
   global loss) are recorded every ``probe_every`` iterations (Figs. 2-4).
 """
@@ -27,7 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .model import init_population, unroll
+from .model import init_population
 from .tasks import (VALIDATION_SIZE, check_length, generate_symbols, get_task, make_generator,
                     one_hot_inputs, validation_symbols)
 
@@ -66,11 +71,56 @@ def atomic_save(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a CPU tensor to the device without making the host wait for the GPU: through pinned
+    memory, asynchronously (PyTorch's pinned-memory cache keeps the block until the copy is done)."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
+def training_step(algorithm, params, state, x, y, active, diverged, probe=False):
+    """One training iteration of every live member: the algorithm's update, then divergence
+    isolation (a member whose weights became NaN/inf is zeroed, marked diverged and frozen).
+
+    This is exactly what a CUDA graph captures, so it must not talk to the host: no Python scalar
+    written into a device tensor, no ``.item()``/``bool()``, no CPU tensor (``lra.capture_check``).
+    """
+    stats = algorithm.train_step(params, state, x, y, active, probe)
+    finite = torch.ones_like(diverged)
+    for _, v in params.items():
+        finite &= torch.isfinite(v.flatten(1)).all(1)
+    for _, v in params.items():
+        v.copy_(torch.where(finite.view(-1, *([1] * (v.dim() - 1))), v, torch.zeros_like(v)))
+    diverged |= ~finite
+    active.mul_(finite.to(active.dtype))
+    return stats
+
+
+def last_state(params, sym: torch.Tensor, h_init_quirk: bool = False) -> torch.Tensor:
+    """The last hidden state z_{T-1} of every member for symbol sequences sym (P, T, N), keeping
+    only the running state (validation needs nothing else): (P, N, H)."""
+    P, T, N = sym.shape
+    rows = torch.arange(P, device=sym.device).view(-1, 1)
+    b = params.b_h.unsqueeze(1)
+    z = None
+    for t in range(T):
+        xw = params.W_xh[rows, sym[:, t]]                       # (P, N, H): one-hot @ W_xh
+        if t == 0 and h_init_quirk:
+            # released code: h0 = x_0 W_xh + b_h fed to W_hh as the state before step 0
+            z = xw + b
+        h = xw + b if z is None else torch.baddbmm(xw + b, z, params.W_hh)
+        z = torch.tanh(h)
+    return z
+
+
 class PopulationTrainer:
     """Train one population of members sharing (task, T) with one algorithm object.
 
     ``algorithm`` is an :class:`lra.lra_diff.LRADiff`, :class:`lra.bptt.BPTT` or
-    :class:`lra.tptt.TPTT` over the same number of members as ``seeds``.
+    :class:`lra.tptt.TPTT` over the same number of members as ``seeds``. ``params``, ``state``,
+    ``active`` and ``diverged`` hold the *live* rows (all members unless ``compact``), whose
+    original member numbers are ``member_ids``; :meth:`full_params` gives every member's weights.
     """
 
     def __init__(self, algorithm, task: str, T: int, seeds, *, device="auto", batch=BATCH,
@@ -78,7 +128,8 @@ class PopulationTrainer:
                  validation_size=VALIDATION_SIZE, patience: int | None = None,
                  probe_every: int | None = None, checkpoint_path: str | None = None,
                  checkpoint_every: int = 1000, cuda_graph: bool | str = "auto",
-                 hidden: int = 100, progress: bool | None = None, validation_h0_quirk=None):
+                 hidden: int = 100, progress: bool | None = None, validation_h0_quirk=None,
+                 compact: bool = False, compact_fraction: float = 0.1):
         self.spec = get_task(task)
         self.task, self.T = task, check_length(T)
         self.seeds = [int(s) for s in seeds]
@@ -103,13 +154,16 @@ class PopulationTrainer:
         self.use_graph = (self.device.type == "cuda" and graph_safe) if cuda_graph == "auto" \
             else bool(cuda_graph)
         self.progress = sys.stderr.isatty() if progress is None else progress
+        self.compact, self.compact_fraction = bool(compact), compact_fraction
+        self._config_reprs = [repr(c) for c in algorithm.configs]  # fixed: the fingerprint's
 
         P = len(self.seeds)
         self.stream_seeds = sorted(set(self.seeds))
-        self.stream_of = torch.tensor([self.stream_seeds.index(s) for s in self.seeds],
-                                      device=self.device)
+        self.stream_of_member = torch.tensor([self.stream_seeds.index(s) for s in self.seeds])
+        self.member_ids = list(range(P))
         self.params = init_population(self.seeds, self.spec.n_in, self.spec.n_out, hidden,
                                       self.device)
+        self._archive = None            # weights of members compacted out (full P) or None
         self.state = algorithm.init_state(self.params, self.seeds)
         self.generators = [make_generator(task, T, s, "train") for s in self.stream_seeds]
         self.active = torch.ones(P, device=self.device)
@@ -118,22 +172,74 @@ class PopulationTrainer:
         self.since_best = [0] * P
         self.iteration = 0
         self.probes: list[dict] = []
+        self.recaptures = 0
         self._val = None
         self._graph = None
-        self.x_buf = torch.zeros(P, T, batch, self.spec.n_in, device=self.device)
-        self.y_buf = torch.zeros(P, batch, dtype=torch.long, device=self.device)
+        self._last_train_loss = None
+        self._alloc_buffers()
+
+    # ----------------------------------------------------------------------------- rows
+    def _alloc_buffers(self):
+        P = len(self.member_ids)
+        self.stream_of = self.stream_of_member[self.member_ids].to(self.device)
+        self.x_buf = torch.zeros(P, self.T, self.batch, self.spec.n_in, device=self.device)
+        self.y_buf = torch.zeros(P, self.batch, dtype=torch.long, device=self.device)
+
+    def full_params(self):
+        """Every member's weights (original numbering), compacted-out members included."""
+        if self._archive is None:
+            return self.params
+        out = self._archive.clone()
+        idx = torch.tensor(self.member_ids, device=self.device)
+        for (_, dst), (_, src) in zip(out.items(), self.params.items()):
+            dst[idx] = src
+        return out
+
+    def _compact_now(self):
+        """Drop the rows of members that stopped, so that they no longer cost (at a check)."""
+        keep_rows = [i for i, m in enumerate(self.member_ids)
+                     if self.results[m].stop_reason == "running"]
+        if len(keep_rows) == len(self.member_ids):
+            return
+        if self._archive is None:
+            self._archive = self.params.clone()
+        else:
+            idx = torch.tensor(self.member_ids, device=self.device)
+            for (_, dst), (_, src) in zip(self._archive.items(), self.params.items()):
+                dst[idx] = src
+        rows = torch.tensor(keep_rows, device=self.device)
+        P = len(self.member_ids)
+        self.params = self.params.select(rows)
+        self.state = {k: (v[rows] if torch.is_tensor(v) and v.dim() and v.shape[0] == P else v)
+                      for k, v in self.state.items()}
+        self.algorithm.select(keep_rows)
+        self.active = self.active[rows]
+        self.diverged = self.diverged[rows]
+        self.member_ids = [self.member_ids[i] for i in keep_rows]
+        self._alloc_buffers()
+        self._graph = None
+        self.recaptures += 1
 
     # ----------------------------------------------------------------------------- data
     def next_batch(self):
-        """Draw the next mini-batch of every data stream (on the CPU: identical on any device)."""
-        xs, ys = [], []
-        for g in self.generators:
-            sym, lab = generate_symbols(self.task, self.T, self.batch, g)
-            xs.append(sym)
-            ys.append(lab)
-        sym = torch.stack(xs).to(self.device)[self.stream_of]          # (P, T, B)
-        self.x_buf.copy_(one_hot_inputs(sym, self.spec.n_in))
-        self.y_buf.copy_(torch.stack(ys).to(self.device)[self.stream_of])
+        """Draw the next mini-batch of every live data stream (on the CPU: identical on any device).
+
+        Streams whose members have all finished are no longer drawn; every stream has its own
+        generator, so this changes no other stream's data. Algorithms that need random numbers
+        per step (TPTT's noise) draw them here too, outside the captured step.
+        """
+        live_streams = sorted(set(self.stream_of_member[self.member_ids].tolist()))
+        sym = torch.zeros(len(self.stream_seeds), self.T, self.batch, dtype=torch.long)
+        lab = torch.zeros(len(self.stream_seeds), self.batch, dtype=torch.long)
+        for s in live_streams:
+            sym[s], lab[s] = generate_symbols(self.task, self.T, self.batch, self.generators[s])
+        sym, lab = _to_device(sym, self.device), _to_device(lab, self.device)
+        self.x_buf.copy_(one_hot_inputs(sym[self.stream_of], self.spec.n_in))   # (P, T, B, n_in)
+        self.y_buf.copy_(lab[self.stream_of])
+        prepare = getattr(self.algorithm, "prepare_step", None)
+        if prepare is not None:
+            prepare(self.state, self.member_ids, len(self.seeds), self.T, self.batch,
+                    self.params.W_hh.shape[1])
 
     def validation_data(self):
         if self._val is None:
@@ -145,43 +251,39 @@ class PopulationTrainer:
 
     # ----------------------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def validate(self, members: list[int] | None = None, chunk_bytes=256 << 20):
-        """Validation accuracy of the given members (all by default) -> {member: accuracy}."""
-        members = list(range(len(self.seeds))) if members is None else members
-        if not members:
-            return {}
+    def validation_accuracy(self, rows: torch.Tensor, chunk_bytes: int | None = None):
+        """Validation accuracy of the live rows ``rows`` as a device tensor (no host sync)."""
         sym, lab = self.validation_data()
         N, H = sym.shape[2], self.params.W_hh.shape[1]
-        per_member = self.T * N * H * 4 * 3
-        step = max(1, chunk_bytes // per_member)
-        out = {}
-        for i in range(0, len(members), step):
-            idx = torch.tensor(members[i:i + step], device=self.device)
+        if chunk_bytes is None:
+            chunk_bytes = (2 << 30) if self.device.type == "cuda" else (256 << 20)
+        step = max(1, chunk_bytes // (N * H * 4 * 4))
+        out = []
+        for i in range(0, len(rows), step):
+            idx = rows[i:i + step]
             p = self.params.select(idx)
-            s = sym[self.stream_of[idx]]                                 # (Pc, T, N)
-            xw = p.W_xh[torch.arange(len(idx), device=self.device).view(-1, 1, 1), s]
-            h_init = None
-            if self.validation_h0_quirk:
-                # released code: h0 = x_0 W_xh + b_h fed to W_hh as the state before step 0
-                h_init = xw[:, 0] + p.b_h.unsqueeze(1)
-            _, _, logits = unroll(p, xw, h_init)
-            correct = (logits.argmax(-1) == lab[self.stream_of[idx]]).float().mean(-1)
-            for m, acc in zip(members[i:i + step], correct.tolist()):
-                out[m] = acc
-        return out
+            streams = self.stream_of[idx]
+            z = last_state(p, sym[streams], self.validation_h0_quirk)
+            logits = torch.baddbmm(p.b_y.unsqueeze(1), z, p.W_hy)
+            out.append((logits.argmax(-1) == lab[streams]).float().mean(-1))
+        return torch.cat(out) if out else torch.zeros(0, device=self.device)
+
+    def validate(self, members: list[int] | None = None):
+        """Validation accuracy of the given original members (all live ones by default)."""
+        row_of = {m: i for i, m in enumerate(self.member_ids)}
+        members = list(self.member_ids) if members is None else list(members)
+        missing = [m for m in members if m not in row_of]
+        if missing:
+            raise ValueError(f"members {missing} are no longer in the population (compacted out)")
+        if not members:
+            return {}
+        rows = torch.tensor([row_of[m] for m in members], device=self.device)
+        return dict(zip(members, self.validation_accuracy(rows).tolist()))
 
     # ----------------------------------------------------------------------------- stepping
     def _step(self, probe=False):
-        stats = self.algorithm.train_step(self.params, self.state, self.x_buf, self.y_buf,
-                                          self.active, probe)
-        finite = torch.ones_like(self.diverged)
-        for _, v in self.params.items():
-            finite &= torch.isfinite(v.flatten(1)).all(1)
-        for _, v in self.params.items():
-            v.copy_(torch.where(finite.view(-1, *([1] * (v.dim() - 1))), v, torch.zeros_like(v)))
-        self.diverged |= ~finite
-        self.active.mul_(finite.to(self.active.dtype))
-        return stats
+        return training_step(self.algorithm, self.params, self.state, self.x_buf, self.y_buf,
+                             self.active, self.diverged, probe)
 
     def _graphed_step(self):
         if self._graph is None:
@@ -208,12 +310,14 @@ class PopulationTrainer:
         for k, v in state.items():
             if torch.is_tensor(v):
                 self.state[k].copy_(v)
+            else:
+                self.state[k] = v
         self.active.copy_(active)
         self.diverged.copy_(diverged)
 
     # ----------------------------------------------------------------------------- checkpoints
     def fingerprint(self) -> str:
-        desc = dict(algorithm=self.algorithm.name, configs=[repr(c) for c in self.algorithm.configs],
+        desc = dict(algorithm=self.algorithm.name, configs=self._config_reprs,
                     switches=repr(getattr(self.algorithm, "switches", None)), task=self.task,
                     T=self.T, seeds=self.seeds, batch=self.batch, cap=self.max_iterations,
                     check=self.check_every, val=self.validation_size, patience=self.patience,
@@ -224,7 +328,9 @@ class PopulationTrainer:
         if not self.checkpoint_path:
             return
         atomic_save(dict(fingerprint=self.fingerprint(), iteration=self.iteration,
+                         member_ids=list(self.member_ids),
                          params=self.params.state_dict(),
+                         archive=None if self._archive is None else self._archive.state_dict(),
                          state={k: (v.detach().cpu() if torch.is_tensor(v) else v)
                                 for k, v in self.state.items()},
                          active=self.active.cpu(), diverged=self.diverged.cpu(),
@@ -237,19 +343,36 @@ class PopulationTrainer:
             return False
         try:
             ck = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+            if not isinstance(ck, dict) or "fingerprint" not in ck:
+                raise ValueError("not a checkpoint of this program")
         except Exception as e:  # a torn or foreign file must not be silently ignored
             raise RuntimeError(f"checkpoint {self.checkpoint_path} is unreadable ({e}); "
                                "delete it to start this population afresh") from None
         if ck.get("fingerprint") != self.fingerprint():
             raise RuntimeError(f"checkpoint {self.checkpoint_path} belongs to another run; "
                                "delete it or choose another path")
+        ids = ck.get("member_ids", list(range(len(self.seeds))))
+        if ids != self.member_ids:
+            # rebuild the live rows of a compacted population
+            self.algorithm.select([self.member_ids.index(m) for m in ids])
+            self.params = self.params.select(
+                torch.tensor([self.member_ids.index(m) for m in ids], device=self.device))
+            self.member_ids = list(ids)
+            self._alloc_buffers()
+            self.state = self.algorithm.init_state(self.params, [self.seeds[m] for m in ids])
+            self.active = self.active[:len(ids)].clone()
+            self.diverged = self.diverged[:len(ids)].clone()
         for k, dst in self.params.items():
             dst.copy_(ck["params"][k].to(self.device))
+        if ck.get("archive") is not None:
+            self._archive = type(self.params)(**{k: v.to(self.device)
+                                                 for k, v in ck["archive"].items()})
         for k, v in ck["state"].items():
-            if torch.is_tensor(v) and k in self.state and self.state[k].shape == v.shape:
+            if torch.is_tensor(v) and k in self.state and torch.is_tensor(self.state[k]) \
+                    and self.state[k].shape == v.shape:
                 self.state[k].copy_(v.to(self.device))
             else:
-                self.state[k] = v
+                self.state[k] = v.to(self.device) if torch.is_tensor(v) else v
         self.active.copy_(ck["active"].to(self.device))
         self.diverged.copy_(ck["diverged"].to(self.device))
         self.results = [MemberResult(**r) for r in ck["results"]]
@@ -262,25 +385,46 @@ class PopulationTrainer:
         return True
 
     # ----------------------------------------------------------------------------- the loop
+    def _record_probe(self, stats):
+        """Probe statistics in the original numbering (NaN for members compacted out)."""
+        P, ids = len(self.seeds), torch.tensor(self.member_ids)
+        rec = {"iteration": self.iteration}
+        for k, v in stats.items():
+            v = v.detach().cpu()
+            if v.dim() and v.shape[0] == len(self.member_ids) and len(ids) != P:
+                full = torch.full((P, *v.shape[1:]), float("nan"), dtype=v.dtype)
+                full[ids] = v
+                v = full
+            rec[k] = v
+        self.probes.append(rec)
+
     def _check(self):
-        """Validate the members still training; freeze those solved / out of patience."""
-        live = [m for m in range(len(self.seeds)) if self.active[m] > 0]
+        """Validate the members still training; freeze those solved / out of patience.
+
+        One host read of the flags and one of the accuracies, whatever the population size.
+        """
+        active = self.active.tolist()
         diverged = self.diverged.tolist()
-        for m, r in enumerate(self.results):
-            if diverged[m] and not r.diverged:
+        for row, m in enumerate(self.member_ids):
+            r = self.results[m]
+            if diverged[row] and not r.diverged:
                 r.diverged, r.stop_reason, r.iterations = True, "diverged", self.iteration
+        live = [row for row in range(len(self.member_ids)) if active[row] > 0]
+        stop_rows = []
         if hasattr(self.algorithm, "stop_mask") and live:
             aborted = self.algorithm.stop_mask(self.params, self.state).tolist()
-            for m in [m for m in live if aborted[m]]:
-                r = self.results[m]
+            for row in [row for row in live if aborted[row]]:
+                r = self.results[self.member_ids[row]]
                 r.stop_reason, r.iterations = "spectral_radius", self.iteration
-                self.active[m] = 0
-            live = [m for m in live if not aborted[m]]
-        accs = self.validate(live)
+                stop_rows.append(row)
+            live = [row for row in live if not aborted[row]]
+        accs = self.validation_accuracy(torch.tensor(live, device=self.device)).tolist() \
+            if live else []
         loss = self._last_train_loss
-        for m, acc in accs.items():
+        for row, acc in zip(live, accs):
+            m = self.member_ids[row]
             r = self.results[m]
-            r.curve.append((self.iteration, acc, float(loss[m]) if loss is not None else None))
+            r.curve.append((self.iteration, acc, float(loss[row]) if loss is not None else None))
             r.final_accuracy, r.iterations = acc, self.iteration
             if acc > r.best_accuracy:
                 r.best_accuracy, self.since_best[m] = acc, 0
@@ -288,10 +432,19 @@ class PopulationTrainer:
                 self.since_best[m] += 1
             if 1 - acc < SOLVED_ERROR:
                 r.solved, r.stop_reason = True, "solved"
-                self.active[m] = 0
+                stop_rows.append(row)
             elif self.patience is not None and self.since_best[m] >= self.patience:
                 r.stop_reason = "patience"
-                self.active[m] = 0
+                stop_rows.append(row)
+        if stop_rows:
+            self.active[torch.tensor(stop_rows, device=self.device)] = 0
+        if self.compact:
+            stopped = sum(self.results[m].stop_reason != "running" for m in self.member_ids)
+            if stopped and stopped >= self.compact_fraction * len(self.member_ids):
+                self._compact_now()
+
+    def _running(self) -> bool:
+        return any(self.results[m].stop_reason == "running" for m in self.member_ids)
 
     def run(self, stop_after_seconds: float | None = None) -> list[MemberResult]:
         """Train until every member has stopped or the cap is reached.
@@ -313,8 +466,11 @@ class PopulationTrainer:
             from tqdm.auto import tqdm
             bar = tqdm(total=self.max_iterations, initial=self.iteration, unit="it",
                        desc=f"{self.algorithm.name} {self.task} T={self.T} P={len(self.seeds)}")
+        stats = None
         try:
-            while self.iteration < self.max_iterations and bool(self.active.any()):
+            # (no read of the device flags per iteration: that would make the host wait for
+            # the GPU at every step; members stopped by divergence are found at the next check)
+            while self.iteration < self.max_iterations and self._running():
                 self.iteration += 1
                 self.next_batch()
                 probe = bool(self.probe_every) and self.iteration % self.probe_every == 0
@@ -323,24 +479,25 @@ class PopulationTrainer:
                 else:
                     stats = self._step(probe)
                 if probe:
-                    self.probes.append({"iteration": self.iteration,
-                                        **{k: v.detach().cpu() for k, v in stats.items()}})
+                    self._record_probe(stats)
                 if self.iteration % self.check_every == 0:
                     self._last_train_loss = stats.get("train_loss", stats["global_loss"]).tolist()
                     self._check()
                     if bar is not None:
                         bar.update(self.iteration - bar.n)
                         bar.set_postfix(solved=sum(r.solved for r in self.results),
-                                        active=int(self.active.sum()))
+                                        live=len(self.member_ids))
                     if self.iteration % self.checkpoint_every == 0:
                         self.save_checkpoint()
                     if stop_after_seconds is not None and \
                             time.monotonic() - start > stop_after_seconds:
                         self.save_checkpoint()
                         return self.results
-            if self.iteration % self.check_every and bool(self.active.any()):
+            if self.iteration % self.check_every and self._running():
                 # the cap is not a multiple of the check interval: one last check at the cap
-                self._last_train_loss = stats.get("train_loss", stats["global_loss"]).tolist()
+                # (after a resume at the cap, no step ran in this call: validate without a loss)
+                self._last_train_loss = None if stats is None else \
+                    stats.get("train_loss", stats["global_loss"]).tolist()
                 self._check()
         except KeyboardInterrupt:
             self.save_checkpoint()
@@ -348,11 +505,13 @@ class PopulationTrainer:
         finally:
             if bar is not None:
                 bar.close()
+        diverged = self.diverged.tolist()
+        for row, m in enumerate(self.member_ids):
+            if diverged[row] and not self.results[m].diverged:
+                self.results[m].diverged, self.results[m].stop_reason = True, "diverged"
         for m, r in enumerate(self.results):
             if r.stop_reason == "running":
                 r.stop_reason, r.iterations = "cap", self.iteration
-            if self.diverged[m] and not r.diverged:
-                r.diverged, r.stop_reason = True, "diverged"
         self.save_checkpoint()
         return self.results
 

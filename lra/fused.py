@@ -154,3 +154,13 @@ def fused_chain(W_hh, h, z, xw_b, z_hat_top, hyper, switches, probe=False, lengt
         FROM_ORIGINAL=bool(switches.loss_from_original_activity),
         BP=_next_pow2(B), HP=_next_pow2(H), num_warps=8)
     return targets, z_check, dh
+
+
+VARIANTS = {"default": dict(description="one program per member, W_hh held on chip")}
+DEFAULT_VARIANT = "default"
+
+
+def make_chain(variant: str):
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown kernel variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    return fused_chain

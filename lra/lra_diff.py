@@ -160,6 +160,27 @@ class Hyper:
         self.modes = {c.norm for c in configs}
         self.losses = {c.loss for c in configs}
         self.any_reg = any(c.lam > 0 for c in configs)
+        # Members sorted by K, largest first (the campaign planner orders them so): inner step k
+        # then runs on the first rows_at[k] members only, a static prefix, so a member with a
+        # small K does not pay for the largest K and the step stays graph-capturable. Otherwise
+        # every member runs K_max steps and those past their own K keep their value.
+        Ks = [c.K for c in configs]
+        self.K_sorted = all(a >= b for a, b in zip(Ks, Ks[1:]))
+        self.rows_at = [sum(K > k for K in Ks) for k in range(self.K_max)]
+        self._heads = {}
+
+    def head(self, n: int) -> "Hyper":
+        """The hyperparameters of the first n members (views; cached per n)."""
+        if n == len(self.alpha):
+            return self
+        if n not in self._heads:
+            h = object.__new__(Hyper)
+            h.__dict__.update(self.__dict__)
+            for name in ("alpha", "gamma", "K", "c0", "c1", "lam", "log_penalty", "mode"):
+                setattr(h, name, getattr(self, name)[:n])
+            h._heads = {}
+            self._heads[n] = h
+        return self._heads[n]
 
 
 def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -270,7 +291,6 @@ def hidden_target_chain(W_hh: torch.Tensor, h: torch.Tensor, z: torch.Tensor,
     sw = switches
     P, T, B, H = z.shape
     W_hhT = W_hh.transpose(1, 2)
-    gamma, mode = hyper.gamma, hyper.mode
     c_d = hyper.c0 if sw.single_clip else hyper.c1
     targets = torch.empty_like(z)
     z_check = torch.empty_like(z)
@@ -278,27 +298,36 @@ def hidden_target_chain(W_hh: torch.Tensor, h: torch.Tensor, z: torch.Tensor,
     targets[:, T - 1] = z_hat_top
     z_check[:, 0] = z[:, 0]
     z_hat = z_hat_top
+    prefix = hyper.K_sorted and not hyper.K_uniform
     for t in range(T - 1, 0, -1):
         h_bar, z_t, z_fwd = h[:, t - 1], z[:, t], z[:, t]
+        if prefix:   # updated in place on the rows still stepping
+            h_bar, z_t = h_bar.clone(), z_t.clone()
         for k in range(hyper.K_max):
+            n = hyper.rows_at[k] if prefix else P
+            hy = hyper.head(n)
+            hb, zt, zh, zf, W = h_bar[:n], z_t[:n], z_hat[:n], z_fwd[:n], W_hh[:n]
             if sw.loss_from_original_activity and k > 0:
-                _, dLdz = local_loss(z_fwd, z_t, hyper)
+                _, dLdz = local_loss(zf, zt, hy)
                 dLdz = -dLdz           # differentiate through the second argument
             else:
-                _, dLdz = local_loss(z_t, z_hat, hyper)
-            d = dLdz * (1 - z_t * z_t)
-            z_bar = torch.tanh(h_bar)
-            Delta = torch.bmm(d, W_hhT) * (1 - z_bar * z_bar)
+                _, dLdz = local_loss(zt, zh, hy)
+            d = dLdz * (1 - zt * zt)
+            z_bar = torch.tanh(hb)
+            Delta = torch.bmm(d, W_hhT[:n]) * (1 - z_bar * z_bar)
             if sw.released_regularizer and hyper.any_reg:
-                Delta = Delta + _bcast(hyper.lam, Delta) * omega_grad_h_released(d, W_hh, h_bar)
-            Delta = normalize(Delta, c_d, mode, hyper.modes)
+                Delta = Delta + _bcast(hy.lam, Delta) * omega_grad_h_released(d, W, hb)
+            Delta = normalize(Delta, c_d[:n], hy.mode, hyper.modes)
             if probe and k == 0:
                 dh_norm[:, t - 1] = member_norm(Delta)
-            h_new = h_bar - gamma * Delta
-            z_t_new = torch.tanh(torch.baddbmm(xw_b[:, t], torch.tanh(h_new), W_hh))
+            h_new = hb - hy.gamma * Delta
+            z_t_new = torch.tanh(torch.baddbmm(xw_b[:n, t], torch.tanh(h_new), W))
             if hyper.K_uniform:
                 h_bar, z_t = h_new, z_t_new
-            else:   # members with a smaller K keep their last target
+            elif prefix:   # members past their own K (the rows after n) keep their last target
+                h_bar[:n] = h_new
+                z_t[:n] = z_t_new
+            else:
                 active = _bcast(k < hyper.K, h_bar)
                 h_bar = torch.where(active, h_new, h_bar)
                 z_t = torch.where(active, z_t_new, z_t)
@@ -330,8 +359,8 @@ def _normalize_layers(g: torch.Tensor, c: torch.Tensor, mode: torch.Tensor, mode
     """Normalize each (member, layer) block of g (P, L, ...) separately (lines 16-18)."""
     P, L = g.shape[:2]
     flat = g.reshape(P * L, *g.shape[2:])
-    return normalize(flat, c.repeat_interleave(L), mode.repeat_interleave(L),
-                     modes).reshape(g.shape)
+    per_layer = lambda v: v.view(P, 1).expand(P, L).reshape(P * L)   # no host sync
+    return normalize(flat, per_layer(c), per_layer(mode), modes).reshape(g.shape)
 
 
 def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: Hyper,
@@ -366,18 +395,26 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
         dW_hy = normalize(dW_hy, c_w, mode, hyper.modes)
 
     # Lines 8-13 (reading A1): K gradient steps on h_{T-1} against E.
-    h_bar = h[:, -1]
+    prefix = hyper.K_sorted and not hyper.K_uniform
+    h_bar = h[:, -1].clone() if prefix else h[:, -1]
     top_dh = None
     for k in range(hyper.K_max):
-        z_bar = torch.tanh(h_bar)
-        g = cross_entropy_grad(torch.bmm(z_bar, W_hy) + b_y, y)
-        delta = torch.bmm(g, W_hyT) * (1 - z_bar * z_bar)
+        n = hyper.rows_at[k] if prefix else P
+        hy = hyper.head(n)
+        hb = h_bar[:n]
+        z_bar = torch.tanh(hb)
+        g = cross_entropy_grad(torch.bmm(z_bar, W_hy[:n]) + b_y[:n], y[:n])
+        delta = torch.bmm(g, W_hyT[:n]) * (1 - z_bar * z_bar)
         if sw.single_clip:
-            delta = normalize(delta, c_d, mode, hyper.modes)
+            delta = normalize(delta, c_d[:n], hy.mode, hyper.modes)
         if k == 0:
             top_dh = member_norm(delta)
-        h_bar = h_bar - gamma * delta if hyper.K_uniform else torch.where(
-            _bcast(k < hyper.K, h_bar), h_bar - gamma * delta, h_bar)
+        if hyper.K_uniform:
+            h_bar = hb - hy.gamma * delta
+        elif prefix:
+            h_bar[:n] = hb - hy.gamma * delta
+        else:
+            h_bar = torch.where(_bcast(k < hyper.K, h_bar), h_bar - gamma * delta, h_bar)
     z_hat_top = torch.tanh(h_bar)
     stats = {"global_loss": cross_entropy(logits, y),
              "post_target_loss": cross_entropy(torch.bmm(z_hat_top, W_hy) + b_y, y)}
@@ -417,9 +454,8 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
         terms = [t if t[2].shape[1] == T else
                  tuple(torch.cat([a, torch.zeros_like(a[:, :1])], 1) for a in t) for t in terms]
     g_hh, g_xh, g_b = _layer_grads(terms)
-    has_state = torch.ones(T, dtype=torch.bool, device=x.device)
-    if not sw.loss_from_original_activity:
-        has_state[0] = False                       # z_{-1} = 0: no Omega at the first step
+    # z_{-1} = 0: no Omega at the first step (built on the device: no host write in the step)
+    has_state = torch.arange(T, device=x.device) >= (0 if sw.loss_from_original_activity else 1)
     if hyper.any_reg and not sw.released_regularizer:
         _, dOmega = omega_grad_W(omega_delta, W_hh.unsqueeze(1), 1 - omega_state ** 2)
         dOmega = dOmega * has_state.view(1, T, 1, 1)
@@ -445,27 +481,63 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
     return grads, stats
 
 
+def auto_chain_variant(device) -> str | None:
+    """The kernel variant the committed benchmark of this GPU shows fastest, or None for the
+    PyTorch chain (also when this GPU has no committed benchmark: the path known to work)."""
+    try:
+        from .projection import fastest_method
+        method = fastest_method(torch.cuda.get_device_name(device))
+    except Exception:
+        return None
+    if method and "kernel:" in method:
+        return method.split("kernel:", 1)[1]
+    return None
+
+
 class LRADiff:
-    """Population trainer step for RNN-LRA-diff (Algorithms 1-2): SGD with per-member alpha."""
+    """Population trainer step for RNN-LRA-diff (Algorithms 1-2): SGD with per-member alpha.
+
+    ``fused``: which implementation of the target chain (lines 19-26) to use. ``"auto"`` takes
+    the fused Triton kernel on CUDA where :func:`lra.fused.default_variant` says it is the faster
+    path on this GPU (from the committed benchmark), the PyTorch chain otherwise; ``False`` always
+    the PyTorch chain; ``True`` the default kernel variant; a string names a kernel variant of
+    :data:`lra.fused.VARIANTS`. ``True`` or a name also run the kernel elsewhere under
+    ``TRITON_INTERPRET=1`` (CPU).
+    """
     name = "lra_diff"
 
     def __init__(self, configs: list[LRADiffConfig], switches: ReleasedCodeSwitches = PAPER,
                  device="cpu", fused: bool | str = "auto"):
         self.configs = list(configs)
         self.switches = switches
+        self.device = device
         self.hyper = Hyper(self.configs, device)
         self.alpha = self.hyper.alpha
-        # The fused Triton chain is the default on CUDA; fused=True also runs it elsewhere
-        # (under TRITON_INTERPRET=1 on a CPU), fused=False never.
         from . import fused as fused_mod
         dev = torch.device(device)
-        want = (dev.type == "cuda") if fused == "auto" else bool(fused)
-        self.chain = None
-        if want and fused_mod.supports(switches) and fused_mod.available(dev):
-            self.chain = fused_mod.fused_chain
+        variant = None
+        if fused == "auto":
+            if dev.type == "cuda":
+                variant = auto_chain_variant(dev)
         elif fused is True:
-            raise RuntimeError("the fused chain cannot run here (needs Triton on CUDA, or "
-                               "TRITON_INTERPRET=1) or does not support these switches")
+            variant = getattr(fused_mod, "DEFAULT_VARIANT", None) or "default"
+        elif isinstance(fused, str):
+            variant = fused
+        self.chain = None
+        self.chain_name = "pytorch"
+        if variant is not None:
+            if fused_mod.supports(switches) and fused_mod.available(dev):
+                self.chain = fused_mod.make_chain(variant)
+                self.chain_name = f"kernel:{variant}"
+            elif fused != "auto":
+                raise RuntimeError("the fused chain cannot run here (needs Triton on CUDA, or "
+                                   "TRITON_INTERPRET=1) or does not support these switches")
+
+    def select(self, rows: list[int]) -> None:
+        """Keep only the members at ``rows`` (the engine compacts finished members out)."""
+        self.configs = [self.configs[i] for i in rows]
+        self.hyper = Hyper(self.configs, self.device)
+        self.alpha = self.hyper.alpha
 
     def init_state(self, params: RNNParams, seeds) -> dict:
         return {}

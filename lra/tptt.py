@@ -82,12 +82,16 @@ def tptt_targets(params: RNNParams, V_hh, c_h, x, y, lr_i, fwd=None):
     return h, z, logits, g_logits, torch.stack(targets, 1), xw
 
 
-def tptt_inverse_grads(params: RNNParams, V_hh, c_h, x, z, noise_std, generator, xw=None):
-    """Gradients of the inverse (reconstruction) loss w.r.t. V_hh and c_h."""
+def tptt_inverse_grads(params: RNNParams, V_hh, c_h, x, z, noise_std, noise, xw=None):
+    """Gradients of the inverse (reconstruction) loss w.r.t. V_hh and c_h.
+
+    ``noise``: standard normal draws of z's shape (P, T, B, H), or a CPU generator to draw them
+    from (the engine draws them before the step, see :meth:`TPTT.prepare_step`)."""
     P, T, B, H = z.shape
     xw = input_projection(params, x) if xw is None else xw
     prev = torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], 1)       # z_{t-1}, z_{-1} = 0
-    noise = torch.randn(prev.shape, generator=generator, device="cpu").to(z.device)
+    if isinstance(noise, torch.Generator):
+        noise = torch.randn(prev.shape, generator=noise, device="cpu").to(z.device)
     prev_noisy = prev + noise * noise_std.view(-1, 1, 1, 1)
     dV, dc = torch.zeros_like(V_hh), torch.zeros_like(c_h)
     for t in range(T):
@@ -119,7 +123,7 @@ def tptt_forward_grads(params: RNNParams, V_hh, c_h, x, y, lr_i, fwd=None):
 
 class TPTT:
     name = "tptt"
-    graph_safe = False  # the inverse's noise is drawn on the CPU each step
+    graph_safe = True   # the noise is drawn before the step (prepare_step), not inside it
 
     def __init__(self, configs: list[TPTTConfig], device="cpu"):
         self.configs = list(configs)
@@ -131,6 +135,11 @@ class TPTT:
         self.optimisers = {c.optimiser for c in configs}
         if len(self.optimisers) > 1:
             raise ValueError("one optimiser per TPTT population")
+        self.device = device
+
+    def select(self, rows: list[int]) -> None:
+        """Keep only the members at ``rows`` (the engine compacts finished members out)."""
+        self.__init__([self.configs[i] for i in rows], self.device)
 
     def init_state(self, params: RNNParams, seeds) -> dict:
         H = params.W_hh.shape[1]
@@ -149,7 +158,7 @@ class TPTT:
 
     def _generator(self, state):
         # Noise is drawn on the CPU from a generator whose state lives in ``state`` so that a
-        # checkpointed run resumes bit-for-bit.
+        # checkpointed run resumes bit-for-bit and every device sees the same numbers.
         if "noise_rng" not in state:
             g = torch.Generator().manual_seed(state["noise_seed"] + 104_729)
             state["noise_rng"] = g.get_state()
@@ -157,14 +166,34 @@ class TPTT:
         g.set_state(state["noise_rng"])
         return g
 
+    def prepare_step(self, state, member_ids, members, T, batch, hidden):
+        """Draw this iteration's noise before the (captured) step: one draw of the whole
+        population's shape (members, T, batch, hidden), rows of the live members kept, so that
+        compacting finished members out changes nobody's noise."""
+        g = self._generator(state)
+        noise = torch.randn((members, T, batch, hidden), generator=g)
+        state["noise_rng"] = g.get_state()
+        if len(member_ids) != members:
+            noise = noise[torch.tensor(member_ids)]
+        dev = torch.device(self.device)
+        if dev.type == "cuda":
+            noise = noise.pin_memory().to(dev, non_blocking=True)
+        if torch.is_tensor(state.get("noise")) and state["noise"].shape == noise.shape:
+            state["noise"].copy_(noise)      # in place: a captured step reads this buffer
+        else:
+            state["noise"] = noise.to(dev)
+        state["noise_drawn"] = True
+
     def train_step(self, params: RNNParams, state: dict, x, y, active, probe=False):
         nesterov = "nesterov" in self.optimisers
         inv = _Inverse(state["V_hh"], state["c_h"])
-        g = self._generator(state)
+        if not state.get("noise_drawn"):   # called outside the engine: draw here
+            P, T, B, _ = x.shape
+            self.prepare_step(state, list(range(P)), P, T, B, params.W_hh.shape[1])
+        state["noise_drawn"] = False          # (Python only: a graph replay never reads it)
         fwd = forward_pass(params, x)
-        dV, dc = tptt_inverse_grads(params, inv.V_hh, inv.c_h, x, fwd[2], self.noise, g,
-                                    xw=fwd[0])
-        state["noise_rng"] = g.get_state()
+        dV, dc = tptt_inverse_grads(params, inv.V_hh, inv.c_h, x, fwd[2], self.noise,
+                                    state["noise"], xw=fwd[0])
         inv_grads = _Inverse(dV, dc)
         if nesterov:
             nesterov_(inv, inv_grads, {"V_hh": state["vel_V_hh"], "c_h": state["vel_c_h"]},
