@@ -190,7 +190,7 @@ class PopulationTrainer:
         if self._archive is None:
             return self.params
         out = self._archive.clone()
-        idx = torch.tensor(self.member_ids, device=self.device)
+        idx = torch.tensor(self.member_ids, dtype=torch.long, device=self.device)
         for (_, dst), (_, src) in zip(out.items(), self.params.items()):
             dst[idx] = src
         return out
@@ -204,10 +204,10 @@ class PopulationTrainer:
         if self._archive is None:
             self._archive = self.params.clone()
         else:
-            idx = torch.tensor(self.member_ids, device=self.device)
+            idx = torch.tensor(self.member_ids, dtype=torch.long, device=self.device)
             for (_, dst), (_, src) in zip(self._archive.items(), self.params.items()):
                 dst[idx] = src
-        rows = torch.tensor(keep_rows, device=self.device)
+        rows = torch.tensor(keep_rows, dtype=torch.long, device=self.device)
         P = len(self.member_ids)
         self.params = self.params.select(rows)
         self.state = {k: (v[rows] if torch.is_tensor(v) and v.dim() and v.shape[0] == P else v)
@@ -277,7 +277,7 @@ class PopulationTrainer:
             raise ValueError(f"members {missing} are no longer in the population (compacted out)")
         if not members:
             return {}
-        rows = torch.tensor([row_of[m] for m in members], device=self.device)
+        rows = torch.tensor([row_of[m] for m in members], dtype=torch.long, device=self.device)
         return dict(zip(members, self.validation_accuracy(rows).tolist()))
 
     # ----------------------------------------------------------------------------- stepping
@@ -356,7 +356,8 @@ class PopulationTrainer:
             # rebuild the live rows of a compacted population
             self.algorithm.select([self.member_ids.index(m) for m in ids])
             self.params = self.params.select(
-                torch.tensor([self.member_ids.index(m) for m in ids], device=self.device))
+                torch.tensor([self.member_ids.index(m) for m in ids], dtype=torch.long,
+                             device=self.device))
             self.member_ids = list(ids)
             self._alloc_buffers()
             self.state = self.algorithm.init_state(self.params, [self.seeds[m] for m in ids])
@@ -387,7 +388,7 @@ class PopulationTrainer:
     # ----------------------------------------------------------------------------- the loop
     def _record_probe(self, stats):
         """Probe statistics in the original numbering (NaN for members compacted out)."""
-        P, ids = len(self.seeds), torch.tensor(self.member_ids)
+        P, ids = len(self.seeds), torch.tensor(self.member_ids, dtype=torch.long)
         rec = {"iteration": self.iteration}
         for k, v in stats.items():
             v = v.detach().cpu()
@@ -418,8 +419,8 @@ class PopulationTrainer:
                 r.stop_reason, r.iterations = "spectral_radius", self.iteration
                 stop_rows.append(row)
             live = [row for row in live if not aborted[row]]
-        accs = self.validation_accuracy(torch.tensor(live, device=self.device)).tolist() \
-            if live else []
+        live_rows = torch.tensor(live, dtype=torch.long, device=self.device)
+        accs = self.validation_accuracy(live_rows).tolist() if live else []
         loss = self._last_train_loss
         for row, acc in zip(live, accs):
             m = self.member_ids[row]
@@ -437,7 +438,7 @@ class PopulationTrainer:
                 r.stop_reason = "patience"
                 stop_rows.append(row)
         if stop_rows:
-            self.active[torch.tensor(stop_rows, device=self.device)] = 0
+            self.active[torch.tensor(stop_rows, dtype=torch.long, device=self.device)] = 0
         if self.compact:
             stopped = sum(self.results[m].stop_reason != "running" for m in self.member_ids)
             if stopped and stopped >= self.compact_fraction * len(self.member_ids):
