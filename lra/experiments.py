@@ -9,10 +9,10 @@ the paper; a *budget* says how much of it to run:
 * ``paper`` — the paper's protocol (IV-A): 100,000-iteration cap, validation every 100 iterations
   on 10,000 samples, the full grid.
 
-A spec expands into *runs* (one member each: task, T, seed, configuration) and the runs into
-*plans*: populations that share (task, T, algorithm, switches, K) so that one tensor program trains
-as many members as fit (K is kept uniform within a plan so no member idles through another's inner
-steps).
+A spec expands into *runs* (one member each: task, T, seed, configuration); the campaign merges
+the runs of every requested experiment into populations that share (algorithm, task, T, switches,
+probe interval), every K included (:mod:`lra.planning`), so that one tensor program trains as many
+members as fit.
 """
 from __future__ import annotations
 
@@ -89,9 +89,8 @@ class Run:
         return CONFIG_CLASSES[self.algorithm](**dict(self.config))
 
     def group(self) -> tuple:
-        """Runs with equal groups train as one population."""
-        K = dict(self.config).get("K", 0)
-        return (self.algorithm, self.task, self.T, self.switches, K, self.probe_every)
+        """Runs with equal groups train as one population (any K: see :mod:`lra.planning`)."""
+        return (self.algorithm, self.task, self.T, tuple(self.switches), self.probe_every)
 
 
 @dataclass(frozen=True)

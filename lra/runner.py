@@ -1,27 +1,30 @@
 """Compute the missing rows of experiments: plans -> populations -> results store.
 
+The runs of every requested experiment are merged into populations (:mod:`lra.planning`).
 Finished rows are never recomputed. An interrupted population resumes from its checkpoint
-(written atomically every few checks); a population's rows are written only once it has finished.
+(written atomically every few checks, under ``results/_populations/<budget>/``); a population's
+rows are written, into each experiment that asked for them, only once it has finished.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from .bptt import BPTT
 from .engine import PopulationTrainer, resolve_device
-from .experiments import (Budget, Experiment, Run, get_budget, get_experiment, plans)
+from .experiments import Budget, Experiment, Run, get_budget, get_experiment
+from .planning import Population, merge, population_cost
 from .lra_diff import LRADiff, ReleasedCodeSwitches
 from .store import CONFIG_COLUMNS, ResultsStore, device_name, provenance, solved_flags
 from .tptt import TPTT
 
 
 def default_population_size(device: torch.device) -> int:
-    return 2048 if device.type == "cuda" else 45
+    return 2048 if device.type == "cuda" else 64
 
 
 def make_algorithm(runs: list[Run], device):
@@ -47,54 +50,53 @@ def budget_with_cap(budget: Budget, max_iterations: int | None) -> Budget:
                                f"{max_iterations}")
 
 
-def plan_id(plan: list[Run]) -> str:
-    return hashlib.sha256(json.dumps(sorted(r.key for r in plan)).encode()).hexdigest()[:16]
+def checkpoint_path(store: ResultsStore, budget: Budget, pop: Population) -> Path:
+    """Where a population in flight keeps its checkpoint: one folder per budget, shared by every
+    experiment (a merged population belongs to several)."""
+    return Path(store.root) / "_populations" / budget.name / f"{pop.id}.pt"
 
 
-def estimated_cost(plan: list[Run], budget: Budget) -> float:
-    """Relative cost of a plan (member-steps x inner steps), for ordering a campaign."""
-    r = plan[0]
-    K = dict(r.config).get("K", 1)
-    return len(plan) * r.T * (K + 1) * budget.max_iterations
-
-
-def run_plan(plan: list[Run], budget: Budget, store: ResultsStore, device, *,
-             stop_after_seconds=None, progress=None) -> bool:
-    """Train one population; store its rows when it finishes. Returns True when finished."""
-    r0 = plan[0]
-    ck_dir = store.checkpoint_dir(r0.experiment, budget.name)
-    ck_dir.mkdir(parents=True, exist_ok=True)
-    ck = ck_dir / f"{plan_id(plan)}.pt"
+def run_population(pop: Population, budget: Budget, store: ResultsStore, device, *,
+                   stop_after_seconds=None, progress=None) -> bool:
+    """Train one merged population; store its rows (in every experiment that asked for them)
+    when it finishes. Returns True when finished."""
+    r0 = pop.head
+    ck = checkpoint_path(store, budget, pop)
+    ck.parent.mkdir(parents=True, exist_ok=True)
     trainer = PopulationTrainer(
-        make_algorithm(plan, device), r0.task, r0.T, [r.seed for r in plan], device=device,
-        max_iterations=budget.max_iterations, check_every=budget.check_every,
+        make_algorithm(pop.runs, device), r0.task, r0.T, [r.seed for r in pop.runs],
+        device=device, max_iterations=budget.max_iterations, check_every=budget.check_every,
         validation_size=budget.validation_size, probe_every=r0.probe_every or None,
-        checkpoint_path=str(ck), checkpoint_every=budget.checkpoint_every, progress=progress)
+        checkpoint_path=str(ck), checkpoint_every=budget.checkpoint_every, progress=progress,
+        compact=True)
     start = time.monotonic()
     results = trainer.run(stop_after_seconds=stop_after_seconds)
     if not trainer.finished:
         return False
     wall = time.monotonic() - start
     prov = provenance(trainer.device, budget.name)
-    rows, probes = [], {}
-    for m, (run, res) in enumerate(zip(plan, results)):
-        cfg = dict(run.config)
-        row = dict(key=run.key, experiment=run.experiment, budget=budget.name,
-                   algorithm=run.algorithm, variant=run.variant, switches="+".join(run.switches),
-                   task=run.task, T=run.T, seed=run.seed,
-                   **{c: cfg.get(c) for c in CONFIG_COLUMNS},
-                   solved=res.solved, diverged=res.diverged, stop_reason=res.stop_reason,
-                   iterations=res.iterations, best_accuracy=res.best_accuracy,
-                   final_accuracy=res.final_accuracy, wall_seconds=round(wall, 3),
-                   population=len(plan), device=prov["device"],
-                   commit=prov["commit"][:12] + ("+dirty" if prov["dirty"] else ""),
-                   curve=json.dumps(res.curve))
-        rows.append(row)
-        if trainer.probes:
-            probes[run.key] = [
-                {k: (v[m].tolist() if torch.is_tensor(v) else v) for k, v in p.items()}
-                for p in trainer.probes]
-    store.append(r0.experiment, budget.name, rows, prov, probes)
+    prov["chain"] = getattr(trainer.algorithm, "chain_name", "pytorch")
+    prov["cuda_graph"] = trainer.use_graph
+    for exp in pop.experiment_names():
+        rows, probes = [], {}
+        for m, run in pop.runs_of(exp):
+            res = results[m]
+            cfg = dict(run.config)
+            rows.append(dict(
+                key=run.key, experiment=exp, budget=budget.name, algorithm=run.algorithm,
+                variant=run.variant, switches="+".join(run.switches), task=run.task, T=run.T,
+                seed=run.seed, **{c: cfg.get(c) for c in CONFIG_COLUMNS},
+                solved=res.solved, diverged=res.diverged, stop_reason=res.stop_reason,
+                iterations=res.iterations, best_accuracy=res.best_accuracy,
+                final_accuracy=res.final_accuracy, wall_seconds=round(wall, 3),
+                population=len(pop.runs), device=prov["device"],
+                commit=prov["commit"][:12] + ("+dirty" if prov["dirty"] else ""),
+                curve=json.dumps(res.curve)))
+            if trainer.probes:
+                probes[run.key] = [
+                    {k: (v[m].tolist() if torch.is_tensor(v) else v) for k, v in p.items()}
+                    for p in trainer.probes]
+        store.append(exp, budget.name, rows, prov, probes)
     ck.unlink(missing_ok=True)
     return True
 
@@ -157,15 +159,79 @@ def missing_runs(exp: Experiment, budget: Budget, store: ResultsStore,
     return [r for r in exp.runs(budget, seeds) if r.key not in done]
 
 
+def missing_by_experiment(names, budget: Budget, store: ResultsStore, seeds=None,
+                          lengths=None) -> dict[str, list[Run]]:
+    """The runs still to compute of each named experiment (``lengths``: keep only these T)."""
+    out = {}
+    for name in names:
+        runs = missing_runs(get_experiment(name), budget, store, seeds)
+        if lengths:
+            runs = [r for r in runs if r.T in set(lengths)]
+        out[name] = runs
+    return out
+
+
+def plan_campaign(names, budget: Budget, store: ResultsStore, max_members: int, seeds=None,
+                  lengths=None) -> list[Population]:
+    """The populations a campaign would train now, cheapest first."""
+    pops = merge(missing_by_experiment(names, budget, store, seeds, lengths), max_members)
+    return sorted(pops, key=lambda p: (population_cost(p, budget.max_iterations), p.id))
+
+
+def dry_run(names, budget: str | Budget = "paper", *, device="auto", seeds=None,
+            max_iterations=None, store=None, max_members=None, lengths=None,
+            device_name_for_projection=None) -> dict:
+    """What ``lra campaign`` would train, without training: the populations (members, T, K mix,
+    experiments) and, where a benchmark of the device is committed, the projected time of each
+    with every member run to the cap (an upper bound: solved members stop early)."""
+    budget = budget_with_cap(get_budget(budget) if isinstance(budget, str) else budget,
+                             max_iterations)
+    device = resolve_device(device)
+    store = store or ResultsStore()
+    max_members = max_members or default_population_size(device)
+    pops = plan_campaign(names, budget, store, max_members, seeds, lengths)
+    target = device_name_for_projection or device_name(device)
+    rows, total, note = [], 0.0, None
+    for p in pops:
+        seconds = None
+        try:
+            from .projection import project_population_seconds
+            seconds = project_population_seconds(p.head.T, p.K_values, budget.max_iterations,
+                                                 target)
+            total += seconds
+        except Exception as e:   # no benchmark of this device, or no projection module
+            note = f"no projection: {e}"
+        rows.append(dict(population=p.id, what=p.describe(), members=len(p.runs),
+                         T=p.head.T, K_mix=p.K_mix(), experiments=p.experiment_names(),
+                         projected_seconds=seconds))
+    return dict(budget=budget.name, device=target, populations=rows,
+                projected_seconds=total if note is None else None, note=note)
+
+
+def format_dry_run(plan: dict) -> str:
+    lines = [f"Campaign plan, budget {plan['budget']}, projected on {plan['device']} "
+             f"(every member to the cap: an upper bound)", ""]
+    for i, p in enumerate(plan["populations"], 1):
+        proj = "?" if p["projected_seconds"] is None else f"{p['projected_seconds'] / 60:8.1f} min"
+        lines.append(f"{i:3d}. {p['what']:52s} {p['members']:5d} members  {p['K_mix']:22s} "
+                     f"{proj}  <- {', '.join(p['experiments'])}")
+    total = plan["projected_seconds"]
+    lines += ["", f"{len(plan['populations'])} population(s); projected total: "
+              + ("unknown (" + plan["note"] + ")" if total is None else f"{total / 3600:.2f} h")]
+    return "\n".join(lines)
+
+
 def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", seeds=None,
                     max_iterations=None, time_limit: float | None = None, store=None,
-                    max_members=None, progress=None, log=print) -> dict:
-    """Compute the missing rows of the named experiments, cheapest plans first.
+                    max_members=None, progress=None, log=print, lengths=None) -> dict:
+    """Compute the missing rows of the named experiments, as merged populations, cheapest first.
 
     Stops cleanly (checkpointing the population in flight) when ``time_limit`` seconds have passed;
-    calling again resumes. Returns {"finished": bool, "plans_run": n, "rows_missing": {...}}.
+    calling again with the same experiments resumes. Returns {"finished": bool, "plans_run": n,
+    "budget": name, "rows_missing": {experiment: n}}.
     """
-    exps = [get_experiment(n) for n in names]
+    for n in names:
+        get_experiment(n)
     budget = budget_with_cap(get_budget(budget) if isinstance(budget, str) else budget,
                              max_iterations)
     device = resolve_device(device)
@@ -173,27 +239,30 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
     max_members = max_members or default_population_size(device)
     start = time.monotonic()
     plans_run = 0
+
+    def missing_counts():
+        return {n: len(v) for n, v in
+                missing_by_experiment(names, budget, store, seeds, lengths).items()}
+
     while True:
-        todo = []
-        for exp in exps:
-            for plan in plans(missing_runs(exp, budget, store, seeds), max_members):
-                todo.append((estimated_cost(plan, budget), exp.name, plan))
+        todo = plan_campaign(names, budget, store, max_members, seeds, lengths)
         if not todo:
-            return dict(finished=True, plans_run=plans_run, budget=budget.name)
-        todo.sort(key=lambda t: (t[0], t[1]))
-        for cost, name, plan in todo:
+            return dict(finished=True, plans_run=plans_run, budget=budget.name,
+                        rows_missing=missing_counts())
+        for pop in todo:
             left = None if time_limit is None else time_limit - (time.monotonic() - start)
             if left is not None and left <= 0:
-                return dict(finished=False, plans_run=plans_run, budget=budget.name)
-            r = plan[0]
-            log(f"[{name}/{budget.name}] {r.algorithm} {r.task} T={r.T} "
-                f"members={len(plan)} on {device_name(device)}")
-            finished = run_plan(plan, budget, store, device, stop_after_seconds=left,
-                                progress=progress)
+                return dict(finished=False, plans_run=plans_run, budget=budget.name,
+                            rows_missing=missing_counts())
+            log(f"[{budget.name}] {pop.describe()} members={len(pop.runs)} ({pop.K_mix()}) "
+                f"for {', '.join(pop.experiment_names())} on {device_name(device)}")
+            finished = run_population(pop, budget, store, device, stop_after_seconds=left,
+                                      progress=progress)
             plans_run += 1
             if not finished:
-                return dict(finished=False, plans_run=plans_run, budget=budget.name)
-        # curriculum stages unlock new runs: go round again
+                return dict(finished=False, plans_run=plans_run, budget=budget.name,
+                            rows_missing=missing_counts())
+        # curriculum stages unlock new runs, derived experiments their seeds: go round again
 
 
 def status(store=None, budgets=None) -> list[dict]:

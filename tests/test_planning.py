@@ -1,0 +1,69 @@
+"""Campaign planning: one population per (algorithm, task, T, switches, probes) across experiments
+and K; shared runs trained once and stored in every experiment that asked for them."""
+from dataclasses import replace
+
+from lra.experiments import get_budget, get_experiment
+from lra.planning import merge, population_key
+from lra.runner import dry_run, format_dry_run, missing_by_experiment, run_experiments
+from lra.store import ResultsStore
+
+PAPER_TABLES = ["table1", "table2", "table3", "table4"]
+
+
+def test_paper_tables_merge_into_few_populations(tmp_path):
+    store = ResultsStore(tmp_path)
+    missing = missing_by_experiment(PAPER_TABLES, get_budget("paper"), store)
+    pops = merge(missing, 2048)
+    sizes = [len(p.runs) for p in pops]
+    print(f"{len(pops)} populations for {sum(len(v) for v in missing.values())} runs: {sizes}")
+    assert len(pops) <= 40
+    assert sum(sizes) == len({r.key for v in missing.values() for r in v})
+    for p in pops:
+        assert len({population_key(r) for r in p.runs}) == 1
+        assert p.K_values == sorted(p.K_values, reverse=True)       # prefix order for inner steps
+    # temporal order at T = 20 holds Tables I-III and IV in one population
+    to20 = [p for p in pops if p.head.task == "temporal_order" and p.head.T == 20]
+    assert len(to20) == 1 and set(to20[0].experiment_names()) == set(PAPER_TABLES)
+
+
+def test_a_run_asked_for_by_two_experiments_is_trained_once():
+    budget = get_budget("paper")
+    t1 = [r for r in get_experiment("table1").runs(budget) if r.T == 10 and r.task == "temporal_order"]
+    k10 = [r for r in t1 if dict(r.config)["K"] == 10]
+    curriculum = [replace(r, experiment="table5_lra") for r in k10]
+    pops = merge({"table1": t1, "table5_lra": curriculum}, 2048)
+    assert len(pops) == 1 and len(pops[0].runs) == len(t1)
+    shared = [k for k, exps in pops[0].experiments.items() if len(exps) == 2]
+    assert len(shared) == len(k10)
+    assert len(pops[0].runs_of("table5_lra")) == len(k10)
+
+
+def test_population_limit_splits_by_K():
+    runs = [r for r in get_experiment("table1").runs(get_budget("paper"))
+            if r.T == 10 and r.task == "random_permutation"]
+    pops = merge({"table1": runs}, 20)
+    assert [len(p.runs) for p in pops] == [20, 20, 5]
+    assert all(max(p.K_values) >= min(q.K_values) for p, q in zip(pops, pops[1:]))
+
+
+def test_merged_campaign_stores_rows_in_each_experiment(tmp_path):
+    """fig2 and fig2's released reading differ in switches (two populations); the smoke tables
+    I-III share task, T and switches, so they train as one population per task."""
+    store = ResultsStore(tmp_path)
+    logs = []
+    res = run_experiments(["table1", "table2"], "smoke", device="cpu", store=store,
+                          max_iterations=20, log=logs.append)
+    print("\n".join(logs))
+    assert res["finished"] and res["plans_run"] == 3          # one per task
+    t1, t2 = store.load("table1", "smoke-cap20"), store.load("table2", "smoke-cap20")
+    assert len(t1) == len(t2) == 6 and set(t1["loss"]) == {"mse"} and set(t2["loss"]) == {"log_penalty"}
+    assert set(t1["population"]) == {4}                         # 2 configs x 2 tables per task
+
+
+def test_dry_run_lists_populations(tmp_path):
+    plan = dry_run(PAPER_TABLES, "paper", device="cpu", store=ResultsStore(tmp_path),
+                   max_members=2048)
+    text = format_dry_run(plan)
+    print(text)
+    assert len(plan["populations"]) <= 40 and "population(s)" in text
+    assert all(p["members"] > 0 and p["K_mix"] for p in plan["populations"])
