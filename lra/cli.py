@@ -146,11 +146,24 @@ def cmd_campaign(args):
         validate(device=args.device)
     except ParameterError as e:
         raise UsageError(str(e)) from None
+    lengths = None
+    if args.lengths:
+        bad = [T for T in args.lengths if T < 10]
+        if bad:
+            raise UsageError(f"--lengths must be sequence lengths >= 10, got {bad}")
+        lengths = set(args.lengths)
+    if args.dry_run:
+        from .runner import dry_run, format_dry_run
+        print(format_dry_run(dry_run(names, args.budget, device=args.device, seeds=args.seeds,
+                                     max_iterations=args.max_iterations,
+                                     max_members=args.population, lengths=lengths,
+                                     device_name_for_projection=args.projection_device)))
+        return 0
     start = time.monotonic()
     res = run_experiments(names, args.budget, device=args.device, seeds=args.seeds,
                           max_iterations=args.max_iterations, time_limit=limit,
                           max_members=args.population, progress=args.progress,
-                          log=lambda s: print(s, file=sys.stderr, flush=True))
+                          log=lambda s: print(s, file=sys.stderr, flush=True), lengths=lengths)
     state = "complete" if res["finished"] else "stopped at the time limit (run again to resume)"
     print(f"campaign {res['budget']}: {state}; {res['plans_run']} population(s) run in "
           f"{time.monotonic() - start:.1f} s")
@@ -196,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the cap (stored under its own budget name)")
     c.add_argument("--population", type=int, default=None, help="members per population")
     c.add_argument("--progress", action="store_true", default=None)
+    c.add_argument("--lengths", type=int, nargs="+", default=None,
+                   help="only these sequence lengths T (e.g. --lengths 10)")
+    c.add_argument("--dry-run", action="store_true",
+                   help="print the populations it would train and their projected time; train "
+                        "nothing")
+    c.add_argument("--projection-device", default=None,
+                   help="with --dry-run: project on this device's committed benchmark "
+                        "(e.g. 'NVIDIA H100 80GB HBM3'; default: the device in use)")
     s = sub.add_parser("status", help="done / missing rows per experiment and budget")
     s.add_argument("--budget", default=None)
     return p

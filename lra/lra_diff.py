@@ -483,7 +483,12 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
 
 def auto_chain_variant(device) -> str | None:
     """The kernel variant the committed benchmark of this GPU shows fastest, or None for the
-    PyTorch chain (also when this GPU has no committed benchmark: the path known to work)."""
+    PyTorch chain (also when this GPU has no committed benchmark: the path known to work).
+    ``LRA_CHAIN=pytorch`` or ``LRA_CHAIN=<variant>`` overrides the choice."""
+    import os
+    forced = os.environ.get("LRA_CHAIN")
+    if forced:
+        return None if forced == "pytorch" else forced
     try:
         from .projection import fastest_method
         method = fastest_method(torch.cuda.get_device_name(device))
