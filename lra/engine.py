@@ -199,8 +199,8 @@ class PopulationTrainer:
         """Drop the rows of members that stopped, so that they no longer cost (at a check)."""
         keep_rows = [i for i, m in enumerate(self.member_ids)
                      if self.results[m].stop_reason == "running"]
-        if len(keep_rows) == len(self.member_ids):
-            return
+        if len(keep_rows) == len(self.member_ids) or not keep_rows:
+            return        # nothing to drop, or everyone stopped: the run ends at this check
         if self._archive is None:
             self._archive = self.params.clone()
         else:
