@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 from .bptt import BPTTConfig
 from .lra_diff import LRADiffConfig, ReleasedCodeSwitches
+from .readout import ReadoutConfig
 from .tasks import TASKS
 from .tptt import TPTTConfig
 
@@ -31,7 +32,7 @@ GAMMAS = (1e1, 1e0, 1e-1, 1e-2, 1e-3)
 KS = (10, 20, 30)
 LAMBDAS = (2.0, 1.0, 1e-1)
 ALL_TASKS = tuple(TASKS)
-ALGORITHMS = ("lra_diff", "bptt", "tptt")
+ALGORITHMS = ("lra_diff", "bptt", "tptt", "readout_only")
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,8 @@ def plans(runs: list[Run], max_members: int) -> list[list[Run]]:
     return out
 
 
-CONFIG_CLASSES = {"lra_diff": LRADiffConfig, "bptt": BPTTConfig, "tptt": TPTTConfig}
+CONFIG_CLASSES = {"lra_diff": LRADiffConfig, "bptt": BPTTConfig, "tptt": TPTTConfig,
+                  "readout_only": ReadoutConfig}
 
 
 def full_config(algorithm: str, values: dict) -> tuple:
@@ -245,6 +247,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment("table5_bptt", "Curriculum: BPTT", "Table V", "bptt", ALL_TASKS, (),
                _grid(alpha=(1e-1, 1e-2, 1e-3)), _grid(alpha=(0.1,)), curriculum=True,
                notebook="regularisation"),
+    Experiment("readout_only", "Control: readout only (recurrent weights frozen at initialisation)",
+               "Control for Tables I-III and V", "readout_only", ALL_TASKS,
+               (10, 20, 30, 50, 80, 100, 150, 300), _grid(alpha=(1e-1, 1e-2, 1e-3)),
+               _grid(alpha=(0.1, 0.01)), seeds=5, notebook="lra_diff"),
     Experiment("table5_tptt", "Curriculum: TPTT", "Table V", "tptt", ALL_TASKS, (),
                _grid(lr_i=(1e-1, 1e-2), lr_f=(1e-2, 1e-3)), _grid(lr_i=(0.1,), lr_f=(0.01,)),
                curriculum=True, notebook="regularisation"),

@@ -17,8 +17,9 @@ import torch
 from .bptt import BPTT
 from .engine import PopulationTrainer, resolve_device
 from .experiments import Budget, Experiment, Run, get_budget, get_experiment
-from .planning import Population, merge, population_cost
 from .lra_diff import LRADiff, ReleasedCodeSwitches
+from .planning import Population, merge, population_cost
+from .readout import ReadoutOnly
 from .store import CONFIG_COLUMNS, ResultsStore, device_name, provenance, solved_flags
 from .tptt import TPTT
 
@@ -35,6 +36,8 @@ def make_algorithm(runs: list[Run], device):
         return LRADiff(configs, switches, device=device)
     if algo == "bptt":
         return BPTT(configs, device=device)
+    if algo == "readout_only":
+        return ReadoutOnly(configs, device=device)
     return TPTT(configs, device=device)
 
 

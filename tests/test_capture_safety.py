@@ -103,3 +103,10 @@ def test_tptt_drawing_noise_inside_the_step_is_seen():
     mode = violations(TPTT([TPTTConfig()], device="meta"), engine_prepare=False)
     print("TPTT drawing in the step:", mode.report())
     assert mode.violations
+
+
+def test_readout_only_step_is_capture_safe():
+    from lra.readout import ReadoutConfig, ReadoutOnly
+    mode = violations(ReadoutOnly([ReadoutConfig(0.1), ReadoutConfig(0.01)], device="meta"))
+    print("readout only:", mode.report())
+    assert not mode.violations, mode.report()

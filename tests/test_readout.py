@@ -1,0 +1,38 @@
+"""The readout-only control trains W_hy and b_y only, with the gradient of the cross-entropy."""
+import torch
+import torch.nn.functional as F
+
+from conftest import population, population_batch
+from lra.engine import PopulationTrainer
+from lra.readout import ReadoutConfig, ReadoutOnly, readout_grads
+
+
+def test_readout_gradients_equal_autograd_in_float64():
+    """float64 on both sides: the closed form and autograd agree to rounding (~1e-15 relative);
+    a wrong formula (e.g. missing the 1/B) is off by order one."""
+    params = population("random_permutation", 3)
+    params = type(params)(**{k: v.double() for k, v in params.items()})
+    x, y = population_batch("random_permutation", 10, 3)
+    grads, _ = readout_grads(params, x.double(), y)
+    for p in range(3):
+        W_hy = params.W_hy[p].clone().requires_grad_(True)
+        b_y = params.b_y[p].clone().requires_grad_(True)
+        z = torch.zeros(20, 100, dtype=torch.float64)
+        for t in range(10):
+            z = torch.tanh(z @ params.W_hh[p] + x[p, t].double() @ params.W_xh[p] + params.b_h[p])
+        F.cross_entropy(z @ W_hy + b_y, y[p]).backward()
+        for name, ref in (("W_hy", W_hy.grad), ("b_y", b_y.grad)):
+            err = float((getattr(grads, name)[p] - ref).norm() / ref.norm())
+            print(f"member {p} {name}: relative error {err:.2e}")
+            assert err < 1e-12
+        assert torch.count_nonzero(grads.W_hh[p]) == 0 and torch.count_nonzero(grads.W_xh[p]) == 0
+
+
+def test_recurrent_weights_stay_at_initialisation():
+    tr = PopulationTrainer(ReadoutOnly([ReadoutConfig(0.1), ReadoutConfig(0.01)]), "temporal_order",
+                           10, [0, 1], device="cpu", max_iterations=50, check_every=25,
+                           validation_size=200)
+    W_hh, W_xh, W_hy = tr.params.W_hh.clone(), tr.params.W_xh.clone(), tr.params.W_hy.clone()
+    tr.run()
+    assert torch.equal(tr.params.W_hh, W_hh) and torch.equal(tr.params.W_xh, W_xh)
+    assert not torch.equal(tr.params.W_hy, W_hy)
