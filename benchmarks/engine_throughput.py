@@ -1,6 +1,6 @@
 """Member-iterations per second of RNN-LRA-diff training: naive loop, population eager, CUDA graph, chain kernel.
 
-    python benchmarks/engine_throughput.py [--device auto] [--seconds 1] [--total-seconds 150]
+    python benchmarks/engine_throughput.py [--device auto] [--seconds 1] [--total-seconds 140]
                                            [--out auto | --out benchmarks/results/NAME.md]
 
 One run measures every cell of (T, K) x P x method (``--shapes``, ``--populations``, ``--methods``):
@@ -415,7 +415,7 @@ def main(argv=None):
                     help="default: every method the device has (naive, eager, graph+torch, "
                          "graph+kernel:<variant>)")
     ap.add_argument("--seconds", type=float, default=1.0, help="timed seconds per cell")
-    ap.add_argument("--total-seconds", type=float, default=150.0,
+    ap.add_argument("--total-seconds", type=float, default=140.0,
                     help="hard budget for the whole run (cells not reached are listed skipped)")
     ap.add_argument("--max-cell-seconds", type=float, default=12.0,
                     help="skip a cell projected to need longer than this")

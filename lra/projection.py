@@ -39,6 +39,10 @@ BATCH, HIDDEN = 20, 100
 TASK_DIMS = {"temporal_order": (6, 4), "temporal_order_3bit": (6, 8),
              "random_permutation": (100, 100)}
 VALIDATION_EFFICIENCY = 0.5    # fraction of the measured fp32 peak assumed for validation passes
+# The benchmark measures LRA-diff only. BPTT and TPTT are priced as the LRA-diff population with
+# the K whose serial products per step come closest: BPTT ~ 3 per step (forward, two backward)
+# ~ K = 1 (4 per step); TPTT ~ 6 (forward, target chain through G, loss gradients) ~ K = 2.
+K_EQUIVALENT = {"bptt": 1, "tptt": 2}
 
 # Method labels of the first benchmark format (commit ad22ab4 and before) -> current names.
 LEGACY_METHODS = {
@@ -205,12 +209,16 @@ class Benchmark:
 
     def project(self, T: int, K_values, iterations, method: str | None = None,
                 task: str = "temporal_order", regularised=False, check_every: int = 100,
-                validation_size: int = 10_000) -> dict:
+                validation_size: int = 10_000, algorithm: str = "lra_diff") -> dict:
         """Projected time of one population; see :func:`project_population_seconds`.
 
         Returns a dict: ``seconds`` (total), ``train_seconds``, ``validation_seconds``, ``method``,
-        ``members``, ``member_iterations``.
+        ``members``, ``member_iterations``, ``device``, ``benchmark`` (its file).
         """
+        if algorithm != "lra_diff":
+            if algorithm not in K_EQUIVALENT:
+                raise ValueError(f"unknown algorithm {algorithm!r}")
+            K_values = [K_EQUIVALENT[algorithm]] * len(list(K_values))
         K_values = [int(k) for k in K_values]
         P = len(K_values)
         if P == 0:
@@ -363,15 +371,19 @@ def engine_options(method: str) -> dict:
 def project_population_seconds(T: int, K_values, iterations, device_name: str | None = None,
                                method: str | None = None, *, task: str = "temporal_order",
                                regularised=False, check_every: int = 100,
-                               validation_size: int = 10_000, directory=None) -> float:
+                               validation_size: int = 10_000, algorithm: str = "lra_diff",
+                               directory=None) -> float:
     """Projected seconds to train one population on ``device_name``.
 
     ``K_values``: one K per member; ``iterations``: one number for all members, or one per member
     (a member that stops early stops costing, and the population shrinks). Each iteration costs
     the sum over live members of 1 / :func:`rate` (T, K_member, live members), so a member with a
     smaller K costs less; plus validation. ``method``: default :func:`fastest_method`.
-    ``validation_size=0`` leaves validation out.
+    ``validation_size=0`` leaves validation out. ``regularised``: one flag, or one per member
+    (Algorithm 2 costs two more products per step). ``algorithm`` "bptt" / "tptt": priced as an
+    LRA-diff population of comparable serial work (:data:`K_EQUIVALENT`; K_values then only
+    counts the members) — the benchmark measures LRA-diff alone.
     """
     bench = load_benchmark(device_name, directory)
     return bench.project(T, K_values, iterations, method, task, regularised, check_every,
-                         validation_size)["seconds"]
+                         validation_size, algorithm)["seconds"]

@@ -43,7 +43,7 @@ def bench_dir(tmp_path):
     ]
     write_bench(tmp_path, "nvidia-h100-80gb-hbm3", H100, "2026-11-26T10:00:00+00:00", rows)
     # an older benchmark of the same device, ten times slower: must not be chosen
-    write_bench(tmp_path, "old-h100", H100, "2026-11-20T10:00:00+00:00", _rows(0.1))
+    write_bench(tmp_path, "a-old-h100", H100, "2026-11-20T10:00:00+00:00", _rows(0.1))
     write_bench(tmp_path, "nvidia-h200", "NVIDIA H200", "2026-11-26T09:00:00+00:00", _rows(1.3))
     (tmp_path / "notes.json").write_text("[1, 2]")           # not a benchmark: ignored
     return tmp_path
@@ -55,7 +55,7 @@ def test_load_newest_benchmark_by_exact_or_partial_name(bench_dir):
     assert pj.load_benchmark("h100", bench_dir).path == b.path
     assert pj.load_benchmark("NVIDIA H200", bench_dir).device == "NVIDIA H200"
     assert [x.path.name for x in pj.list_benchmarks(bench_dir)] == [
-        "nvidia-h100-80gb-hbm3.json", "nvidia-h200.json", "old-h100.json"]
+        "nvidia-h100-80gb-hbm3.json", "nvidia-h200.json", "a-old-h100.json"]
 
 
 def test_unknown_or_ambiguous_device_is_a_clear_error(bench_dir):
@@ -132,6 +132,10 @@ def test_mixed_K_population_costs_between_uniform_ones(bench_dir):
     assert with_val > mixed
     info = b.project(20, K_mix, 100_000)
     assert info["validation_seconds"] > 0 and info["method"] == "graph+torch"
+    # the regulariser costs more; BPTT is priced as LRA-diff with K = 1
+    assert pj.project_population_seconds(20, K_mix, 100_000, regularised=True, **kw) > mixed
+    assert pj.project_population_seconds(20, [0] * 135, 100_000, algorithm="bptt", **kw) == \
+        pytest.approx(pj.project_population_seconds(20, [1] * 135, 100_000, **kw))
     with pytest.raises(ValueError):
         pj.project_population_seconds(20, [], 100, **kw)
     with pytest.raises(ValueError):
