@@ -153,11 +153,30 @@ def measure(step, device, seconds: float, warmup: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- peak
+def tf32_off():
+    """fp32 products in full fp32 (no TF32, as the engine computes); returns the undo."""
+    m = torch.backends.cuda.matmul
+    prec = torch.get_float32_matmul_precision()
+    try:
+        saved = m.allow_tf32
+        m.allow_tf32 = False
+        undo = lambda: setattr(m, "allow_tf32", saved)  # noqa: E731
+    except Exception:  # torch versions that refuse the legacy flag after the new API was used
+        saved = m.fp32_precision
+        m.fp32_precision = "ieee"
+        undo = lambda: setattr(m, "fp32_precision", saved)  # noqa: E731
+    torch.set_float32_matmul_precision("highest")
+
+    def restore():
+        undo()
+        torch.set_float32_matmul_precision(prec)
+    return restore
+
+
 def measure_peak(device: torch.device, seconds: float) -> dict:
     """fp32 matmul throughput with TF32 off: the reference for "% of peak"."""
     n = 8192 if device.type == "cuda" else 1024
-    saved = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
+    restore = tf32_off()
     try:
         g = torch.Generator(device=device).manual_seed(0)
         a = torch.randn(n, n, device=device, generator=g)
@@ -166,7 +185,7 @@ def measure_peak(device: torch.device, seconds: float) -> dict:
         r = measure(lambda: torch.mm(a, b, out=c), device, seconds, warmup=2)
         del a, b, c
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = saved
+        restore()
     tflops = 2 * n ** 3 * r["iterations"] / r["seconds"] / 1e12
     return dict(tflops=tflops, n=n, dtype="float32", tf32=False, seconds=r["seconds"])
 
@@ -431,7 +450,7 @@ def main(argv=None):
     device = resolve_device(a.device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    torch.backends.cuda.matmul.allow_tf32 = False   # fp32 products, as the engine computes
+    tf32_off()   # fp32 products, as the engine computes, for every cell
     table = method_table(device)
     methods = a.methods or list(table)
     unknown = [m for m in methods if m not in table]

@@ -199,3 +199,19 @@ def test_benchmark_lists_cells_it_could_not_reach(tmp_path):
                           "--total-seconds", "0"])
     assert len(rows) == 2 * (1 + 2)                         # every planned cell is reported
     assert all(r["status"] == "skipped" and "budget" in r["reason"] for r in rows)
+
+
+def test_benchmark_reports_a_failing_cell_and_goes_on():
+    """A CUDA-graph cell on the CPU fails (no CUDA); the cells after it are still measured."""
+    import time
+
+    import torch
+    bench = _benchmark_script()
+    table = {"graph+torch": dict(cuda_graph=True, fused=False),
+             "eager": dict(cuda_graph=False, fused=False)}
+    cells = bench.plan_cells([(10, 1)], [2], ["graph+torch", "eager"])
+    rows = bench.run_cells(cells, torch.device("cpu"), table, 0.02, 60, 60, time.perf_counter(),
+                           log=lambda s: None)
+    assert [(r["method"], r["status"]) for r in rows] == [("graph+torch", "failed"),
+                                                         ("eager", "ok")]
+    assert rows[0]["error"] and rows[1]["rate"] > 0
