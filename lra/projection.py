@@ -387,3 +387,36 @@ def project_population_seconds(T: int, K_values, iterations, device_name: str | 
     bench = load_benchmark(device_name, directory)
     return bench.project(T, K_values, iterations, method, task, regularised, check_every,
                          validation_size, algorithm)["seconds"]
+
+
+def project_populations(populations, budget, device_name: str | None = None,
+                        method: str | None = None, iterations=None, directory=None) -> dict:
+    """Projection of a campaign plan, for ``lra campaign --dry-run``.
+
+    ``populations``: lists of :class:`lra.experiments.Run` (each list one population: same
+    algorithm, task and T); ``budget``: a :class:`lra.experiments.Budget` (its iteration cap,
+    check interval and validation size). Every member is priced to the cap unless ``iterations``
+    (one number for all) says otherwise — an upper bound, since solved members stop early.
+    Returns ``dict(device, benchmark, method, seconds, populations=[dict(members, algorithm, task,
+    T, K (sorted distinct), experiments, seconds)])``.
+    """
+    bench = load_benchmark(device_name, directory)
+    method = method or bench.fastest_method()
+    out, total = [], 0.0
+    for pop in populations:
+        pop = list(pop)
+        if not pop:
+            continue
+        first = pop[0]
+        cfgs = [dict(r.config) for r in pop]
+        Ks = [int(c.get("K", 1)) for c in cfgs]
+        info = bench.project(first.T, Ks, budget.max_iterations if iterations is None
+                             else iterations, method, first.task,
+                             [float(c.get("lam", 0) or 0) > 0 for c in cfgs], budget.check_every,
+                             budget.validation_size, first.algorithm)
+        total += info["seconds"]
+        out.append(dict(members=len(pop), algorithm=first.algorithm, task=first.task, T=first.T,
+                        K=sorted(set(Ks)), experiments=sorted({r.experiment for r in pop}),
+                        seconds=info["seconds"]))
+    return dict(device=bench.device, benchmark=str(bench.path), method=method, seconds=total,
+                populations=out)

@@ -215,3 +215,21 @@ def test_benchmark_reports_a_failing_cell_and_goes_on():
     assert [(r["method"], r["status"]) for r in rows] == [("graph+torch", "failed"),
                                                          ("eager", "ok")]
     assert rows[0]["error"] and rows[1]["rate"] > 0
+
+
+def test_project_a_campaign_plan(bench_dir):
+    from lra.experiments import BUDGETS, EXPERIMENTS
+    budget = BUDGETS["paper"]
+    runs = EXPERIMENTS["table1"].runs(budget)
+    by_pop = {}
+    for r in runs:
+        by_pop.setdefault((r.task, r.T), []).append(r)
+    plan = pj.project_populations(list(by_pop.values()), budget, "H100", directory=bench_dir)
+    assert plan["method"] == "graph+torch" and len(plan["populations"]) == 9
+    assert sum(p["members"] for p in plan["populations"]) == len(runs)
+    assert plan["seconds"] == pytest.approx(sum(p["seconds"] for p in plan["populations"]))
+    pop = plan["populations"][0]
+    assert pop["K"] == [10, 20, 30] and pop["experiments"] == ["table1"]
+    Ks = [dict(r.config)["K"] for r in by_pop[(pop["task"], pop["T"])]]
+    assert pop["seconds"] == pytest.approx(pj.project_population_seconds(
+        pop["T"], Ks, budget.max_iterations, "H100", task=pop["task"], directory=bench_dir))
