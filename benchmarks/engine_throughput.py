@@ -344,10 +344,11 @@ def annotate(rows, peak_tflops):
     eager = {(r["T"], r["K"], r["P"]): r["rate"] for r in rows
              if r["method"] == "eager" and r["rate"]}
     for r in rows:
+        r["speedup"] = None   # the first format's name of vs_naive (book/engine.ipynb reads it)
         if not r["rate"]:
             continue
         base = naive.get((r["T"], r["K"]))
-        r["vs_naive"] = r["rate"] / base if base else None
+        r["vs_naive"] = r["speedup"] = r["rate"] / base if base else None
         e = eager.get((r["T"], r["K"], r["P"]))
         r["vs_eager"] = r["rate"] / e if e else None
         r["tflops"] = r["rate"] * r["flops_per_member_iteration"] / 1e12
