@@ -1,4 +1,4 @@
-"""Member-iterations per second of RNN-LRA-diff training: naive loop, population eager, CUDA graph, chain kernel.
+"""Member-iterations/s of RNN-LRA-diff training: naive loop, eager, CUDA graph, chain kernel.
 
     python benchmarks/engine_throughput.py [--device auto] [--seconds 1] [--total-seconds 140]
                                            [--out auto | --out benchmarks/results/NAME.md]
@@ -476,9 +476,9 @@ def main(argv=None):
           flush=True)
     meta["peak"] = measure_peak(device, a.peak_seconds)
     print(f"fp32 matmul peak (TF32 off): {meta['peak']['tflops']:.2f} TFLOP/s", flush=True)
-    rows = run_cells(cells, device, table, a.seconds, a.total_seconds - (time.perf_counter() - start),
-                     a.max_cell_seconds, time.perf_counter(),
-                     log=lambda s: print(s, flush=True))
+    left = a.total_seconds - (time.perf_counter() - start)
+    rows = run_cells(cells, device, table, a.seconds, left, a.max_cell_seconds,
+                     time.perf_counter(), log=lambda s: print(s, flush=True))
     annotate(rows, meta["peak"]["tflops"])
     meta["elapsed_seconds"] = time.perf_counter() - start
     meta["fastest"] = fastest(meta, rows)

@@ -99,7 +99,7 @@ def slug(name: str) -> str:
 
 
 def results_dir() -> Path:
-    """``$LRA_BENCHMARK_RESULTS``, else ``benchmarks/results`` of the checkout this package is in."""
+    """``$LRA_BENCHMARK_RESULTS``, else ``benchmarks/results`` of the checkout of this package."""
     env = os.environ.get("LRA_BENCHMARK_RESULTS")
     if env:
         return Path(env)
