@@ -99,11 +99,20 @@ def slug(name: str) -> str:
 
 
 def results_dir() -> Path:
-    """``$LRA_BENCHMARK_RESULTS``, else ``benchmarks/results`` of the checkout of this package."""
+    """``$LRA_BENCHMARK_RESULTS``, else ``benchmarks/results`` of the checkout holding this package
+    (an editable install or ``PYTHONPATH``), else of the working directory or one above it (a
+    non-editable install run from the checkout)."""
     env = os.environ.get("LRA_BENCHMARK_RESULTS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+    own = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+    if own.is_dir():
+        return own
+    cwd = Path.cwd().resolve()
+    for d in (cwd, *cwd.parents):
+        if (d / "benchmarks" / "results").is_dir():
+            return d / "benchmarks" / "results"
+    return own
 
 
 def current_device_name() -> str:
