@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 
 def rnn_forward(W: dict, x: torch.Tensor):
-    """Eq. (1)-(2): lists of h_t, z_t and the logits; z_{-1} = 0."""
-    z = torch.zeros(x.shape[1], W["W_hh"].shape[0], dtype=x.dtype)
+    """Eq. (1)-(2): lists of h_t, z_t and the logits; z_{-1} = 0 (on x's device and dtype)."""
+    z = x.new_zeros(x.shape[1], W["W_hh"].shape[0])
     hs, zs = [], []
     for t in range(x.shape[0]):
         h = z @ W["W_hh"] + x[t] @ W["W_xh"] + W["b_h"]
