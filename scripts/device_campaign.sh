@@ -61,10 +61,9 @@ PY
 fi
 
 name=$(python3 -c "import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')")
-slug=$(echo "$name" | tr ' /' '__')
 if [ "$BENCH_SECONDS" != "0" ]; then
-  timeout $(( BENCH_SECONDS + 60 )) python3 benchmarks/engine_throughput.py \
-      --total-seconds "$BENCH_SECONDS" --out "benchmarks/results/${slug}.md" 2>&1 | tee "$OUT/bench.log" \
+  timeout $(( BENCH_SECONDS + 90 )) python3 benchmarks/engine_throughput.py \
+      --total-seconds "$BENCH_SECONDS" --out auto 2>&1 | tee "$OUT/bench.log" \
       || echo "benchmark failed or timed out"
 fi
 
