@@ -211,6 +211,11 @@ def device_slug(device: torch.device, name: str) -> str:
 
 
 def git_commit() -> str:
+    # A copy sent to a GPU machine may sit in some other checkout (seen on the device machine: a
+    # .git at an older commit): the commit the copy was made from, when given, wins.
+    if os.environ.get("LRA_GIT_COMMIT"):
+        dirty = os.environ.get("LRA_GIT_DIRTY", "1") != "0"
+        return os.environ["LRA_GIT_COMMIT"][:12] + ("+dirty" if dirty else "")
     try:
         out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=10)
