@@ -146,6 +146,8 @@ def cmd_campaign(args):
         validate(device=args.device)
     except ParameterError as e:
         raise UsageError(str(e)) from None
+    if not 1 <= args.concurrent <= 64:
+        raise UsageError(f"--concurrent must be between 1 and 64, got {args.concurrent}")
     lengths = None
     if args.lengths:
         bad = [T for T in args.lengths if T < 10]
@@ -163,7 +165,8 @@ def cmd_campaign(args):
     res = run_experiments(names, args.budget, device=args.device, seeds=args.seeds,
                           max_iterations=args.max_iterations, time_limit=limit,
                           max_members=args.population, progress=args.progress,
-                          log=lambda s: print(s, file=sys.stderr, flush=True), lengths=lengths)
+                          log=lambda s: print(s, file=sys.stderr, flush=True), lengths=lengths,
+                          concurrent=args.concurrent)
     state = "complete" if res["finished"] else "stopped at the time limit (run again to resume)"
     print(f"campaign {res['budget']}: {state}; {res['plans_run']} population(s) run in "
           f"{time.monotonic() - start:.1f} s")
@@ -209,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the cap (stored under its own budget name)")
     c.add_argument("--population", type=int, default=None, help="members per population")
     c.add_argument("--progress", action="store_true", default=None)
+    c.add_argument("--concurrent", type=int, default=1,
+                   help="train this many populations at once (threads; on CUDA one stream each)")
     c.add_argument("--lengths", type=int, nargs="+", default=None,
                    help="only these sequence lengths T (e.g. --lengths 10)")
     c.add_argument("--dry-run", action="store_true",

@@ -299,7 +299,8 @@ class PopulationTrainer:
             torch.cuda.current_stream().wait_stream(s)
             self._restore_tensors(*saved)
             self._graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._graph):
+            # thread_local: other threads (concurrent populations) may use the GPU meanwhile
+            with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
                 self._graph_stats = self._step()
         self._graph.replay()
         return self._graph_stats

@@ -8,6 +8,7 @@ rows are written, into each experiment that asked for them, only once it has fin
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -99,7 +100,8 @@ def run_population(pop: Population, budget: Budget, store: ResultsStore, device,
                 probes[run.key] = [
                     {k: (v[m].tolist() if torch.is_tensor(v) else v) for k, v in p.items()}
                     for p in trainer.probes]
-        store.append(exp, budget.name, rows, prov, probes)
+        with _STORE_LOCK:           # populations trained concurrently share the tables
+            store.append(exp, budget.name, rows, prov, probes)
     ck.unlink(missing_ok=True)
     return True
 
@@ -224,10 +226,42 @@ def format_dry_run(plan: dict) -> str:
     return "\n".join(lines)
 
 
+_STORE_LOCK = threading.Lock()
+
+
+def run_concurrently(todo: list[Population], budget: Budget, store: ResultsStore, device,
+                     workers: int, time_limit, progress, log) -> list[bool]:
+    """Train the populations ``todo`` with ``workers`` threads (one CUDA stream each); returns
+    whether each finished (those not started before the time limit count as unfinished)."""
+    from concurrent.futures import ThreadPoolExecutor
+    start = time.monotonic()
+
+    def one(pop):
+        left = None if time_limit is None else time_limit - (time.monotonic() - start)
+        if left is not None and left <= 0:
+            return False
+        log(f"[{budget.name}] {pop.describe()} members={len(pop.runs)} ({pop.K_mix()}) "
+            f"for {', '.join(pop.experiment_names())} on {device_name(device)} (concurrent)")
+        if device.type == "cuda":
+            with torch.cuda.stream(torch.cuda.Stream(device)):
+                return run_population(pop, budget, store, device, stop_after_seconds=left,
+                                      progress=progress)
+        return run_population(pop, budget, store, device, stop_after_seconds=left,
+                              progress=progress)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, todo))
+
+
 def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", seeds=None,
                     max_iterations=None, time_limit: float | None = None, store=None,
-                    max_members=None, progress=None, log=print, lengths=None) -> dict:
+                    max_members=None, progress=None, log=print, lengths=None,
+                    concurrent: int = 1) -> dict:
     """Compute the missing rows of the named experiments, as merged populations, cheapest first.
+
+    ``concurrent`` > 1 trains that many populations at once, each in its own thread (on CUDA, on
+    its own stream: a population's step is a chain of small kernels that leaves most of the GPU
+    idle, so several overlap); every member computes the same numbers either way.
 
     Stops cleanly (checkpointing the population in flight) when ``time_limit`` seconds have passed;
     calling again with the same experiments resumes. Returns {"finished": bool, "plans_run": n,
@@ -252,6 +286,17 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
         if not todo:
             return dict(finished=True, plans_run=plans_run, budget=budget.name,
                         rows_missing=missing_counts())
+        if concurrent > 1:
+            left = None if time_limit is None else time_limit - (time.monotonic() - start)
+            if left is not None and left <= 0:
+                return dict(finished=False, plans_run=plans_run, budget=budget.name,
+                            rows_missing=missing_counts())
+            done = run_concurrently(todo, budget, store, device, concurrent, left, progress, log)
+            plans_run += len(done)
+            if not all(done):
+                return dict(finished=False, plans_run=plans_run, budget=budget.name,
+                            rows_missing=missing_counts())
+            continue
         for pop in todo:
             left = None if time_limit is None else time_limit - (time.monotonic() - start)
             if left is not None and left <= 0:

@@ -11,16 +11,18 @@
 # and   cat <files_at>/checkpoints.tgz.part-* | tar xzf -   (populations in flight), and commit.
 #
 # Argument: the whole slice's seconds (default 540). Environment: EXPERIMENTS (default: Tables
-# I-III and the released reading), LENGTHS (default 10; "" for all), BUDGET (default paper),
-# BENCH_SECONDS (benchmark budget, default 150; 0 skips), SELFTEST (default 1).
+# I-III, the readout-only control and the released reading), LENGTHS (default 10; "" for all),
+# BUDGET (default paper), BENCH_SECONDS (benchmark budget, default 150; 0 skips), SELFTEST
+# (default 1), CONCURRENT (populations at once, default 3; 1 if the self-test's check fails).
 set -uo pipefail
 source_hash() { find lra -name '*.py' | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1; }
 if [ "${1:-}" = "--source-hash" ]; then source_hash; exit 0; fi
 TOTAL=${1:-540}
 BUDGET=${BUDGET:-paper}
-EXPERIMENTS=${EXPERIMENTS:-table1 table2 table3 table1_released}
+EXPERIMENTS=${EXPERIMENTS:-readout_only table1 table2 table3 table1_released}
 LENGTHS=${LENGTHS-10}
 BENCH_SECONDS=${BENCH_SECONDS:-150}
+CONCURRENT=${CONCURRENT:-3}
 OUT=${OUT:-/tmp/lra-out}
 mkdir -p "$OUT"
 t0=$(date +%s)
@@ -49,13 +51,15 @@ try:
 except Exception:
     print("missing"); sys.exit()
 kernel_bad = any(not ok for label, ok, _ in rep if "kernel" in label)
-other_bad = any(not ok for label, ok, _ in rep if "kernel" not in label)
-print("other" if other_bad else ("kernel" if kernel_bad else "pass"))
+conc_bad = any(not ok for label, ok, _ in rep if "concurrent" in label)
+other_bad = any(not ok for label, ok, _ in rep if "kernel" not in label and "concurrent" not in label)
+print("other" if other_bad else ("kernel" if kernel_bad else "pass") + ("+serial" if conc_bad else ""))
 PY
 )
   echo "self-test verdict: $verdict"
+  case "$verdict" in *serial) CONCURRENT=1; echo "concurrent populations failed their check: one at a time" ;; esac
   case "$verdict" in
-    kernel) export LRA_CHAIN=pytorch; echo "kernel failed its checks: the campaign uses the PyTorch chain" ;;
+    kernel*) export LRA_CHAIN=pytorch; echo "kernel failed its checks: the campaign uses the PyTorch chain" ;;
     other|missing) campaign=${FORCE_CAMPAIGN:-0}; echo "self-test failed: campaign skipped (FORCE_CAMPAIGN=1 overrides)" ;;
   esac
 fi
@@ -74,7 +78,8 @@ if [ "$campaign" = 1 ]; then
     python3 -m lra campaign --budget "$BUDGET" --experiments $EXPERIMENTS "${lens[@]}" --dry-run \
         --projection-device "$name" 2>&1 | tee "$OUT/plan.txt"
     python3 -m lra campaign --budget "$BUDGET" --experiments $EXPERIMENTS "${lens[@]}" \
-        --time-limit "${limit}s" 2>&1 | tee "$OUT/campaign.log"
+        --time-limit "${limit}s" --concurrent "$CONCURRENT" --progress 2>&1 \
+        | tr '\r' '\n' | awk 'NR % 20 == 0 || !/it\/s/' | tee "$OUT/campaign.log"
   else
     echo "no time left for the campaign"
   fi

@@ -155,6 +155,28 @@ def training_part(device, iterations, quick, report, details, variants):
                                                               b.full_params().items()))
         report.append(("CUDA graph == eager on the device (bit for bit, 100 iterations)", same, ""))
         ok_all &= same
+        # populations trained concurrently (threads, one stream each) == one after the other
+        import threading
+        makers = [c for c in cases(device, True) if c[0] in ("lra_diff paper", "bptt")]
+        seq = [train(mk, task, device, 100, True)[0] for _, mk, task in makers]
+        par = [None] * len(makers)
+
+        def worker(i, mk, task):
+            with torch.cuda.stream(torch.cuda.Stream(device)):
+                par[i] = train(mk, task, device, 100, True)[0]
+        threads = [threading.Thread(target=worker, args=(i, mk, task))
+                   for i, (_, mk, task) in enumerate(makers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        torch.cuda.synchronize()
+        same = all(p is not None and all(torch.equal(x, y) for (_, x), (_, y) in
+                                         zip(s.full_params().items(), p.full_params().items()))
+                   for s, p in zip(seq, par))
+        report.append(("concurrent populations (threads + streams) == sequential, bit for bit",
+                       same, ""))
+        ok_all &= same
     return ok_all
 
 

@@ -67,3 +67,20 @@ def test_dry_run_lists_populations(tmp_path):
     print(text)
     assert len(plan["populations"]) <= 40 and "population(s)" in text
     assert all(p["members"] > 0 and p["K_mix"] for p in plan["populations"])
+
+
+def test_concurrent_campaign_equals_sequential(tmp_path):
+    """Two populations at once (threads) store the same rows as one after the other."""
+    cols = ["key", "experiment", "solved", "stop_reason", "iterations", "best_accuracy",
+            "final_accuracy", "curve"]
+    tables = []
+    for n, workers in (("seq", 1), ("par", 3)):
+        store = ResultsStore(tmp_path / n)
+        res = run_experiments(["table1", "table2"], "smoke", device="cpu", store=store,
+                              max_iterations=20, log=lambda s: None, concurrent=workers)
+        assert res["finished"]
+        tables.append([store.load(e, "smoke-cap20").sort_values("key")[cols].reset_index(drop=True)
+                       for e in ("table1", "table2")])
+    for a, b in zip(*tables):
+        print(a[["key", "stop_reason", "best_accuracy"]].to_string())
+        assert a.equals(b)
