@@ -178,9 +178,12 @@ def missing_by_experiment(names, budget: Budget, store: ResultsStore, seeds=None
 
 def plan_campaign(names, budget: Budget, store: ResultsStore, max_members: int, seeds=None,
                   lengths=None) -> list[Population]:
-    """The populations a campaign would train now, cheapest first."""
+    """The populations a campaign would train now: in the order the experiments were named (a
+    population goes with the first named experiment it serves), cheapest first within that."""
+    names = list(names)
     pops = merge(missing_by_experiment(names, budget, store, seeds, lengths), max_members)
-    return sorted(pops, key=lambda p: (population_cost(p, budget.max_iterations), p.id))
+    rank = lambda p: min(names.index(e) for e in p.experiment_names())
+    return sorted(pops, key=lambda p: (rank(p), population_cost(p, budget.max_iterations), p.id))
 
 
 def dry_run(names, budget: str | Budget = "paper", *, device="auto", seeds=None,
@@ -201,8 +204,11 @@ def dry_run(names, budget: str | Budget = "paper", *, device="auto", seeds=None,
         seconds = None
         try:
             from .projection import project_population_seconds
-            seconds = project_population_seconds(p.head.T, p.K_values, budget.max_iterations,
-                                                 target)
+            seconds = project_population_seconds(
+                p.head.T, [max(k, 1) for k in p.K_values], budget.max_iterations, target,
+                task=p.head.task, check_every=budget.check_every,
+                validation_size=budget.validation_size, algorithm=p.head.algorithm,
+                regularised=[dict(r.config).get("lam", 0) > 0 for r in p.runs])
             total += seconds
         except Exception as e:   # no benchmark of this device, or no projection module
             note = f"no projection: {e}"
@@ -257,7 +263,8 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
                     max_iterations=None, time_limit: float | None = None, store=None,
                     max_members=None, progress=None, log=print, lengths=None,
                     concurrent: int = 1) -> dict:
-    """Compute the missing rows of the named experiments, as merged populations, cheapest first.
+    """Compute the missing rows of the named experiments, as merged populations, in the order the
+    experiments are named (cheapest first among the populations of one experiment).
 
     ``concurrent`` > 1 trains that many populations at once, each in its own thread (on CUDA, on
     its own stream: a population's step is a chain of small kernels that leaves most of the GPU
