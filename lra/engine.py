@@ -173,6 +173,9 @@ class PopulationTrainer:
         self.iteration = 0
         self.probes: list[dict] = []
         self.recaptures = 0
+        # who trained this population, in order: a population checkpointed on one machine may be
+        # finished on another (a later GPU slice); its rows then say so in their provenance
+        self.segments: list[dict] = []
         self._val = None
         self._graph = None
         self._last_train_loss = None
@@ -337,7 +340,7 @@ class PopulationTrainer:
                          active=self.active.cpu(), diverged=self.diverged.cpu(),
                          results=[vars(r) for r in self.results], since_best=self.since_best,
                          generators=[g.get_state() for g in self.generators],
-                         probes=self.probes), self.checkpoint_path)
+                         probes=self.probes, segments=self.segments), self.checkpoint_path)
 
     def load_checkpoint(self) -> bool:
         if not self.checkpoint_path or not os.path.exists(self.checkpoint_path):
@@ -383,6 +386,7 @@ class PopulationTrainer:
             g.set_state(s)
         self.probes = ck["probes"]
         self.iteration = ck["iteration"]
+        self.segments = ck.get("segments", [])
         self._graph = None
         return True
 
@@ -456,6 +460,7 @@ class PopulationTrainer:
         """
         resumed = self.load_checkpoint()
         start = time.monotonic()
+        first_iteration = self.iteration
         self._last_train_loss = None
         if not resumed and self.iteration == 0:
             first = self.validate()
@@ -493,6 +498,7 @@ class PopulationTrainer:
                         self.save_checkpoint()
                     if stop_after_seconds is not None and \
                             time.monotonic() - start > stop_after_seconds:
+                        self._segment(first_iteration, start)
                         self.save_checkpoint()
                         return self.results
             if self.iteration % self.check_every and self._running():
@@ -502,6 +508,7 @@ class PopulationTrainer:
                     stats.get("train_loss", stats["global_loss"]).tolist()
                 self._check()
         except KeyboardInterrupt:
+            self._segment(first_iteration, start)
             self.save_checkpoint()
             raise
         finally:
@@ -514,8 +521,20 @@ class PopulationTrainer:
         for m, r in enumerate(self.results):
             if r.stop_reason == "running":
                 r.stop_reason, r.iterations = "cap", self.iteration
+        self._segment(first_iteration, start)
         self.save_checkpoint()
         return self.results
+
+    def _segment(self, first_iteration: int, start: float) -> None:
+        """Record who ran iterations first_iteration+1 .. now (commit, device, seconds)."""
+        if self.iteration == first_iteration:
+            return
+        from .store import device_name, git_state
+        commit, dirty = git_state()
+        self.segments.append(dict(commit=commit[:12] + ("+dirty" if dirty else ""),
+                                  device=device_name(self.device),
+                                  iterations=[first_iteration + 1, self.iteration],
+                                  seconds=round(time.monotonic() - start, 1)))
 
     @property
     def finished(self) -> bool:

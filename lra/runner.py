@@ -81,6 +81,7 @@ def run_population(pop: Population, budget: Budget, store: ResultsStore, device,
     prov = provenance(trainer.device, budget.name)
     prov["chain"] = getattr(trainer.algorithm, "chain_name", "pytorch")
     prov["cuda_graph"] = trainer.use_graph
+    prov["segments"] = trainer.segments     # more than one when resumed on another machine
     for exp in pop.experiment_names():
         rows, probes = [], {}
         for m, run in pop.runs_of(exp):
