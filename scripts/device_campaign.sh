@@ -33,6 +33,7 @@ mkdir -p /tmp/lra-logs
 source_hash > /tmp/lra-logs/source.sha256
 if [ -f .git-commit ]; then
   export LRA_GIT_COMMIT=$(cat .git-commit) LRA_GIT_DIRTY=0
+  echo "$LRA_GIT_COMMIT" > /tmp/lra-logs/commit.txt
   echo "code: commit $LRA_GIT_COMMIT, lra/ sha256 $(cat /tmp/lra-logs/source.sha256) (check it at home)"
 else
   echo "warning: no .git-commit: rows will say commit unknown, dirty"
