@@ -1,17 +1,53 @@
 """The fused target chain: Algorithm 1, lines 19-26, as one Triton kernel (chapter "The engine").
 
-The chain is strictly serial — T x K steps, each two (batch x hidden) x (hidden x hidden) products —
-so an eager or CUDA-graphed population spends its time launching tiny kernels. Here one program
-owns one population member and runs its whole chain (every t, every inner step) with W_hh loaded
-once and kept on chip; members with different T, K, gamma, c1 (or c0 under switch 1), local loss
-and normalisation mode share one launch. Everything that is not serial (the forward pass, the top
-target, the per-step weight gradients, the regulariser's W_hh term) stays in PyTorch, batched.
+The chain is strictly serial -- for t = T-1 .. 1, K inner steps, each two (batch x hidden) x
+(hidden x hidden) products (d W_hh^T, then tanh(h) W_hh) separated by a whole-member norm -- so an
+eager or CUDA-graphed population spends its time launching tiny kernels. Here one program owns one
+population member and runs its whole chain; members with different T, K, gamma, c1 (or c0 under
+switch 1), local loss and normalisation mode share one launch. Everything that is not serial (the
+forward pass, the top target, the per-step weight gradients, the regulariser's W_hh term) stays in
+PyTorch, batched.
 
-:func:`fused_chain` has the signature of :func:`lra.lra_diff.hidden_target_chain` and computes the
-same numbers (fp32, products in IEEE precision — not TF32); the test-suite checks this in Triton's
-interpreter (``TRITON_INTERPRET=1``) on the CPU. :func:`available` says whether it can run here.
-Switch 5 (the released code's regulariser inside the chain) is not fused: the engine then keeps
-the PyTorch chain.
+Design (why it does not spill)
+------------------------------
+The first version held the whole zero-padded 128 x 128 W_hh and its transpose as register operands
+of ``tl.dot``; Triton's FMA dot replicates an operand's whole reduction axis in every thread, so
+that cost ~14 KB of local memory per thread and every inner step streamed megabytes through it.
+This version keeps *no* weight in registers. Per member, the wrapper lays W_hh and W_hh^T out once
+per call, zero-padded to (KP x HP) (KP = H rounded up to the chunk KC, HP = next power of two); each
+product is a loop over KC-wide chunks of the reduction axis::
+
+    acc += tl.dot(S[:, kc:kc+KC], Wpad[kc:kc+KC, :])       # (BP x KC) @ (KC x HP), true fp32
+
+where S is a small per-member scratch tile in global memory holding the left operand (d, then
+tanh(h_new)), written by the program and read back after a CTA barrier; both S and the weight
+chunks come from L1/L2 (a member's padded W and W^T take 2 * KP * HP * 4 bytes, 112 KB at H = 100,
+and are re-read every product). A chunk operand costs (rows or columns per thread) x KC registers,
+so the live state is the accumulator plus three (BP x HP) tiles (h_bar, z_t, z_hat): ptxas
+reports 0 bytes of spill for every shipped variant at B = 20, H = 100 (tests/test_fused_compile.py
+compiles each one for sm_90 on the CPU and fails on any spill). Padding: B -> BP = 32 rows
+(tl.dot's FMA path needs power-of-two shapes), H -> 128 output columns, and the reduction axis only
+to KP = 112 (KC = 16) or 128 (KC = 32). Padded rows and columns stay exactly zero through the
+chain (zero weights, zero operands, tanh(0) = 0), so the inner loop needs no masks.
+
+:data:`VARIANTS` lists the tilings shipped (chunk width, warps per member, pipelining stages);
+:func:`make_chain` builds the chain of one of them and :func:`fused_chain` is the default. The
+benchmark times each one; the engine can take any of them by name.
+
+Numerics (IEEE fp32)
+--------------------
+Products are fp32 FMA (``input_precision="ieee"``: no TF32). Divisions are correctly rounded
+(``div_rn``), the norm's square root too (``sqrt_rn``). tanh is libdevice's ``__nv_tanhf`` -- the
+CUDA tanhf that torch.tanh calls on CUDA (max 2 ulp) -- on the GPU; Triton's interpreter cannot
+call libdevice, so there (``TRITON_INTERPRET=1``, CPU tests) the same algorithm is written in
+``tl`` operations (:func:`_tanh_port`, with exact exp2 and division in place of the hardware's
+ex2/rcp approximations). Multiply-adds may be contracted into fused FMA (more accurate, not less).
+
+:func:`fused_chain` has the signature of :func:`lra.lra_diff.hidden_target_chain` (plus
+``lengths``) and computes the same numbers; the test-suite checks every variant in Triton's
+interpreter on the CPU. :func:`available` says whether it can run here. It is CUDA-graph capture
+safe: only device tensors, no host syncs. Switch 5 (the released code's regulariser inside the
+chain) is not fused: the engine then keeps the PyTorch chain.
 """
 from __future__ import annotations
 
@@ -22,6 +58,7 @@ import torch
 try:  # Triton is optional: CPU installs and CI without it use the PyTorch chain
     import triton
     import triton.language as tl
+    from triton.language.extra.cuda import libdevice
 except ImportError:  # pragma: no cover - exercised where triton is absent
     triton = None
 
@@ -41,116 +78,211 @@ def supports(switches) -> bool:
     return not switches.released_regularizer
 
 
+# name -> launch options. KC: width of a reduction chunk; BP: padded batch rows; num_warps: warps
+# per member (one program per member); num_stages: Triton software-pipelining depth of the chunk
+# loads. All are spill-free for B = 20, H = 100 on sm_90 (tests/test_fused_compile.py).
+VARIANTS: dict[str, dict] = {
+    "k16w8": dict(KC=16, BP=32, num_warps=8, num_stages=1,
+                  description="chunks of 16 (reduction padded 100->112), 8 warps per member"),
+    "k32w8": dict(KC=32, BP=32, num_warps=8, num_stages=1,
+                  description="chunks of 32 (reduction padded 100->128), 8 warps per member"),
+    "k16w8s2": dict(KC=16, BP=32, num_warps=8, num_stages=2,
+                    description="chunks of 16, 8 warps, chunk loads software-pipelined (2 stages)"),
+}
+DEFAULT_VARIANT = "k16w8"
+
+
 if triton is not None:
     @triton.jit
+    def _tanh_port(v):
+        # libdevice's __nv_tanhf (CUDA's tanhf) written in tl operations for the interpreter:
+        # an odd polynomial below |v| = 0.6, 1 - 2 / (2^(2|v| log2 e) + 1) above, 1 beyond 9.01.
+        a = tl.abs(v)
+        e = tl.exp2(a * 2.885390043258667)
+        big = tl.fma(tl.math.div_rn(1.0, e + 1.0), -2.0, 1.0)
+        big = tl.where(a >= 9.010913848876953, 1.0, big)
+        big = tl.where(v < 0, -big, big)
+        x2 = v * v
+        q = tl.fma(x2, 0.01573968306183815, -0.05230396240949631)
+        q = tl.fma(q, x2, 0.13315297663211823)
+        q = tl.fma(q, x2, -0.33332768082618713)
+        q = q * x2
+        small = tl.fma(q, v, v)
+        return tl.where(a < 0.6000000238418579, small, big)
+
+    @triton.jit
+    def _tanh(v, INTERP: tl.constexpr):
+        if INTERP:
+            return _tanh_port(v)
+        else:
+            return libdevice.tanh(v)
+
+    @triton.jit
     def _loss_grad(diff, n, is_lp):
-        mse = 2.0 * diff / n
-        lp = 2.0 * diff / (1.0 + diff * diff) / n
+        # dL/dz of MSE (2 d / n) or of the log penalty (2 d / (1 + d^2) / n), correctly rounded
+        mse = tl.math.div_rn(2.0 * diff, n)
+        lp = tl.math.div_rn(tl.math.div_rn(2.0 * diff, 1.0 + diff * diff), n)
         return tl.where(is_lp, lp, mse)
 
     @triton.jit
-    def _tanh(v):
-        # tl has no tanh (nor has the interpreter libdevice's). (1 - e) / (1 + e) with
-        # e = exp(-2|v|) loses relative precision to cancellation for small |v|, where the odd
-        # Taylor series to x^9 is used instead (its error below |v| = 0.3 is under float32's).
-        a = tl.abs(v)
-        e = tl.exp(-2.0 * a)
-        big = (1.0 - e) / (1.0 + e)
-        a2 = a * a
-        small = a * (1.0 + a2 * (-1.0 / 3.0 + a2 * (2.0 / 15.0 + a2 * (-17.0 / 315.0
-                                                                      + a2 * (62.0 / 2835.0)))))
-        r = tl.where(a < 0.3, small, big)
-        return tl.where(v >= 0, r, -r)
+    def _product(s_ptr, w_ptr, rb, rn, BP: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr,
+                 KC: tl.constexpr):
+        # S (BP x KP, row stride HP) @ Wpad (KP x HP), KC columns of S / rows of W at a time
+        rk = tl.arange(0, KC)
+        acc = tl.zeros((BP, HP), dtype=tl.float32)
+        for kc in range(0, KP, KC):
+            a = tl.load(s_ptr + rb[:, None] * HP + (kc + rk)[None, :])
+            w = tl.load(w_ptr + (kc + rk)[:, None] * HP + rn[None, :])
+            acc = tl.dot(a, w, acc, input_precision="ieee")
+        return acc
 
     @triton.jit
-    def _chain_kernel(h_ptr, z_ptr, xwb_ptr, w_ptr, top_ptr, tgt_ptr, chk_ptr, dh_ptr,
+    def _inner_step(h_bar, z_t, z_hat, k, t, p, base, step, offs, soffs, mask, rb, rn,
+                    z_ptr, xwb_ptr, dh_ptr, s_d, s_a, w_T, w_N,
+                    gamma, c, mode, is_lp, n, T_max: tl.constexpr, BP: tl.constexpr,
+                    HP: tl.constexpr, KP: tl.constexpr, KC: tl.constexpr,
+                    FROM_ORIGINAL: tl.constexpr, PROBE: tl.constexpr, INTERP: tl.constexpr):
+        # one inner step k of Algorithm 1 lines 20-25 for one member: returns (h_bar, z_t)
+        if FROM_ORIGINAL:
+            if k > 0:   # switch 3: the local loss against the original activity z_t
+                diff = z_t - tl.load(z_ptr + base + t * step + offs, mask=mask, other=0.0)
+            else:
+                diff = z_t - z_hat
+        else:
+            diff = z_t - z_hat
+        d = _loss_grad(diff, n, is_lp) * (1.0 - z_t * z_t)
+        tl.store(s_d + soffs, d)
+        tl.debug_barrier()                    # S_d complete before any thread reads a chunk
+        z_bar = _tanh(h_bar, INTERP)
+        delta = _product(s_d, w_T, rb, rn, BP, HP, KP, KC) * (1.0 - z_bar * z_bar)
+        norm = tl.math.sqrt_rn(tl.sum(tl.sum(delta * delta, axis=1), axis=0))
+        safe = tl.maximum(norm, 1.1754943508222875e-38)
+        cs = tl.math.div_rn(c, safe)
+        clip = tl.where((c > 0) & (norm >= c), cs, 1.0)
+        forced = tl.where((c > 0) & (norm > 0), cs, 1.0)
+        scale = tl.where(mode == 0, clip, tl.where(mode == 2, forced, 1.0))
+        if PROBE:
+            if k == 0:
+                tl.store(dh_ptr + p * T_max + t - 1, norm * scale)
+        h_bar = h_bar - gamma * (delta * scale)
+        tl.store(s_a + soffs, _tanh(h_bar, INTERP))
+        tl.debug_barrier()                    # S_a complete (and S_d's readers done)
+        xwb = tl.load(xwb_ptr + base + t * step + offs, mask=mask, other=0.0)
+        z_t = _tanh(_product(s_a, w_N, rb, rn, BP, HP, KP, KC) + xwb, INTERP)
+        return h_bar, z_t
+
+    @triton.jit
+    def _chain_kernel(h_ptr, z_ptr, xwb_ptr, wp_ptr, top_ptr, tgt_ptr, chk_ptr, dh_ptr, s_ptr,
                       T_ptr, K_ptr, gamma_ptr, c_ptr, mode_ptr, lp_ptr,
-                      T_max: tl.constexpr, K_max: tl.constexpr, B: tl.constexpr, H: tl.constexpr,
-                      FROM_ORIGINAL: tl.constexpr, BP: tl.constexpr, HP: tl.constexpr):
-        p = tl.program_id(0)
+                      T_max: tl.constexpr, K_max: tl.constexpr,
+                      B: tl.constexpr, H: tl.constexpr, BP: tl.constexpr, HP: tl.constexpr,
+                      KP: tl.constexpr, KC: tl.constexpr, FROM_ORIGINAL: tl.constexpr,
+                      PROBE: tl.constexpr, INTERP: tl.constexpr):
+        p = tl.program_id(0).to(tl.int64)
         rb = tl.arange(0, BP)
-        rh = tl.arange(0, HP)
-        bh_mask = (rb[:, None] < B) & (rh[None, :] < H)
-        hh_mask = (rh[:, None] < H) & (rh[None, :] < H)
-        # W_hh of this member, loaded once: (HP, HP) with zero padding
-        W = tl.load(w_ptr + p * H * H + rh[:, None] * H + rh[None, :], mask=hh_mask, other=0.0)
-        WT = tl.trans(W)
+        rn = tl.arange(0, HP)
+        mask = (rb[:, None] < B) & (rn[None, :] < H)
+        offs = rb[:, None] * H + rn[None, :]
+        soffs = rb[:, None] * HP + rn[None, :]
         T_p = tl.load(T_ptr + p)
         K_p = tl.load(K_ptr + p)
         gamma = tl.load(gamma_ptr + p)
         c = tl.load(c_ptr + p)
         mode = tl.load(mode_ptr + p)
         is_lp = tl.load(lp_ptr + p) != 0
-        n = B * H * 1.0
+        n = (B * H) * 1.0
         step = B * H
         base = p * T_max * step
-        offs = rb[:, None] * H + rh[None, :]
-        z_hat = tl.load(top_ptr + p * step + offs, mask=bh_mask, other=0.0)
+        w_T = wp_ptr + p * (2 * KP * HP)          # W_hh^T, padded: product 1 (d W^T)
+        w_N = w_T + KP * HP                       # W_hh, padded: product 2 (tanh(h) W)
+        s_d = s_ptr + p * (2 * BP * HP)           # scratch: d
+        s_a = s_d + BP * HP                       # scratch: tanh(h_new)
+        z_hat = tl.load(top_ptr + p * step + offs, mask=mask, other=0.0)
+        tl.store(tgt_ptr + base + (T_p - 1) * step + offs, z_hat, mask=mask)
         for i in range(0, T_max - 1):
-            t = T_max - 1 - i
-            live = t <= T_p - 1
-            if live:
-                h_bar = tl.load(h_ptr + base + (t - 1) * step + offs, mask=bh_mask, other=0.0)
-                z_fwd = tl.load(z_ptr + base + t * step + offs, mask=bh_mask, other=0.0)
-                xwb = tl.load(xwb_ptr + base + t * step + offs, mask=bh_mask, other=0.0)
-                z_t = z_fwd
+            t = T_p - 1 - i                       # t = T_p - 1 .. 1; shorter members idle
+            if t >= 1:
+                h_bar = tl.load(h_ptr + base + (t - 1) * step + offs, mask=mask, other=0.0)
+                z_t = tl.load(z_ptr + base + t * step + offs, mask=mask, other=0.0)
                 for k in range(0, K_max):
                     if k < K_p:
-                        if FROM_ORIGINAL:
-                            diff = tl.where(k > 0, z_t - z_fwd, z_t - z_hat)
-                        else:
-                            diff = z_t - z_hat
-                        d = _loss_grad(diff, n, is_lp) * (1.0 - z_t * z_t)
-                        z_bar = _tanh(h_bar)
-                        delta = tl.dot(d, WT, input_precision="ieee") * (1.0 - z_bar * z_bar)
-                        delta = tl.where(bh_mask, delta, 0.0)
-                        norm = tl.sqrt(tl.sum(tl.sum(delta * delta, axis=1), axis=0))
-                        safe = tl.maximum(norm, 1.1754943508222875e-38)
-                        clip = tl.where((c > 0) & (norm >= c), c / safe, 1.0)
-                        forced = tl.where((c > 0) & (norm > 0), c / safe, 1.0)
-                        scale = tl.where(mode == 0, clip, tl.where(mode == 2, forced, 1.0))
-                        delta = delta * scale
-                        if k == 0:
-                            tl.store(dh_ptr + p * T_max + t - 1, norm * scale)
-                        h_bar = h_bar - gamma * delta
-                        z_t = _tanh(tl.dot(_tanh(h_bar), W, input_precision="ieee") + xwb)
-                        z_t = tl.where(bh_mask, z_t, 0.0)
-                z_hat = _tanh(h_bar)
-                tl.store(tgt_ptr + base + (t - 1) * step + offs, z_hat, mask=bh_mask)
-                tl.store(chk_ptr + base + t * step + offs, z_t, mask=bh_mask)
+                        h_bar, z_t = _inner_step(
+                            h_bar, z_t, z_hat, k, t, p, base, step, offs, soffs, mask, rb, rn,
+                            z_ptr, xwb_ptr, dh_ptr, s_d, s_a, w_T, w_N,
+                            gamma, c, mode, is_lp, n, T_max, BP, HP, KP, KC,
+                            FROM_ORIGINAL, PROBE, INTERP)
+                z_hat = _tanh(h_bar, INTERP)
+                tl.store(tgt_ptr + base + (t - 1) * step + offs, z_hat, mask=mask)
+                tl.store(chk_ptr + base + t * step + offs, z_t, mask=mask)
 
 
 def _next_pow2(n: int, minimum: int = 16) -> int:
     return max(minimum, 1 << (int(n) - 1).bit_length())
 
 
+def geometry(B: int, H: int, variant: str) -> dict:
+    """The padded shapes a variant uses for batch B and hidden size H."""
+    v = VARIANTS[variant]
+    KC = v["KC"]
+    HP = _next_pow2(H)
+    return dict(BP=max(v["BP"], _next_pow2(B)), HP=HP, KC=KC, KP=-(-H // KC) * KC)
+
+
+def padded_weights(W_hh: torch.Tensor, KP: int, HP: int) -> torch.Tensor:
+    """(P, 2, KP, HP): W_hh^T and W_hh of every member, zero-padded (device tensors only)."""
+    P, H, _ = W_hh.shape
+    wp = torch.zeros(P, 2, KP, HP, device=W_hh.device, dtype=torch.float32)
+    wp[:, 0, :H, :H] = W_hh.transpose(1, 2)
+    wp[:, 1, :H, :H] = W_hh
+    return wp
+
+
+def make_chain(variant: str = None):
+    """The chain of one variant (see :data:`VARIANTS`), with :func:`fused_chain`'s signature."""
+    variant = variant or DEFAULT_VARIANT
+    opts = VARIANTS[variant]
+
+    def chain(W_hh, h, z, xw_b, z_hat_top, hyper, switches, probe=False, lengths=None):
+        if triton is None:
+            raise RuntimeError("the fused chain needs Triton (pip install triton)")
+        if not supports(switches):
+            raise ValueError("the fused chain does not implement switch 5 (released_regularizer)")
+        P, T, B, H = z.shape
+        dev = z.device
+        g = geometry(B, H, variant)
+        h, z, xw_b = h.contiguous(), z.contiguous(), xw_b.contiguous()
+        targets = torch.zeros_like(z)
+        z_check = z.clone()
+        dh = torch.zeros(P, T, device=dev, dtype=z.dtype)
+        scratch = torch.zeros(P, 2, g["BP"], g["HP"], device=dev, dtype=torch.float32)
+        T_p = (torch.full((P,), T, dtype=torch.int32, device=dev) if lengths is None
+               else lengths.to(device=dev, dtype=torch.int32))
+        c = (hyper.c0 if switches.single_clip else hyper.c1).to(torch.float32).contiguous()
+        _chain_kernel[(P,)](
+            h, z, xw_b, padded_weights(W_hh, g["KP"], g["HP"]), z_hat_top.contiguous(), targets,
+            z_check, dh, scratch,
+            T_p, hyper.K.to(torch.int32).contiguous(), hyper.gamma.reshape(P).contiguous(), c,
+            hyper.mode.to(torch.int32).contiguous(),
+            hyper.log_penalty.reshape(P).to(torch.int32).contiguous(), T_max=T, K_max=int(hyper.K_max),
+            B=B, H=H, BP=g["BP"], HP=g["HP"], KP=g["KP"], KC=g["KC"],
+            FROM_ORIGINAL=bool(switches.loss_from_original_activity), PROBE=bool(probe),
+            INTERP=interpreter(), num_warps=opts["num_warps"], num_stages=opts["num_stages"])
+        return targets, z_check, dh
+
+    chain.__name__ = f"fused_chain_{variant}"
+    chain.variant = variant
+    chain.__doc__ = f"The fused chain, variant {variant!r}: {opts['description']}."
+    return chain
+
+
+_default_chain = make_chain(DEFAULT_VARIANT)
+
+
 def fused_chain(W_hh, h, z, xw_b, z_hat_top, hyper, switches, probe=False, lengths=None):
-    """Drop-in replacement for :func:`lra.lra_diff.hidden_target_chain` (see its docstring).
+    """Drop-in replacement for :func:`lra.lra_diff.hidden_target_chain` (see its docstring), the
+    default variant.
 
     ``lengths`` (P,) gives each member's own T (default: all T); shorter members are stored
     left-aligned, their top target in ``z_hat_top``.
     """
-    if triton is None:
-        raise RuntimeError("the fused chain needs Triton (pip install triton)")
-    if not supports(switches):
-        raise ValueError("the fused chain does not implement switch 5 (released_regularizer)")
-    P, T, B, H = z.shape
-    dev = z.device
-    h, z, xw_b = h.contiguous(), z.contiguous(), xw_b.contiguous()
-    targets = torch.zeros_like(z)
-    z_check = z.clone()
-    dh = torch.zeros(P, T, device=dev, dtype=z.dtype)
-    T_p = (torch.full((P,), T, dtype=torch.int32, device=dev) if lengths is None
-           else lengths.to(device=dev, dtype=torch.int32))
-    idx = (T_p.long() - 1).clamp_min(0)
-    targets[torch.arange(P, device=dev), idx] = z_hat_top
-    c = (hyper.c0 if switches.single_clip else hyper.c1).to(torch.float32).contiguous()
-    _chain_kernel[(P,)](
-        h, z, xw_b, W_hh.contiguous(), z_hat_top.contiguous(), targets, z_check, dh,
-        T_p, hyper.K.to(torch.int32).contiguous(), hyper.gamma.reshape(P).contiguous(), c,
-        hyper.mode.to(torch.int32).contiguous(),
-        hyper.log_penalty.reshape(P).to(torch.int32).contiguous(),
-        T, hyper.K_max, B, H,
-        FROM_ORIGINAL=bool(switches.loss_from_original_activity),
-        BP=_next_pow2(B), HP=_next_pow2(H), num_warps=8)
-    return targets, z_check, dh
+    return _default_chain(W_hh, h, z, xw_b, z_hat_top, hyper, switches, probe, lengths)
