@@ -84,8 +84,6 @@ def supports(switches) -> bool:
 VARIANTS: dict[str, dict] = {
     "k16w8": dict(KC=16, BP=32, num_warps=8, num_stages=1,
                   description="chunks of 16 (reduction padded 100->112), 8 warps per member"),
-    "k32w8": dict(KC=32, BP=32, num_warps=8, num_stages=1,
-                  description="chunks of 32 (reduction padded 100->128), 8 warps per member"),
     "k16w8s2": dict(KC=16, BP=32, num_warps=8, num_stages=2,
                     description="chunks of 16, 8 warps, chunk loads software-pipelined (2 stages)"),
 }
@@ -237,6 +235,18 @@ def padded_weights(W_hh: torch.Tensor, KP: int, HP: int) -> torch.Tensor:
     return wp
 
 
+def launch_spec(variant: str, B: int, H: int, T: int, K_max: int, from_original: bool,
+                probe: bool, interp: bool = None):
+    """(kernel, constexprs, num_warps, num_stages) of one variant for one chain shape; used by the
+    launch below and by tests/test_fused_compile.py (which compiles it for sm_90 on the CPU)."""
+    v = VARIANTS[variant]
+    g = geometry(B, H, variant)
+    const = dict(T_max=int(T), K_max=int(K_max), B=int(B), H=int(H), BP=g["BP"], HP=g["HP"],
+                 KP=g["KP"], KC=g["KC"], FROM_ORIGINAL=bool(from_original), PROBE=bool(probe),
+                 INTERP=interpreter() if interp is None else bool(interp))
+    return _chain_kernel, const, v["num_warps"], v["num_stages"]
+
+
 def make_chain(variant: str = None):
     """The chain of one variant (see :data:`VARIANTS`), with :func:`fused_chain`'s signature."""
     variant = variant or DEFAULT_VARIANT
@@ -258,15 +268,15 @@ def make_chain(variant: str = None):
         T_p = (torch.full((P,), T, dtype=torch.int32, device=dev) if lengths is None
                else lengths.to(device=dev, dtype=torch.int32))
         c = (hyper.c0 if switches.single_clip else hyper.c1).to(torch.float32).contiguous()
-        _chain_kernel[(P,)](
+        kernel, const, num_warps, num_stages = launch_spec(
+            variant, B, H, T, hyper.K_max, switches.loss_from_original_activity, probe)
+        kernel[(P,)](
             h, z, xw_b, padded_weights(W_hh, g["KP"], g["HP"]), z_hat_top.contiguous(), targets,
             z_check, dh, scratch,
             T_p, hyper.K.to(torch.int32).contiguous(), hyper.gamma.reshape(P).contiguous(), c,
             hyper.mode.to(torch.int32).contiguous(),
-            hyper.log_penalty.reshape(P).to(torch.int32).contiguous(), T_max=T, K_max=int(hyper.K_max),
-            B=B, H=H, BP=g["BP"], HP=g["HP"], KP=g["KP"], KC=g["KC"],
-            FROM_ORIGINAL=bool(switches.loss_from_original_activity), PROBE=bool(probe),
-            INTERP=interpreter(), num_warps=opts["num_warps"], num_stages=opts["num_stages"])
+            hyper.log_penalty.reshape(P).to(torch.int32).contiguous(),
+            **const, num_warps=num_warps, num_stages=num_stages)
         return targets, z_check, dh
 
     chain.__name__ = f"fused_chain_{variant}"
