@@ -82,12 +82,21 @@ def supports(switches) -> bool:
 # per member (one program per member); num_stages: Triton software-pipelining depth of the chunk
 # loads. All are spill-free for B = 20, H = 100 on sm_90 (tests/test_fused_compile.py).
 VARIANTS: dict[str, dict] = {
-    "k16w8": dict(KC=16, BP=32, num_warps=8, num_stages=1,
-                  description="chunks of 16 (reduction padded 100->112), 8 warps per member"),
-    "k16w8s2": dict(KC=16, BP=32, num_warps=8, num_stages=2,
-                    description="chunks of 16, 8 warps, chunk loads software-pipelined (2 stages)"),
+    "r16+4w8": dict(kernel="rows", KC=16, num_warps=8, num_stages=1, maxnreg=128,
+                    description="batch rows in two tiles (20 = 16 + 4: no padded rows), "
+                                "reduction chunks of 16 (100 -> 112), 8 warps per member, "
+                                "<= 128 registers (two members per SM)"),
+    "r16+4w8s2": dict(kernel="rows", KC=16, num_warps=8, num_stages=2, maxnreg=128,
+                      description="as r16+4w8 with the chunk loads software-pipelined "
+                                  "(cp.async, 2 stages): hides load latency at small P"),
+    "r16+4w4": dict(kernel="rows", KC=16, num_warps=4, num_stages=1, maxnreg=None,
+                    description="rows in two tiles (16 + 4), chunks of 16, 4 warps per member "
+                                "(three members per SM at ~165 registers)"),
+    "k16w8": dict(kernel="tile", KC=16, BP=32, num_warps=8, num_stages=1, maxnreg=128,
+                  description="one 32-row tile (batch padded 20 -> 32), chunks of 16, 8 warps, "
+                              "<= 128 registers: the plain tiling, for comparison"),
 }
-DEFAULT_VARIANT = "k16w8"
+DEFAULT_VARIANT = "r16+4w8"
 
 
 if triton is not None:
@@ -114,10 +123,13 @@ if triton is not None:
 
     @triton.jit
     def _loss_grad(diff, n, is_lp):
-        # dL/dz of MSE (2 d / n) or of the log penalty (2 d / (1 + d^2) / n), correctly rounded
-        mse = tl.math.div_rn(2.0 * diff, n)
-        lp = tl.math.div_rn(tl.math.div_rn(2.0 * diff, 1.0 + diff * diff), n)
-        return tl.where(is_lp, lp, mse)
+        # dL/dz of MSE (2 d / n) or of the log penalty (2 d / (1 + d^2) / n), correctly rounded;
+        # is_lp is one member's flag, so only its own loss is computed
+        if is_lp:
+            g = tl.math.div_rn(tl.math.div_rn(2.0 * diff, 1.0 + diff * diff), n)
+        else:
+            g = tl.math.div_rn(2.0 * diff, n)
+        return g
 
     @triton.jit
     def _product(s_ptr, w_ptr, rb, rn, BP: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr,
@@ -211,16 +223,135 @@ if triton is not None:
                 tl.store(chk_ptr + base + t * step + offs, z_t, mask=mask)
 
 
+    # ---- the batch split in two row tiles (B = 20 -> 16 + 4): no padded rows to multiply ----
+
+    @triton.jit
+    def _product2(s_ptr, w_ptr, r0, r1, rn, R0: tl.constexpr, R1: tl.constexpr,
+                  HP: tl.constexpr, KP: tl.constexpr, KC: tl.constexpr):
+        # S[r0] @ Wpad and S[r1] @ Wpad, sharing each KC-row chunk of Wpad
+        rk = tl.arange(0, KC)
+        acc0 = tl.zeros((R0, HP), dtype=tl.float32)
+        acc1 = tl.zeros((R1, HP), dtype=tl.float32)
+        for kc in range(0, KP, KC):
+            w = tl.load(w_ptr + (kc + rk)[:, None] * HP + rn[None, :])
+            a0 = tl.load(s_ptr + r0[:, None] * HP + (kc + rk)[None, :])
+            a1 = tl.load(s_ptr + r1[:, None] * HP + (kc + rk)[None, :])
+            acc0 = tl.dot(a0, w, acc0, input_precision="ieee")
+            acc1 = tl.dot(a1, w, acc1, input_precision="ieee")
+        return acc0, acc1
+
+    @triton.jit
+    def _d_tile(z_t, z_hat, z_fwd_ptrs, mask, k, n, is_lp, FROM_ORIGINAL: tl.constexpr):
+        # d = dL/dz * (1 - z^2) of one row tile (switch 3: against the original activity at k > 0)
+        if FROM_ORIGINAL:
+            if k > 0:
+                diff = z_t - tl.load(z_fwd_ptrs, mask=mask, other=0.0)
+            else:
+                diff = z_t - z_hat
+        else:
+            diff = z_t - z_hat
+        return _loss_grad(diff, n, is_lp) * (1.0 - z_t * z_t)
+
+    @triton.jit
+    def _chain_kernel_rows(h_ptr, z_ptr, xwb_ptr, wp_ptr, top_ptr, tgt_ptr, chk_ptr, dh_ptr, s_ptr,
+                           T_ptr, K_ptr, gamma_ptr, c_ptr, mode_ptr, lp_ptr,
+                           T_max: tl.constexpr, K_max: tl.constexpr,
+                           B: tl.constexpr, H: tl.constexpr, R0: tl.constexpr, R1: tl.constexpr,
+                           HP: tl.constexpr, KP: tl.constexpr, KC: tl.constexpr,
+                           FROM_ORIGINAL: tl.constexpr, PROBE: tl.constexpr,
+                           INTERP: tl.constexpr):
+        p = tl.program_id(0).to(tl.int64)
+        r0 = tl.arange(0, R0)
+        r1 = R0 + tl.arange(0, R1)
+        rn = tl.arange(0, HP)
+        m0 = (r0[:, None] < B) & (rn[None, :] < H)
+        m1 = (r1[:, None] < B) & (rn[None, :] < H)
+        o0 = r0[:, None] * H + rn[None, :]
+        o1 = r1[:, None] * H + rn[None, :]
+        so0 = r0[:, None] * HP + rn[None, :]
+        so1 = r1[:, None] * HP + rn[None, :]
+        T_p = tl.load(T_ptr + p)
+        K_p = tl.load(K_ptr + p)
+        gamma = tl.load(gamma_ptr + p)
+        c = tl.load(c_ptr + p)
+        mode = tl.load(mode_ptr + p)
+        is_lp = tl.load(lp_ptr + p) != 0
+        n = (B * H) * 1.0
+        step = B * H
+        base = p * T_max * step
+        w_T = wp_ptr + p * (2 * KP * HP)          # W_hh^T, padded: product 1 (d W^T)
+        w_N = w_T + KP * HP                       # W_hh, padded: product 2 (tanh(h) W)
+        s_d = s_ptr + p * (2 * (R0 + R1) * HP)    # scratch: d
+        s_a = s_d + (R0 + R1) * HP                # scratch: tanh(h_new)
+        zh0 = tl.load(top_ptr + p * step + o0, mask=m0, other=0.0)
+        zh1 = tl.load(top_ptr + p * step + o1, mask=m1, other=0.0)
+        tl.store(tgt_ptr + base + (T_p - 1) * step + o0, zh0, mask=m0)
+        tl.store(tgt_ptr + base + (T_p - 1) * step + o1, zh1, mask=m1)
+        for i in range(0, T_max - 1):
+            t = T_p - 1 - i                       # t = T_p - 1 .. 1; shorter members idle
+            if t >= 1:
+                h0 = tl.load(h_ptr + base + (t - 1) * step + o0, mask=m0, other=0.0)
+                h1 = tl.load(h_ptr + base + (t - 1) * step + o1, mask=m1, other=0.0)
+                z0 = tl.load(z_ptr + base + t * step + o0, mask=m0, other=0.0)
+                z1 = tl.load(z_ptr + base + t * step + o1, mask=m1, other=0.0)
+                for k in range(0, K_max):
+                    if k < K_p:
+                        tl.store(s_d + so0, _d_tile(z0, zh0, z_ptr + base + t * step + o0, m0,
+                                                     k, n, is_lp, FROM_ORIGINAL))
+                        tl.store(s_d + so1, _d_tile(z1, zh1, z_ptr + base + t * step + o1, m1,
+                                                     k, n, is_lp, FROM_ORIGINAL))
+                        tl.debug_barrier()
+                        acc0, acc1 = _product2(s_d, w_T, r0, r1, rn, R0, R1, HP, KP, KC)
+                        zb0 = _tanh(h0, INTERP)
+                        zb1 = _tanh(h1, INTERP)
+                        delta0 = acc0 * (1.0 - zb0 * zb0)
+                        delta1 = acc1 * (1.0 - zb1 * zb1)
+                        norm = tl.math.sqrt_rn(tl.sum(tl.sum(delta0 * delta0, axis=1), axis=0)
+                                               + tl.sum(tl.sum(delta1 * delta1, axis=1), axis=0))
+                        safe = tl.maximum(norm, 1.1754943508222875e-38)
+                        cs = tl.math.div_rn(c, safe)
+                        clip = tl.where((c > 0) & (norm >= c), cs, 1.0)
+                        forced = tl.where((c > 0) & (norm > 0), cs, 1.0)
+                        scale = tl.where(mode == 0, clip, tl.where(mode == 2, forced, 1.0))
+                        if PROBE:
+                            if k == 0:
+                                tl.store(dh_ptr + p * T_max + t - 1, norm * scale)
+                        h0 = h0 - gamma * (delta0 * scale)
+                        h1 = h1 - gamma * (delta1 * scale)
+                        tl.store(s_a + so0, _tanh(h0, INTERP))
+                        tl.store(s_a + so1, _tanh(h1, INTERP))
+                        tl.debug_barrier()
+                        acc0, acc1 = _product2(s_a, w_N, r0, r1, rn, R0, R1, HP, KP, KC)
+                        x0 = tl.load(xwb_ptr + base + t * step + o0, mask=m0, other=0.0)
+                        x1 = tl.load(xwb_ptr + base + t * step + o1, mask=m1, other=0.0)
+                        z0 = _tanh(acc0 + x0, INTERP)
+                        z1 = _tanh(acc1 + x1, INTERP)
+                zh0 = _tanh(h0, INTERP)
+                zh1 = _tanh(h1, INTERP)
+                tl.store(tgt_ptr + base + (t - 1) * step + o0, zh0, mask=m0)
+                tl.store(tgt_ptr + base + (t - 1) * step + o1, zh1, mask=m1)
+                tl.store(chk_ptr + base + t * step + o0, z0, mask=m0)
+                tl.store(chk_ptr + base + t * step + o1, z1, mask=m1)
+
+
 def _next_pow2(n: int, minimum: int = 16) -> int:
     return max(minimum, 1 << (int(n) - 1).bit_length())
 
 
 def geometry(B: int, H: int, variant: str) -> dict:
-    """The padded shapes a variant uses for batch B and hidden size H."""
+    """The padded shapes a variant uses for batch B and hidden size H: HP output columns, the
+    reduction padded to KP = KC * ceil(H / KC); rows either one tile of BP or two tiles R0 + R1
+    (the largest power of two <= B, then the rest rounded up: 20 = 16 + 4); SR scratch rows."""
     v = VARIANTS[variant]
     KC = v["KC"]
-    HP = _next_pow2(H)
-    return dict(BP=max(v["BP"], _next_pow2(B)), HP=HP, KC=KC, KP=-(-H // KC) * KC)
+    g = dict(HP=_next_pow2(H), KC=KC, KP=-(-H // KC) * KC, kernel=v["kernel"])
+    R0 = 1 << (int(B).bit_length() - 1)
+    if v["kernel"] == "rows" and R0 < B:
+        g.update(R0=R0, R1=_next_pow2(B - R0, 1), SR=R0 + _next_pow2(B - R0, 1))
+    else:   # one tile (also the rows variants' fallback where B is a power of two)
+        BP = max(v.get("BP", 16), _next_pow2(B))
+        g.update(kernel="tile", BP=BP, SR=BP)
+    return g
 
 
 def padded_weights(W_hh: torch.Tensor, KP: int, HP: int) -> torch.Tensor:
@@ -234,20 +365,25 @@ def padded_weights(W_hh: torch.Tensor, KP: int, HP: int) -> torch.Tensor:
 
 def launch_spec(variant: str, B: int, H: int, T: int, K_max: int, from_original: bool,
                 probe: bool, interp: bool = None):
-    """(kernel, constexprs, num_warps, num_stages) of one variant for one chain shape; used by the
+    """(kernel, constexprs, launch options) of one variant for one chain shape; used by the
     launch below and by tests/test_fused_compile.py (which compiles it for sm_90 on the CPU)."""
     v = VARIANTS[variant]
     g = geometry(B, H, variant)
-    const = dict(T_max=int(T), K_max=int(K_max), B=int(B), H=int(H), BP=g["BP"], HP=g["HP"],
-                 KP=g["KP"], KC=g["KC"], FROM_ORIGINAL=bool(from_original), PROBE=bool(probe),
+    const = dict(T_max=int(T), K_max=int(K_max), B=int(B), H=int(H), HP=g["HP"], KP=g["KP"],
+                 KC=g["KC"], FROM_ORIGINAL=bool(from_original), PROBE=bool(probe),
                  INTERP=interpreter() if interp is None else bool(interp))
-    return _chain_kernel, const, v["num_warps"], v["num_stages"]
+    opts = dict(num_warps=v["num_warps"], num_stages=v["num_stages"])
+    if v.get("maxnreg"):
+        opts["maxnreg"] = v["maxnreg"]
+    if g["kernel"] == "rows":
+        return _chain_kernel_rows, dict(const, R0=g["R0"], R1=g["R1"]), opts
+    return _chain_kernel, dict(const, BP=g["BP"]), opts
 
 
 def make_chain(variant: str = None):
     """The chain of one variant (see :data:`VARIANTS`), with :func:`fused_chain`'s signature."""
     variant = variant or DEFAULT_VARIANT
-    opts = VARIANTS[variant]
+    info = VARIANTS[variant]
 
     def chain(W_hh, h, z, xw_b, z_hat_top, hyper, switches, probe=False, lengths=None):
         if triton is None:
@@ -261,11 +397,11 @@ def make_chain(variant: str = None):
         targets = torch.zeros_like(z)
         z_check = z.clone()
         dh = torch.zeros(P, T, device=dev, dtype=z.dtype)
-        scratch = torch.zeros(P, 2, g["BP"], g["HP"], device=dev, dtype=torch.float32)
+        scratch = torch.zeros(P, 2, g["SR"], g["HP"], device=dev, dtype=torch.float32)
         T_p = (torch.full((P,), T, dtype=torch.int32, device=dev) if lengths is None
                else lengths.to(device=dev, dtype=torch.int32))
         c = (hyper.c0 if switches.single_clip else hyper.c1).to(torch.float32).contiguous()
-        kernel, const, num_warps, num_stages = launch_spec(
+        kernel, const, opts = launch_spec(
             variant, B, H, T, hyper.K_max, switches.loss_from_original_activity, probe)
         kernel[(P,)](
             h, z, xw_b, padded_weights(W_hh, g["KP"], g["HP"]), z_hat_top.contiguous(), targets,
@@ -273,12 +409,12 @@ def make_chain(variant: str = None):
             T_p, hyper.K.to(torch.int32).contiguous(), hyper.gamma.reshape(P).contiguous(), c,
             hyper.mode.to(torch.int32).contiguous(),
             hyper.log_penalty.reshape(P).to(torch.int32).contiguous(),
-            **const, num_warps=num_warps, num_stages=num_stages)
+            **const, **opts)
         return targets, z_check, dh
 
     chain.__name__ = f"fused_chain_{variant}"
     chain.variant = variant
-    chain.__doc__ = f"The fused chain, variant {variant!r}: {opts['description']}."
+    chain.__doc__ = f"The fused chain, variant {variant!r}: {info['description']}."
     return chain
 
 

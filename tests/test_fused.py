@@ -29,7 +29,9 @@ def test_every_variant_equals_pytorch_within_1e_5(errors):
     assert set(errors["variants"]) == set(VARIANTS)
     for variant in VARIANTS:
         chain = {k: v for k, v in errors["chain"].items() if k.startswith(variant + "/")}
-        assert len(chain) >= 20, variant
+        assert len(chain) >= 10, variant
+        for case in ("/paper/", "/from_original/", "/single_clip/", "/mixed_lengths"):
+            assert any(case in k for k in chain), (variant, case)
         bad = {k: v for k, v in chain.items() if not v < 1e-5}
         assert not bad, bad
 
@@ -89,6 +91,7 @@ def test_chain_wrapper_is_capture_safe(monkeypatch, single_clip, from_original, 
             return launch
 
     monkeypatch.setattr(fused, "_chain_kernel", Stub())
+    monkeypatch.setattr(fused, "_chain_kernel_rows", Stub())
     P, T, B, H = 3, 6, 20, 100
     meta = dict(device="meta")
     hy = Hyper([LRADiffConfig(K=2), LRADiffConfig(K=3, loss="log_penalty"),
