@@ -1,53 +1,63 @@
 """The fused target chain: Algorithm 1, lines 19-26, as one Triton kernel (chapter "The engine").
 
 The chain is strictly serial -- for t = T-1 .. 1, K inner steps, each two (batch x hidden) x
-(hidden x hidden) products (d W_hh^T, then tanh(h) W_hh) separated by a whole-member norm -- so an
-eager or CUDA-graphed population spends its time launching tiny kernels. Here one program owns one
-population member and runs its whole chain; members with different T, K, gamma, c1 (or c0 under
-switch 1), local loss and normalisation mode share one launch. Everything that is not serial (the
-forward pass, the top target, the per-step weight gradients, the regulariser's W_hh term) stays in
-PyTorch, batched.
+(hidden x hidden) products (d W_hh^T, then tanh(h_new) W_hh) separated by a whole-member norm --
+so an eager or CUDA-graphed population spends its time launching tiny kernels. Here one program
+owns one population member and runs its whole chain; members with different T, K, gamma, c1 (or
+c0 under switch 1), local loss and normalisation mode share one launch. Everything that is not
+serial (the forward pass, the top target, the per-step weight gradients, the regulariser's W_hh
+term) stays in PyTorch, batched.
 
-Design (why it does not spill)
-------------------------------
-The first version held the whole zero-padded 128 x 128 W_hh and its transpose as register operands
-of ``tl.dot``; Triton's FMA dot replicates an operand's whole reduction axis in every thread, so
-that cost ~14 KB of local memory per thread and every inner step streamed megabytes through it.
-This version keeps *no* weight in registers. Per member, the wrapper lays W_hh and W_hh^T out once
-per call, zero-padded to (KP x HP) (KP = H rounded up to the chunk KC, HP = next power of two); each
-product is a loop over KC-wide chunks of the reduction axis::
+Design: why it does not spill
+-----------------------------
+The first kernel held the whole zero-padded 128 x 128 W_hh and its transpose as register operands
+of ``tl.dot``. Triton's FMA dot gives every thread the *whole reduction axis* of its rows and
+columns of an operand, so that cost ~14 KB of local memory per thread (34 KB of spill stores) and
+every inner step streamed megabytes through it. This kernel keeps no weight in registers:
 
-    acc += tl.dot(S[:, kc:kc+KC], Wpad[kc:kc+KC, :])       # (BP x KC) @ (KC x HP), true fp32
+* Each product is a loop over KC = 16-wide chunks of the reduction axis,
+  ``acc += tl.dot(S[:, kc:kc+KC], Wpad[kc:kc+KC, :])`` in true fp32, so an operand costs only
+  (rows or columns per thread) x 16 registers. The left operand S (d, then tanh(h_new)) is written
+  by the program to a small per-member scratch in global memory and read back after a CTA barrier
+  (it stays in L1); the weight chunks are read from a per-member zero-padded copy of W_hh made by
+  the wrapper on every call (64 KB per member, L1/L2-resident; product 1 reads it by columns,
+  i.e. W_hh^T, product 2 by rows).
+* The batch of 20 is split into two row tiles, 16 + 4, that share every weight chunk: no padded
+  batch rows are multiplied (padding 20 -> 32 cost 1.6x of the multiply-adds). The output axis is
+  padded 100 -> 128 (a power of two), the reduction axis only to 112. Padded rows and columns stay
+  exactly zero through the chain (zero weights, zero operands, tanh(0) = 0), so the inner loop
+  needs no masks. Multiply-adds per product: 20 x 128 x 112 (was 32 x 128 x 128 -- 1.83x fewer).
+* The live state is the two accumulators and three (rows x 128) tiles per row tile (h_bar, z_t,
+  z_hat); with 8 warps the register cap of 128 holds without a spill, so two members share an SM.
+  ptxas reports 0 bytes of stack and spill for every variant at B = 20, H = 100 on sm_90
+  (tests/test_fused_compile.py compiles each one on the CPU and fails on any spill; it fails on
+  commit cbd54aa's kernel: 14 KB stack frame, 34 KB spill stores, 39 KB spill loads).
 
-where S is a small per-member scratch tile in global memory holding the left operand (d, then
-tanh(h_new)), written by the program and read back after a CTA barrier; both S and the weight
-chunks come from L1/L2 (a member's padded W and W^T take 2 * KP * HP * 4 bytes, 112 KB at H = 100,
-and are re-read every product). A chunk operand costs (rows or columns per thread) x KC registers,
-so the live state is the accumulator plus three (BP x HP) tiles (h_bar, z_t, z_hat): ptxas
-reports 0 bytes of spill for every shipped variant at B = 20, H = 100 (tests/test_fused_compile.py
-compiles each one for sm_90 on the CPU and fails on any spill). Padding: B -> BP = 32 rows
-(tl.dot's FMA path needs power-of-two shapes), H -> 128 output columns, and the reduction axis only
-to KP = 112 (KC = 16) or 128 (KC = 32). Padded rows and columns stay exactly zero through the
-chain (zero weights, zero operands, tanh(0) = 0), so the inner loop needs no masks.
+:data:`VARIANTS` lists the launch configurations shipped (warps per member, register cap,
+pipelining stages, weight layout); :func:`make_chain` builds the chain of one of them and
+:func:`fused_chain` is the default's. The benchmark times each one; the engine can take any of
+them by name.
 
-:data:`VARIANTS` lists the tilings shipped (chunk width, warps per member, pipelining stages);
-:func:`make_chain` builds the chain of one of them and :func:`fused_chain` is the default. The
-benchmark times each one; the engine can take any of them by name.
-
-Numerics (IEEE fp32)
---------------------
+Numerics: IEEE fp32
+-------------------
 Products are fp32 FMA (``input_precision="ieee"``: no TF32). Divisions are correctly rounded
-(``div_rn``), the norm's square root too (``sqrt_rn``). tanh is libdevice's ``__nv_tanhf`` -- the
-CUDA tanhf that torch.tanh calls on CUDA (max 2 ulp) -- on the GPU; Triton's interpreter cannot
-call libdevice, so there (``TRITON_INTERPRET=1``, CPU tests) the same algorithm is written in
-``tl`` operations (:func:`_tanh_port`, with exact exp2 and division in place of the hardware's
-ex2/rcp approximations). Multiply-adds may be contracted into fused FMA (more accurate, not less).
+(``div_rn``), the norm's square root too (``sqrt_rn``); each member computes only its own loss's
+gradient. tanh is libdevice's ``__nv_tanhf`` on the GPU -- the CUDA tanhf that torch.tanh calls on
+CUDA (max 2 ulp). That matters more than its error bound: targets minus forward activities cancel
+to float32 resolution below the top layers, so a tanh that differs from the forward pass's by an
+ulp or two moves the weight updates by ~1e-3 (the first kernel's own tanh did: its updates were
+10-30x further from float64 than PyTorch's). Triton's interpreter cannot call libdevice, so there
+(``TRITON_INTERPRET=1``, the CPU tests) tanh is computed in float64 and rounded once
+(:func:`_tanh_interp`), matching torch's correctly rounded CPU tanh; ``kernel_tanh`` exposes the
+kernel's tanh so the GPU check can compare it with torch.tanh bit for bit. Multiply-adds may be
+contracted into FMAs (more accurate, not less).
 
 :func:`fused_chain` has the signature of :func:`lra.lra_diff.hidden_target_chain` (plus
-``lengths``) and computes the same numbers; the test-suite checks every variant in Triton's
-interpreter on the CPU. :func:`available` says whether it can run here. It is CUDA-graph capture
-safe: only device tensors, no host syncs. Switch 5 (the released code's regulariser inside the
-chain) is not fused: the engine then keeps the PyTorch chain.
+``lengths``) and computes the same numbers; tests/test_fused.py checks every variant in Triton's
+interpreter on the CPU, and tests/fused_equivalence.py also runs on CUDA. :func:`available` says
+whether it can run here. The wrapper is CUDA-graph capture safe (device tensors only, no host
+reads; checked on the meta device). Switch 5 (the released code's regulariser inside the chain)
+is not fused: the engine then keeps the PyTorch chain.
 """
 from __future__ import annotations
 
@@ -78,23 +88,26 @@ def supports(switches) -> bool:
     return not switches.released_regularizer
 
 
-# name -> launch options. KC: width of a reduction chunk; BP: padded batch rows; num_warps: warps
-# per member (one program per member); num_stages: Triton software-pipelining depth of the chunk
-# loads. All are spill-free for B = 20, H = 100 on sm_90 (tests/test_fused_compile.py).
+# name -> launch configuration. All split the batch 16 + 4 ("r16+4") and reduce in chunks of
+# KC = 16; num_warps: warps per member (one program per member); maxnreg: register cap (128 lets
+# two 8-warp members share an SM); num_stages: Triton software-pipelining depth of the chunk loads;
+# one_w: one square padded W per member read both ways (else W^T and W stored apart). All are
+# spill-free for B = 20, H = 100 on sm_90 (tests/test_fused_compile.py).
 VARIANTS: dict[str, dict] = {
-    "r16+4w8": dict(kernel="rows", KC=16, num_warps=8, num_stages=1, maxnreg=128,
-                    description="batch rows in two tiles (20 = 16 + 4: no padded rows), "
-                                "reduction chunks of 16 (100 -> 112), 8 warps per member, "
-                                "<= 128 registers (two members per SM)"),
-    "r16+4w8s2": dict(kernel="rows", KC=16, num_warps=8, num_stages=2, maxnreg=128,
-                      description="as r16+4w8 with the chunk loads software-pipelined "
-                                  "(cp.async, 2 stages): hides load latency at small P"),
-    "r16+4w4": dict(kernel="rows", KC=16, num_warps=4, num_stages=1, maxnreg=None,
-                    description="rows in two tiles (16 + 4), chunks of 16, 4 warps per member "
-                                "(three members per SM at ~165 registers)"),
-    "k16w8": dict(kernel="tile", KC=16, BP=32, num_warps=8, num_stages=1, maxnreg=128,
-                  description="one 32-row tile (batch padded 20 -> 32), chunks of 16, 8 warps, "
-                              "<= 128 registers: the plain tiling, for comparison"),
+    "r16+4w8": dict(KC=16, num_warps=8, num_stages=1, maxnreg=128, one_w=True,
+                    description="8 warps per member, <= 128 registers (two members per SM), "
+                                "one square padded W (64 KB per member, read by rows and by "
+                                "columns)"),
+    "r16+4w8s2": dict(KC=16, num_warps=8, num_stages=2, maxnreg=128, one_w=False,
+                      description="8 warps, chunk loads software-pipelined (cp.async, 2 stages: "
+                                  "hides load latency, for small P), W^T and W stored apart "
+                                  "(read by rows; the pipelined column reads of one W spill)"),
+    "r16+4w4": dict(KC=16, num_warps=4, num_stages=1, maxnreg=168, one_w=True,
+                    description="4 warps per member, <= 168 registers (three members per SM), "
+                                "one square padded W"),
+    "r16+4w8x2": dict(KC=16, num_warps=8, num_stages=1, maxnreg=128, one_w=False,
+                      description="as r16+4w8 with W^T and W stored separately (112 KB per "
+                                  "member, both read by rows): more L1 footprint, simpler loads"),
 }
 DEFAULT_VARIANT = "r16+4w8"
 
@@ -122,6 +135,11 @@ if triton is not None:
             return libdevice.tanh(v)
 
     @triton.jit
+    def _tanh_kernel(x_ptr, y_ptr, N, BLOCK: tl.constexpr, INTERP: tl.constexpr):
+        r = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        tl.store(y_ptr + r, _tanh(tl.load(x_ptr + r, mask=r < N, other=0.0), INTERP), mask=r < N)
+
+    @triton.jit
     def _loss_grad(diff, n, is_lp):
         # dL/dz of MSE (2 d / n) or of the log penalty (2 d / (1 + d^2) / n), correctly rounded;
         # is_lp is one member's flag, so only its own loss is computed
@@ -132,108 +150,18 @@ if triton is not None:
         return g
 
     @triton.jit
-    def _product(s_ptr, w_ptr, rb, rn, BP: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr,
-                 KC: tl.constexpr):
-        # S (BP x KP, row stride HP) @ Wpad (KP x HP), KC columns of S / rows of W at a time
-        rk = tl.arange(0, KC)
-        acc = tl.zeros((BP, HP), dtype=tl.float32)
-        for kc in range(0, KP, KC):
-            a = tl.load(s_ptr + rb[:, None] * HP + (kc + rk)[None, :])
-            w = tl.load(w_ptr + (kc + rk)[:, None] * HP + rn[None, :])
-            acc = tl.dot(a, w, acc, input_precision="ieee")
-        return acc
-
-    @triton.jit
-    def _inner_step(h_bar, z_t, z_hat, k, t, p, base, step, offs, soffs, mask, rb, rn,
-                    z_ptr, xwb_ptr, dh_ptr, s_d, s_a, w_T, w_N,
-                    gamma, c, mode, is_lp, n, T_max: tl.constexpr, BP: tl.constexpr,
-                    HP: tl.constexpr, KP: tl.constexpr, KC: tl.constexpr,
-                    FROM_ORIGINAL: tl.constexpr, PROBE: tl.constexpr, INTERP: tl.constexpr):
-        # one inner step k of Algorithm 1 lines 20-25 for one member: returns (h_bar, z_t)
-        if FROM_ORIGINAL:
-            if k > 0:   # switch 3: the local loss against the original activity z_t
-                diff = z_t - tl.load(z_ptr + base + t * step + offs, mask=mask, other=0.0)
-            else:
-                diff = z_t - z_hat
-        else:
-            diff = z_t - z_hat
-        d = _loss_grad(diff, n, is_lp) * (1.0 - z_t * z_t)
-        tl.store(s_d + soffs, d)
-        tl.debug_barrier()                    # S_d complete before any thread reads a chunk
-        z_bar = _tanh(h_bar, INTERP)
-        delta = _product(s_d, w_T, rb, rn, BP, HP, KP, KC) * (1.0 - z_bar * z_bar)
-        norm = tl.math.sqrt_rn(tl.sum(tl.sum(delta * delta, axis=1), axis=0))
-        safe = tl.maximum(norm, 1.1754943508222875e-38)
-        cs = tl.math.div_rn(c, safe)
-        clip = tl.where((c > 0) & (norm >= c), cs, 1.0)
-        forced = tl.where((c > 0) & (norm > 0), cs, 1.0)
-        scale = tl.where(mode == 0, clip, tl.where(mode == 2, forced, 1.0))
-        if PROBE:
-            if k == 0:
-                tl.store(dh_ptr + p * T_max + t - 1, norm * scale)
-        h_bar = h_bar - gamma * (delta * scale)
-        tl.store(s_a + soffs, _tanh(h_bar, INTERP))
-        tl.debug_barrier()                    # S_a complete (and S_d's readers done)
-        xwb = tl.load(xwb_ptr + base + t * step + offs, mask=mask, other=0.0)
-        z_t = _tanh(_product(s_a, w_N, rb, rn, BP, HP, KP, KC) + xwb, INTERP)
-        return h_bar, z_t
-
-    @triton.jit
-    def _chain_kernel(h_ptr, z_ptr, xwb_ptr, wp_ptr, top_ptr, tgt_ptr, chk_ptr, dh_ptr, s_ptr,
-                      T_ptr, K_ptr, gamma_ptr, c_ptr, mode_ptr, lp_ptr,
-                      T_max: tl.constexpr, K_max: tl.constexpr,
-                      B: tl.constexpr, H: tl.constexpr, BP: tl.constexpr, HP: tl.constexpr,
-                      KP: tl.constexpr, KC: tl.constexpr, FROM_ORIGINAL: tl.constexpr,
-                      PROBE: tl.constexpr, INTERP: tl.constexpr):
-        p = tl.program_id(0).to(tl.int64)
-        rb = tl.arange(0, BP)
-        rn = tl.arange(0, HP)
-        mask = (rb[:, None] < B) & (rn[None, :] < H)
-        offs = rb[:, None] * H + rn[None, :]
-        soffs = rb[:, None] * HP + rn[None, :]
-        T_p = tl.load(T_ptr + p)
-        K_p = tl.load(K_ptr + p)
-        gamma = tl.load(gamma_ptr + p)
-        c = tl.load(c_ptr + p)
-        mode = tl.load(mode_ptr + p)
-        is_lp = tl.load(lp_ptr + p) != 0
-        n = (B * H) * 1.0
-        step = B * H
-        base = p * T_max * step
-        w_T = wp_ptr + p * (2 * KP * HP)          # W_hh^T, padded: product 1 (d W^T)
-        w_N = w_T + KP * HP                       # W_hh, padded: product 2 (tanh(h) W)
-        s_d = s_ptr + p * (2 * BP * HP)           # scratch: d
-        s_a = s_d + BP * HP                       # scratch: tanh(h_new)
-        z_hat = tl.load(top_ptr + p * step + offs, mask=mask, other=0.0)
-        tl.store(tgt_ptr + base + (T_p - 1) * step + offs, z_hat, mask=mask)
-        for i in range(0, T_max - 1):
-            t = T_p - 1 - i                       # t = T_p - 1 .. 1; shorter members idle
-            if t >= 1:
-                h_bar = tl.load(h_ptr + base + (t - 1) * step + offs, mask=mask, other=0.0)
-                z_t = tl.load(z_ptr + base + t * step + offs, mask=mask, other=0.0)
-                for k in range(0, K_max):
-                    if k < K_p:
-                        h_bar, z_t = _inner_step(
-                            h_bar, z_t, z_hat, k, t, p, base, step, offs, soffs, mask, rb, rn,
-                            z_ptr, xwb_ptr, dh_ptr, s_d, s_a, w_T, w_N,
-                            gamma, c, mode, is_lp, n, T_max, BP, HP, KP, KC,
-                            FROM_ORIGINAL, PROBE, INTERP)
-                z_hat = _tanh(h_bar, INTERP)
-                tl.store(tgt_ptr + base + (t - 1) * step + offs, z_hat, mask=mask)
-                tl.store(chk_ptr + base + t * step + offs, z_t, mask=mask)
-
-
-    # ---- the batch split in two row tiles (B = 20 -> 16 + 4): no padded rows to multiply ----
-
-    @triton.jit
     def _product2(s_ptr, w_ptr, r0, r1, rn, R0: tl.constexpr, R1: tl.constexpr,
-                  HP: tl.constexpr, KP: tl.constexpr, KC: tl.constexpr):
-        # S[r0] @ Wpad and S[r1] @ Wpad, sharing each KC-row chunk of Wpad
+                  HP: tl.constexpr, KP: tl.constexpr, KC: tl.constexpr, TRANS: tl.constexpr):
+        # S[r0] @ Wpad and S[r1] @ Wpad, sharing each KC-row chunk of Wpad (TRANS: of Wpad^T,
+        # read as KC-column chunks of Wpad, the square (HP x HP) copy shared by both products)
         rk = tl.arange(0, KC)
         acc0 = tl.zeros((R0, HP), dtype=tl.float32)
         acc1 = tl.zeros((R1, HP), dtype=tl.float32)
         for kc in range(0, KP, KC):
-            w = tl.load(w_ptr + (kc + rk)[:, None] * HP + rn[None, :])
+            if TRANS:
+                w = tl.trans(tl.load(w_ptr + rn[:, None] * HP + (kc + rk)[None, :]))
+            else:
+                w = tl.load(w_ptr + (kc + rk)[:, None] * HP + rn[None, :])
             a0 = tl.load(s_ptr + r0[:, None] * HP + (kc + rk)[None, :])
             a1 = tl.load(s_ptr + r1[:, None] * HP + (kc + rk)[None, :])
             acc0 = tl.dot(a0, w, acc0, input_precision="ieee")
@@ -253,13 +181,15 @@ if triton is not None:
         return _loss_grad(diff, n, is_lp) * (1.0 - z_t * z_t)
 
     @triton.jit
-    def _chain_kernel_rows(h_ptr, z_ptr, xwb_ptr, wp_ptr, top_ptr, tgt_ptr, chk_ptr, dh_ptr, s_ptr,
-                           T_ptr, K_ptr, gamma_ptr, c_ptr, mode_ptr, lp_ptr,
-                           T_max: tl.constexpr, K_max: tl.constexpr,
-                           B: tl.constexpr, H: tl.constexpr, R0: tl.constexpr, R1: tl.constexpr,
-                           HP: tl.constexpr, KP: tl.constexpr, KC: tl.constexpr,
-                           FROM_ORIGINAL: tl.constexpr, PROBE: tl.constexpr,
-                           INTERP: tl.constexpr):
+    def _chain_kernel(h_ptr, z_ptr, xwb_ptr, wp_ptr, top_ptr, tgt_ptr, chk_ptr, dh_ptr, s_ptr,
+                      T_ptr, K_ptr, gamma_ptr, c_ptr, mode_ptr, lp_ptr,
+                      T_max: tl.constexpr, K_max: tl.constexpr,
+                      B: tl.constexpr, H: tl.constexpr, R0: tl.constexpr, R1: tl.constexpr,
+                      HP: tl.constexpr, KP: tl.constexpr, KC: tl.constexpr,
+                      ONE_W: tl.constexpr, FROM_ORIGINAL: tl.constexpr,
+                      PROBE: tl.constexpr, INTERP: tl.constexpr):
+        # One program = one member's whole chain (Algorithm 1 lines 19-26). Rows r0 (R0 of them)
+        # and r1 (R1, padded rows masked) of every (B x H) state are two register tiles.
         p = tl.program_id(0).to(tl.int64)
         r0 = tl.arange(0, R0)
         r1 = R0 + tl.arange(0, R1)
@@ -279,29 +209,38 @@ if triton is not None:
         n = (B * H) * 1.0
         step = B * H
         base = p * T_max * step
-        w_T = wp_ptr + p * (2 * KP * HP)          # W_hh^T, padded: product 1 (d W^T)
-        w_N = w_T + KP * HP                       # W_hh, padded: product 2 (tanh(h) W)
+        if ONE_W:   # one square padded W_hh, read by columns for product 1
+            w_T = wp_ptr + p * (HP * HP)
+            w_N = w_T
+        else:       # W_hh^T then W_hh, each (KP x HP), read by rows
+            w_T = wp_ptr + p * (2 * KP * HP)
+            w_N = w_T + KP * HP
         s_d = s_ptr + p * (2 * (R0 + R1) * HP)    # scratch: d
         s_a = s_d + (R0 + R1) * HP                # scratch: tanh(h_new)
-        zh0 = tl.load(top_ptr + p * step + o0, mask=m0, other=0.0)
-        zh1 = tl.load(top_ptr + p * step + o1, mask=m1, other=0.0)
-        tl.store(tgt_ptr + base + (T_p - 1) * step + o0, zh0, mask=m0)
-        tl.store(tgt_ptr + base + (T_p - 1) * step + o1, zh1, mask=m1)
+        # the target z_hat_t of each step is read back from targets[t] where it was stored
+        # (not held in registers: that keeps 8 warps under 128 registers)
+        tl.store(tgt_ptr + base + (T_p - 1) * step + o0,
+                 tl.load(top_ptr + p * step + o0, mask=m0, other=0.0), mask=m0)
+        tl.store(tgt_ptr + base + (T_p - 1) * step + o1,
+                 tl.load(top_ptr + p * step + o1, mask=m1, other=0.0), mask=m1)
         for i in range(0, T_max - 1):
             t = T_p - 1 - i                       # t = T_p - 1 .. 1; shorter members idle
             if t >= 1:
+                tl.debug_barrier()                # targets[t] stored by every thread
                 h0 = tl.load(h_ptr + base + (t - 1) * step + o0, mask=m0, other=0.0)
                 h1 = tl.load(h_ptr + base + (t - 1) * step + o1, mask=m1, other=0.0)
                 z0 = tl.load(z_ptr + base + t * step + o0, mask=m0, other=0.0)
                 z1 = tl.load(z_ptr + base + t * step + o1, mask=m1, other=0.0)
                 for k in range(0, K_max):
                     if k < K_p:
+                        zh0 = tl.load(tgt_ptr + base + t * step + o0, mask=m0, other=0.0)
+                        zh1 = tl.load(tgt_ptr + base + t * step + o1, mask=m1, other=0.0)
                         tl.store(s_d + so0, _d_tile(z0, zh0, z_ptr + base + t * step + o0, m0,
                                                      k, n, is_lp, FROM_ORIGINAL))
                         tl.store(s_d + so1, _d_tile(z1, zh1, z_ptr + base + t * step + o1, m1,
                                                      k, n, is_lp, FROM_ORIGINAL))
                         tl.debug_barrier()
-                        acc0, acc1 = _product2(s_d, w_T, r0, r1, rn, R0, R1, HP, KP, KC)
+                        acc0, acc1 = _product2(s_d, w_T, r0, r1, rn, R0, R1, HP, KP, KC, ONE_W)
                         zb0 = _tanh(h0, INTERP)
                         zb1 = _tanh(h1, INTERP)
                         delta0 = acc0 * (1.0 - zb0 * zb0)
@@ -321,17 +260,24 @@ if triton is not None:
                         tl.store(s_a + so0, _tanh(h0, INTERP))
                         tl.store(s_a + so1, _tanh(h1, INTERP))
                         tl.debug_barrier()
-                        acc0, acc1 = _product2(s_a, w_N, r0, r1, rn, R0, R1, HP, KP, KC)
+                        acc0, acc1 = _product2(s_a, w_N, r0, r1, rn, R0, R1, HP, KP, KC, False)
                         x0 = tl.load(xwb_ptr + base + t * step + o0, mask=m0, other=0.0)
                         x1 = tl.load(xwb_ptr + base + t * step + o1, mask=m1, other=0.0)
                         z0 = _tanh(acc0 + x0, INTERP)
                         z1 = _tanh(acc1 + x1, INTERP)
-                zh0 = _tanh(h0, INTERP)
-                zh1 = _tanh(h1, INTERP)
-                tl.store(tgt_ptr + base + (t - 1) * step + o0, zh0, mask=m0)
-                tl.store(tgt_ptr + base + (t - 1) * step + o1, zh1, mask=m1)
+                tl.store(tgt_ptr + base + (t - 1) * step + o0, _tanh(h0, INTERP), mask=m0)
+                tl.store(tgt_ptr + base + (t - 1) * step + o1, _tanh(h1, INTERP), mask=m1)
                 tl.store(chk_ptr + base + t * step + o0, z0, mask=m0)
                 tl.store(chk_ptr + base + t * step + o1, z1, mask=m1)
+
+
+def kernel_tanh(x: torch.Tensor) -> torch.Tensor:
+    """The chain kernel's tanh applied to a float32 tensor (to compare with torch.tanh)."""
+    x = x.contiguous().float()
+    y = torch.empty_like(x)
+    _tanh_kernel[(triton.cdiv(x.numel(), 1024),)](x, y, x.numel(), BLOCK=1024,
+                                                  INTERP=interpreter())
+    return y
 
 
 def _next_pow2(n: int, minimum: int = 16) -> int:
@@ -340,23 +286,24 @@ def _next_pow2(n: int, minimum: int = 16) -> int:
 
 def geometry(B: int, H: int, variant: str) -> dict:
     """The padded shapes a variant uses for batch B and hidden size H: HP output columns, the
-    reduction padded to KP = KC * ceil(H / KC); rows either one tile of BP or two tiles R0 + R1
-    (the largest power of two <= B, then the rest rounded up: 20 = 16 + 4); SR scratch rows."""
-    v = VARIANTS[variant]
-    KC = v["KC"]
-    g = dict(HP=_next_pow2(H), KC=KC, KP=-(-H // KC) * KC, kernel=v["kernel"])
-    R0 = 1 << (int(B).bit_length() - 1)
-    if v["kernel"] == "rows" and R0 < B:
-        g.update(R0=R0, R1=_next_pow2(B - R0, 1), SR=R0 + _next_pow2(B - R0, 1))
-    else:   # one tile (also the rows variants' fallback where B is a power of two)
-        BP = max(v.get("BP", 16), _next_pow2(B))
-        g.update(kernel="tile", BP=BP, SR=BP)
-    return g
+    reduction padded to KP = KC * ceil(H / KC), the rows in two tiles R0 + R1 (R0 the largest
+    power of two below B, R1 the rest rounded up to a power of two: 20 = 16 + 4)."""
+    if B < 2:
+        raise ValueError("the fused chain needs a batch of at least 2")
+    KC = VARIANTS[variant]["KC"]
+    R0 = 1 << (int(B - 1).bit_length() - 1)
+    R1 = _next_pow2(B - R0, 1)
+    return dict(HP=_next_pow2(H), KC=KC, KP=-(-H // KC) * KC, R0=R0, R1=R1, SR=R0 + R1)
 
 
-def padded_weights(W_hh: torch.Tensor, KP: int, HP: int) -> torch.Tensor:
-    """(P, 2, KP, HP): W_hh^T and W_hh of every member, zero-padded (device tensors only)."""
+def padded_weights(W_hh: torch.Tensor, KP: int, HP: int, one: bool = False) -> torch.Tensor:
+    """Every member's weights zero-padded (device tensors only): (P, 2, KP, HP) holding W_hh^T
+    and W_hh, or with ``one`` the single square (P, HP, HP) W_hh both products read."""
     P, H, _ = W_hh.shape
+    if one:
+        wp = torch.zeros(P, HP, HP, device=W_hh.device, dtype=torch.float32)
+        wp[:, :H, :H] = W_hh
+        return wp
     wp = torch.zeros(P, 2, KP, HP, device=W_hh.device, dtype=torch.float32)
     wp[:, 0, :H, :H] = W_hh.transpose(1, 2)
     wp[:, 1, :H, :H] = W_hh
@@ -375,9 +322,8 @@ def launch_spec(variant: str, B: int, H: int, T: int, K_max: int, from_original:
     opts = dict(num_warps=v["num_warps"], num_stages=v["num_stages"])
     if v.get("maxnreg"):
         opts["maxnreg"] = v["maxnreg"]
-    if g["kernel"] == "rows":
-        return _chain_kernel_rows, dict(const, R0=g["R0"], R1=g["R1"]), opts
-    return _chain_kernel, dict(const, BP=g["BP"]), opts
+    const.update(R0=g["R0"], R1=g["R1"], ONE_W=bool(v["one_w"]))
+    return _chain_kernel, const, opts
 
 
 def make_chain(variant: str = None):
@@ -403,9 +349,9 @@ def make_chain(variant: str = None):
         c = (hyper.c0 if switches.single_clip else hyper.c1).to(torch.float32).contiguous()
         kernel, const, opts = launch_spec(
             variant, B, H, T, hyper.K_max, switches.loss_from_original_activity, probe)
+        wp = padded_weights(W_hh, g["KP"], g["HP"], const.get("ONE_W", False))
         kernel[(P,)](
-            h, z, xw_b, padded_weights(W_hh, g["KP"], g["HP"]), z_hat_top.contiguous(), targets,
-            z_check, dh, scratch,
+            h, z, xw_b, wp, z_hat_top.contiguous(), targets, z_check, dh, scratch,
             T_p, hyper.K.to(torch.int32).contiguous(), hyper.gamma.reshape(P).contiguous(), c,
             hyper.mode.to(torch.int32).contiguous(),
             hyper.log_penalty.reshape(P).to(torch.int32).contiguous(),

@@ -14,6 +14,9 @@ float64). Prints a short human-readable report, then one JSON line (the last lin
 - On the CPU the default variant gets every case; the others every code path (switches 1 and 3,
   both losses, all normalisation modes, probes, mixed lengths) on one task at T = 6.
 
+On CUDA it also times the chain alone per variant (``--no-bench`` skips it; a few seconds plus
+compilation) and compares the kernel's tanh with torch.tanh bit for bit.
+
 Exit status 1 when a chain output differs from PyTorch by more than 1e-5 (relative to the largest
 entry) or, on CUDA, when the gradient acceptance fails.
 """
@@ -116,6 +119,49 @@ def grads(chain, params, x, y, configs):
             "fused_fp32_vs_float64": err(b, ref)}
 
 
+def tanh_check():
+    """The kernel's tanh against torch.tanh on this device: share of bit-identical results and
+    the largest difference in ulps (over [-10, 10] and a normal sample)."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.cat([torch.linspace(-10, 10, 1 << 18), 2 * torch.randn(1 << 18, generator=g)])
+    x = x.to(DEVICE)
+    a, b = fused.kernel_tanh(x), torch.tanh(x)
+    ulp = ((a.double() - b.double()).abs() / torch.finfo(torch.float32).eps
+           / b.abs().double().clamp_min(torch.finfo(torch.float32).tiny))
+    return {"identical": float((a == b).double().mean()), "max_ulp": float(ulp.max())}
+
+
+def bench(variants, shapes=((15, 10, 10), (1215, 10, 10), (15, 30, 30), (1215, 30, 30)), reps=3):
+    """Chain-only member-iterations per second (one chain = one training iteration's lines
+    19-26) of each variant and of the PyTorch chain (eager), on random inputs, CUDA only."""
+    out = {}
+    B, H = 20, 100
+    for P, T, K in shapes:
+        g = torch.Generator(device=DEVICE).manual_seed(0)
+        h = torch.randn(P, T, B, H, device=DEVICE, generator=g)
+        z, xwb = torch.tanh(h), 0.3 * torch.randn(P, T, B, H, device=DEVICE, generator=g)
+        W = 0.1 * torch.randn(P, H, H, device=DEVICE, generator=g)
+        top = torch.tanh(h[:, -1] - 0.01)
+        hy = Hyper([LRADiffConfig(gamma=1.0, K=K)] * P, device=DEVICE)
+        flop = 2 * 2 * (T - 1) * K * B * H * H * P
+        runs = [(v, fused.make_chain(v)) for v in variants] + [("pytorch", hidden_target_chain)]
+        for name, chain in runs:
+            if name == "pytorch" and P * T * K > 15 * 30 * 30:
+                continue        # eager PyTorch at P = 1215, T = 30: slow and known
+            chain(W, h, z, xwb, top, hy, PAPER)                  # compile / warm up
+            torch.cuda.synchronize()
+            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            e0.record()
+            for _ in range(reps):
+                chain(W, h, z, xwb, top, hy, PAPER)
+            e1.record()
+            torch.cuda.synchronize()
+            sec = e0.elapsed_time(e1) / 1e3 / reps
+            out[f"{name}/P{P}/T{T}K{K}"] = {"member_it_per_s": P / sec, "ms": 1e3 * sec,
+                                             "tflops": flop / sec / 1e12}
+    return out
+
+
 def main():
     t0 = time.time()
     gpu = DEVICE == "cuda"
@@ -165,11 +211,14 @@ def main():
             stem = k[:-len("fused_fp32_vs_float64")]
             ratios[stem.rstrip("/")] = v / max(grad_err[stem + "torch_fp32_vs_float64"], 1e-30)
     bad_grads = {k: v for k, v in ratios.items() if not v <= GRAD_RATIO} if gpu else {}
+    tanh = tanh_check()
+    speed = bench(list(fused.VARIANTS)) if gpu and "--no-bench" not in sys.argv else {}
     algo = LRADiff(CONFIGS, fused=True, device=DEVICE)
     res = {"device": torch.cuda.get_device_name() if gpu else "cpu (Triton interpreter)",
            "variants": list(fused.VARIANTS), "default_variant": fused.DEFAULT_VARIANT,
            "chain": chain_err, "grads": grad_err, "grad_ratio_fused_over_torch": ratios,
-           "seconds_per_variant": timing, "engine_uses_fused": algo.chain is fused.fused_chain,
+           "seconds_per_variant": timing, "tanh_vs_torch": tanh, "chain_speed": speed,
+           "engine_uses_fused": algo.chain is fused.fused_chain,
            "ok": not bad_chain and not bad_grads}
     # one screen of report
     print(f"fused chain equivalence on {res['device']}  ({time.time() - t0:.0f} s)")
@@ -188,6 +237,13 @@ def main():
         print("  FAIL chain:", bad_chain)
     if bad_grads:
         print(f"  FAIL grads (ratio > {GRAD_RATIO}):", bad_grads)
+    print(f"  kernel tanh vs torch.tanh: {100 * tanh['identical']:.2f}% bit-identical, "
+          f"max {tanh['max_ulp']:.2f} ulp")
+    if speed:
+        print("  chain only, member-iterations/s (ms per call, TFLOP/s):")
+        for k, v in speed.items():
+            print(f"      {k:28s} {v['member_it_per_s']:10.0f}  ({v['ms']:.2f} ms, "
+                  f"{v['tflops']:.1f} TFLOP/s)")
     print("  engine takes the fused chain when asked:", res["engine_uses_fused"])
     print("  OK" if res["ok"] else "  NOT OK")
     print(json.dumps(res))

@@ -91,7 +91,6 @@ def test_chain_wrapper_is_capture_safe(monkeypatch, single_clip, from_original, 
             return launch
 
     monkeypatch.setattr(fused, "_chain_kernel", Stub())
-    monkeypatch.setattr(fused, "_chain_kernel_rows", Stub())
     P, T, B, H = 3, 6, 20, 100
     meta = dict(device="meta")
     hy = Hyper([LRADiffConfig(K=2), LRADiffConfig(K=3, loss="log_penalty"),

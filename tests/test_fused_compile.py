@@ -19,9 +19,9 @@ import pytest
 triton = pytest.importorskip("triton")
 
 B, H = 20, 100                      # the paper's batch and hidden size
-CASES = [  # (T, K_max, switch 3 loss_from_original_activity, probe)
-    (10, 10, False, False),
-    (30, 30, True, True),
+CASES = [  # (T, K_max, switch 3 loss_from_original_activity, probe): every code path
+    (10, 10, False, False), (10, 10, True, False), (10, 10, False, True), (10, 10, True, True),
+    (30, 30, False, False), (30, 30, True, True),
 ]
 
 
@@ -34,7 +34,7 @@ def specs():
     import lra.fused as F
     out = []
     for T, K, orig, probe in CASES:
-        case = f"T{T}K{K}" + ("-orig-probe" if orig or probe else "")
+        case = f"T{T}K{K}" + ("-orig" if orig else "") + ("-probe" if probe else "")
         if hasattr(F, "launch_spec"):
             for name in F.VARIANTS:
                 fn, const, opts = F.launch_spec(name, B, H, T, K, orig, probe, interp=False)
