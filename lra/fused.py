@@ -21,14 +21,15 @@ every inner step streamed megabytes through it. This kernel keeps no weight in r
   by the program to a small per-member scratch in global memory and read back after a CTA barrier
   (it stays in L1); the weight chunks are read from a per-member zero-padded copy of W_hh made by
   the wrapper on every call (64 KB per member, L1/L2-resident; product 1 reads it by columns,
-  i.e. W_hh^T, product 2 by rows).
+  i.e. W_hh^T, product 2 by rows; variants with ``one_w=False`` store W_hh^T apart instead).
 * The batch of 20 is split into two row tiles, 16 + 4, that share every weight chunk: no padded
   batch rows are multiplied (padding 20 -> 32 cost 1.6x of the multiply-adds). The output axis is
   padded 100 -> 128 (a power of two), the reduction axis only to 112. Padded rows and columns stay
   exactly zero through the chain (zero weights, zero operands, tanh(0) = 0), so the inner loop
   needs no masks. Multiply-adds per product: 20 x 128 x 112 (was 32 x 128 x 128 -- 1.83x fewer).
-* The live state is the two accumulators and three (rows x 128) tiles per row tile (h_bar, z_t,
-  z_hat); with 8 warps the register cap of 128 holds without a spill, so two members share an SM.
+* The live state is the two accumulators and two (rows x 128) tiles per row tile (h_bar, z_t);
+  the target z_hat_t is read back from ``targets``, where the kernel stored it, at each inner
+  step. With 8 warps the register cap of 128 then holds without a spill (two members per SM).
   ptxas reports 0 bytes of stack and spill for every variant at B = 20, H = 100 on sm_90
   (tests/test_fused_compile.py compiles each one on the CPU and fails on any spill; it fails on
   commit cbd54aa's kernel: 14 KB stack frame, 34 KB spill stores, 39 KB spill loads).
