@@ -44,7 +44,7 @@ python3 -c "import triton; print('triton', triton.__version__)" || echo "no trit
 
 campaign=1
 if [ "${SELFTEST:-1}" = 1 ]; then
-  timeout 240 python3 scripts/gpu_selftest.py --json "$OUT/selftest.json" 2>&1 | tee "$OUT/selftest.log"
+  timeout 240 python3 scripts/gpu_selftest.py --quick --iterations 200 --json "$OUT/selftest.json" 2>&1 | tee "$OUT/selftest.log"
   verdict=$(python3 - "$OUT/selftest.json" <<'PY'
 import json, sys
 try:

@@ -184,7 +184,8 @@ def kernel_part(report, details):
     script = ROOT / "tests" / "fused_equivalence.py"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("TRITON_INTERPRET", None)
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, str(script), "--no-bench"], env=env,
+                         capture_output=True, text=True,
                          timeout=600, cwd=ROOT)
     if out.returncode != 0:
         report.append(("chain kernel vs PyTorch and float64", False,
