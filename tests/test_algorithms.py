@@ -340,7 +340,7 @@ def test_tptt_gradients_match_autograd():
             loss_t = torch.nn.functional.mse_loss(zt, targets[p, t].detach())
             terms.append(torch.autograd.grad(loss_t, [W["W_hh"], W["W_xh"], W["b_h"]]))
             # the signal z_t - target_t, in units of the rounding of z_t (recomputed here)
-            rho.append(float((zt - targets[p, t]).norm() / (U * ht.norm())))
+            rho.append(float(((zt - targets[p, t]).norm() / (U * ht.norm())).detach()))
             z = zt
         n = T * (100 + x.shape[-1])
         for i, k in enumerate(("W_hh", "W_xh", "b_h")):
