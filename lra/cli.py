@@ -116,6 +116,19 @@ def check_output_path(out: Path, notebook: Path) -> Path:
     return target
 
 
+def check_checkpoints(folder: Path) -> None:
+    """Every in-flight checkpoint must load (a torn one is reported before anything runs)."""
+    if not folder.is_dir():
+        return
+    import torch
+    for ck in sorted(folder.glob("*.pt")):
+        try:
+            torch.load(ck, map_location="cpu", weights_only=False)
+        except Exception as e:
+            raise UsageError(f"checkpoint {ck} is unreadable ({_one_line(e)[:200]}); delete it "
+                             "to start that population afresh") from None
+
+
 def physical_cores() -> int:
     """Physical cores this process may use (logical CPUs when the topology is unknown)."""
     try:
@@ -253,6 +266,7 @@ def cmd_campaign(args):
     capped = budget_with_cap(budget, args.max_iterations)
     for n in names:                       # a broken store is reported before any compute
         store.load(n, capped.name)
+        check_checkpoints(store.checkpoint_dir(n, capped.name))
         src = get_experiment(n).derived_from
         if src:
             store.load(src, capped.name)
@@ -287,8 +301,8 @@ def cmd_campaign(args):
         elif m:
             left[n] = f"{m} row(s) missing"
     if left:
-        print(f"campaign {res['budget']}: incomplete ({'; '.join(f'{k}: {v}' for k, v in left.items())}); "
-              f"{took}")
+        why = "; ".join(f"{k}: {v}" for k, v in left.items())
+        print(f"campaign {res['budget']}: incomplete ({why}); {took}")
         return 1
     print(f"campaign {res['budget']}: complete; {took}")
     return 0
@@ -315,7 +329,8 @@ def cmd_status(args):
     stale = sum(r["stale"] for r in rows)
     print(f"\ncode version {code_version()} (hash of lra/{{tasks,model,bptt,tptt,lra_diff,optim,"
           f"engine,fused}}.py); stale = rows computed by other code or of unknown version"
-          + (f": {stale} row(s), move their tables away and rerun to reproduce at this commit" if stale else ""))
+          + (f": {stale} row(s); move their tables away and rerun to reproduce them"
+             if stale else ""))
     errors = [r for r in rows if r["error"]]
     if errors:
         print(f"lra: error: {len(errors)} corrupt table(s): " + " | ".join(

@@ -143,8 +143,8 @@ def test_lra_diff_matches_autograd_reference(task, T):
 def test_regulariser_is_invariant_to_the_scale_of_the_error_signal():
     """Omega (eq. 5) and its W_hh gradient do not change when delta is scaled (exactly, for a
     power of two: every product and norm is then scaled exactly), while the local-loss term
-    z_{t-1}^T delta scales with it. 2**-60 ||delta|| ~ 4e-17 is below the rounding of z_t (u ~ 1e-16)
-    and far above the 1e-30 under which omega_grad_W treats delta as zero."""
+    z_{t-1}^T delta scales with it. 2**-60 ||delta|| ~ 4e-17 is below the rounding of z_t
+    (u ~ 1e-16) and far above the 1e-30 under which omega_grad_W treats delta as zero."""
     torch.manual_seed(2)
     P, B, H = 3, 20, 100
     delta = torch.randn(P, B, H, dtype=torch.float64)
