@@ -59,10 +59,10 @@ UNKNOWN_VERSION = "unknown"
 _TMP = re.compile(r"\.tmp\.(\d+)$")
 
 
-def code_version() -> str:
+def code_version(package_dir: Path | None = None) -> str:
     """SHA-256 (first 12 hex digits) of the source of :data:`CODE_MODULES`, in that order."""
     h = hashlib.sha256()
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(package_dir) if package_dir else Path(__file__).resolve().parent
     for name in CODE_MODULES:
         h.update(name.encode() + b"\0" + (pkg / name).read_bytes() + b"\0")
     return h.hexdigest()[:12]
