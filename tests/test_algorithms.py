@@ -309,7 +309,8 @@ def test_tptt_target_recursion_hand_checkable():
     t0 = z0 - math.tanh(z1) + math.tanh(t1)
     # about 20 float64 operations on values of order one, each rounding by <= u: 100 u is 5x
     expected = torch.tensor([t0, t1, t2], **f64)
-    assert torch.allclose(targets.flatten(), expected, atol=100 * U, rtol=0), targets - expected
+    assert torch.allclose(targets.flatten(), expected, atol=100 * U, rtol=0), \
+        targets.flatten() - expected
 
 
 def sum_tolerance(terms, total, n, rho=None):
