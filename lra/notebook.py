@@ -40,6 +40,13 @@ def setup(experiments: list[str], notebook: str, budget="auto", device="auto", s
     if not replay:
         b = budget if budget != "auto" else (
             "paper" if resolve_device(device).type == "cuda" else "smoke")
+        if resolve_device(device).type == "cpu":    # as `lra campaign`: never oversubscribe
+            import torch
+
+            from .cli import default_threads
+            n, why = default_threads()
+            torch.set_num_threads(n)
+            print(f"using {n} CPU thread(s) ({why})")
         run_experiments(experiments, b, device=device, seeds=seeds,
                         max_iterations=max_iterations)
         budget = budget_with_cap(get_budget(b), max_iterations).name
