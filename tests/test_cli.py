@@ -156,3 +156,21 @@ def test_run_executes_a_notebook_and_reports_failure(tmp_path):
     assert bad.returncode == 1
     assert "CorruptResults" in bad.stderr and (tmp_path / "failed.ipynb").exists()
     assert table.read_text() == "key,experiment\nabc"
+
+
+def test_campaign_says_how_many_threads_and_complete_only_when_rows_exist(tmp_path, monkeypatch,
+                                                                           capsys):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("LRA_RESULTS", str(tmp_path))
+    base = ["campaign", "--experiments", "fig2", "--max-iterations", "20", "--device", "cpu"]
+    assert main(base + ["--threads", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "using 1 CPU thread(s) (--threads)" in err, err
+    assert "campaign smoke-cap20: complete; 1 population(s) run" in out, out
+    assert main(base) == 0                       # nothing left: complete, nothing run
+    out, err = capsys.readouterr()
+    # the default depends on the machine's load at that moment: check its form and range
+    import re
+    m = re.search(r"using (\d+) CPU thread\(s\) \((\d+) physical core\(s\), load \d+\)", err)
+    assert m and 1 <= int(m.group(1)) <= min(4, int(m.group(2))), err
+    assert "complete; 0 population(s) run" in out, out
