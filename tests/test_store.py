@@ -252,7 +252,7 @@ store.append("fig2", "smoke", fake_rows({rows}, start=100), PROV)
     assert r.returncode == 9, r.stderr
 
 
-def test_killed_writes_leave_no_litter_and_lose_no_provenance(tmp_path):
+def test_killed_write_leaves_no_litter(tmp_path):
     store = ResultsStore(tmp_path)
     store.append("fig2", "smoke", fake_rows(2), PROV)
     d = tmp_path / "fig2" / "smoke"
@@ -262,6 +262,12 @@ def test_killed_writes_leave_no_litter_and_lose_no_provenance(tmp_path):
     assert len(store.load("fig2", "smoke")) == 2
     assert [w["rows_added"] for w in store.meta("fig2", "smoke")["writes"]] == [2]
     assert not list(d.rglob("*.tmp.*")), "a dead writer's temporary file was not cleaned"
+
+
+def test_kill_after_the_table_write_loses_no_provenance(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append("fig2", "smoke", fake_rows(2), PROV)
+    d = tmp_path / "fig2" / "smoke"
     # killed after replacing the table: the new rows stand, *with* their provenance entry
     _writer_killed_in("commit", tmp_path, 3)
     assert len(store.load("fig2", "smoke")) == 5
