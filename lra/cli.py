@@ -5,13 +5,19 @@
     lra campaign --budget paper --time-limit 12m [--experiments ...]   compute missing rows
     lra status [--budget B]                    done / missing rows per experiment and budget
 
-Bad input (unknown notebook, experiment, parameter, budget; wrong type; out-of-range value) is a
-one-line error naming the valid choices, exit status 2, before any compute.
+Bad input (unknown notebook, experiment, parameter, budget, kernel or device; wrong type;
+out-of-range value; an output path that would overwrite the project's files) and a broken results
+store or checkpoint are a one-line error naming the valid choices or the fix, exit status 2,
+before any compute and without writing anything. ``lra status`` exits 2 when a table is corrupt.
+A campaign says "complete" only when every requested row exists; rows waiting on another
+experiment, or missing, make it say so and exit 1.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,15 +53,113 @@ def resolve_notebook(name: str) -> Path:
 
 
 def parse_duration(text: str) -> float:
-    """'90s', '12m', '1h30m', '2h', or plain seconds."""
+    """'90s', '12m', '1h30m', '2h', or plain seconds; must be positive."""
     t = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", t):
-        return float(t)
-    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", t)
-    if not t or not m or not any(m.groups()):
-        raise UsageError(f"bad duration {text!r}; use e.g. 90s, 12m, 1h30m")
-    h, mi, s = (int(g or 0) for g in m.groups())
-    return h * 3600 + mi * 60 + s
+        value = float(t)
+    else:
+        m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", t)
+        if not t or not m or not any(m.groups()):
+            raise UsageError(f"bad duration {text!r}; use e.g. 90s, 12m, 1h30m")
+        h, mi, s = (int(g or 0) for g in m.groups())
+        value = h * 3600 + mi * 60 + s
+    if not value > 0:
+        raise UsageError(f"bad duration {text!r}: the time limit must be positive")
+    return value
+
+
+def check_device(device: str) -> None:
+    """A syntactically valid device that this machine's PyTorch can also use."""
+    from .params import ParameterError, validate
+    try:
+        validate(device=device)
+    except ParameterError as e:
+        raise UsageError(str(e)) from None
+    if device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            why = ("this PyTorch build has no CUDA support" if torch.version.cuda is None
+                   else "no CUDA device is visible")
+            raise UsageError(f"device {device!r} requested but {why}; use --device cpu or auto")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"device {device!r} requested but only "
+                             f"{torch.cuda.device_count()} CUDA device(s) exist")
+
+
+def check_kernel(name: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+    specs = KernelSpecManager().find_kernel_specs()
+    if name not in specs:
+        raise UsageError(f"unknown Jupyter kernel {name!r}; installed kernels: "
+                         f"{', '.join(sorted(specs)) or '(none)'}")
+
+
+def check_output_path(out: Path, notebook: Path) -> Path:
+    """Refuse to write the executed notebook over the project's own files."""
+    root = repo_root().resolve()
+    target = out.expanduser().resolve()
+    if target.is_dir():
+        raise UsageError(f"-o {out}: is a directory; give a file name ending in .ipynb")
+    if target == notebook.resolve():
+        raise UsageError(f"-o {out}: would overwrite the chapter itself")
+    for protected in ("book", "results", "lra", "tests"):
+        d = root / protected
+        if target == d or d in target.parents:
+            raise UsageError(f"-o {out}: refusing to write under {protected}/ (the project's "
+                             "files); write to runs/ (the default) or outside the checkout")
+    if root in target.parents and target.exists():
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", str(target)], cwd=root,
+                                 capture_output=True, text=True)
+        if tracked.returncode == 0:
+            raise UsageError(f"-o {out}: refusing to overwrite a file tracked by git")
+    return target
+
+
+def check_checkpoints(folder: Path) -> None:
+    """Every in-flight checkpoint must load (a torn one is reported before anything runs)."""
+    if not folder.is_dir():
+        return
+    import torch
+    for ck in sorted(folder.glob("*.pt")):
+        try:
+            torch.load(ck, map_location="cpu", weights_only=False)
+        except Exception as e:
+            raise UsageError(f"checkpoint {ck} is unreadable ({_one_line(e)[:200]}); delete it "
+                             "to start that population afresh") from None
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use (logical CPUs when the topology is unknown)."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    cores = set()
+    try:
+        phys = core = None
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("physical id"):
+                phys = line.split(":")[1].strip()
+            elif line.startswith("core id"):
+                core = line.split(":")[1].strip()
+                cores.add((phys, core))
+    except OSError:
+        pass
+    return max(1, min(usable, len(cores) if cores else usable))
+
+
+def default_threads(cap: int = 4) -> tuple[int, str]:
+    """min(physical cores, 4), less the cores other processes keep busy (1-minute load
+    average), at least 1: more threads than free cores makes PyTorch much slower, not faster."""
+    cores = physical_cores()
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except (AttributeError, OSError):
+        busy = 0
+    n = max(1, min(cap, cores, cores - busy))
+    return n, f"{cores} physical core(s), load {busy}"
+
 
 
 def notebook_parameters(path: Path) -> dict:
@@ -108,7 +212,15 @@ def cmd_run(args):
         validate(**values)
     except ParameterError as e:
         raise UsageError(str(e)) from None
-    out = Path(args.output) if args.output else repo_root() / "runs" / f"{path.stem}.ipynb"
+    if "device" in values:
+        check_device(values["device"])
+    check_kernel(args.kernel)
+    if args.output is not None:
+        if not args.output.strip():
+            raise UsageError("-o needs a file name")
+        out = check_output_path(Path(args.output), path)
+    else:
+        out = repo_root() / "runs" / f"{path.stem}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     import papermill as pm
     print(f"running {path.relative_to(repo_root())} with {values or 'defaults'} -> {out}",
@@ -125,27 +237,28 @@ def cmd_run(args):
 
 
 def cmd_campaign(args):
-    from .experiments import EXPERIMENTS, get_budget
-    from .runner import run_experiments
+    from .experiments import EXPERIMENTS, get_budget, get_experiment
+    from .params import MAX_ITERATIONS, MAX_SEEDS
     names = args.experiments or list(EXPERIMENTS)
     for n in names:
         if n not in EXPERIMENTS:
             raise UsageError(f"unknown experiment {n!r}; valid experiments: "
                              f"{', '.join(EXPERIMENTS)}")
     try:
-        get_budget(args.budget)
+        budget = get_budget(args.budget)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    limit = parse_duration(args.time_limit) if args.time_limit else None
-    if args.seeds is not None and args.seeds < 1:
-        raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.max_iterations is not None and args.max_iterations < 1:
-        raise UsageError(f"--max-iterations must be >= 1, got {args.max_iterations}")
-    from .params import ParameterError, validate
-    try:
-        validate(device=args.device)
-    except ParameterError as e:
-        raise UsageError(str(e)) from None
+    limit = parse_duration(args.time_limit) if args.time_limit is not None else None
+    if args.seeds is not None and not 1 <= args.seeds <= MAX_SEEDS:
+        raise UsageError(f"--seeds must be >= 1 and <= {MAX_SEEDS}, got {args.seeds}")
+    if args.max_iterations is not None and not 1 <= args.max_iterations <= MAX_ITERATIONS:
+        raise UsageError(f"--max-iterations must be >= 1 and <= {MAX_ITERATIONS}, got "
+                         f"{args.max_iterations}")
+    if args.population is not None and args.population < 1:
+        raise UsageError(f"--population must be >= 1 (members per population), got "
+                         f"{args.population}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
     if not 1 <= args.concurrent <= 64:
         raise UsageError(f"--concurrent must be between 1 and 64, got {args.concurrent}")
     lengths = None
@@ -154,28 +267,70 @@ def cmd_campaign(args):
         if bad:
             raise UsageError(f"--lengths must be sequence lengths >= 10, got {bad}")
         lengths = set(args.lengths)
+    check_device(args.device)
+    from .runner import budget_with_cap, missing_runs, run_experiments
+    from .store import ResultsStore
+    store = ResultsStore()
+    capped = budget_with_cap(budget, args.max_iterations)
+    from .runner import populations_dir
+    check_checkpoints(populations_dir(store, capped))
+    for n in names:                       # a broken store is reported before any compute
+        store.load(n, capped.name)
+        check_checkpoints(store.checkpoint_dir(n, capped.name))
+        src = get_experiment(n).derived_from
+        if src:
+            store.load(src, capped.name)
+            if src not in names and missing_runs(get_experiment(src), capped, store):
+                raise UsageError(f"{n} repeats the best configurations of {src}, which has "
+                                 f"missing rows at budget {capped.name}: add {src} to "
+                                 "--experiments (or run it first)")
     if args.dry_run:
         from .runner import dry_run, format_dry_run
         print(format_dry_run(dry_run(names, args.budget, device=args.device, seeds=args.seeds,
-                                     max_iterations=args.max_iterations,
+                                     max_iterations=args.max_iterations, store=store,
                                      max_members=args.population, lengths=lengths,
                                      device_name_for_projection=args.projection_device)))
         return 0
+    from .engine import resolve_device
+    if resolve_device(args.device).type == "cpu":
+        import torch
+        if args.threads is not None:
+            n_threads, why = args.threads, "--threads"
+        else:
+            n_threads, why = default_threads()
+        torch.set_num_threads(n_threads)
+        print(f"using {n_threads} CPU thread(s) ({why})", file=sys.stderr, flush=True)
     start = time.monotonic()
     res = run_experiments(names, args.budget, device=args.device, seeds=args.seeds,
                           max_iterations=args.max_iterations, time_limit=limit,
-                          max_members=args.population, progress=args.progress,
+                          max_members=args.population, progress=args.progress, store=store,
                           log=lambda s: print(s, file=sys.stderr, flush=True), lengths=lengths,
                           concurrent=args.concurrent)
-    state = "complete" if res["finished"] else "stopped at the time limit (run again to resume)"
-    print(f"campaign {res['budget']}: {state}; {res['plans_run']} population(s) run in "
-          f"{time.monotonic() - start:.1f} s")
+    took = f"{res['plans_run']} population(s) run in {time.monotonic() - start:.1f} s"
+    if not res["finished"]:
+        print(f"campaign {res['budget']}: stopped at the time limit (run again to resume); {took}")
+        return 0
+    left = {}
+    for n in names:
+        exp = get_experiment(n)
+        m = len([r for r in missing_runs(exp, capped, store, args.seeds)
+                 if lengths is None or r.T in lengths])
+        if exp.derived_from and missing_runs(get_experiment(exp.derived_from), capped, store):
+            left[n] = f"waits for {exp.derived_from}"
+        elif m:
+            left[n] = f"{m} row(s) missing"
+    if left:
+        why = "; ".join(f"{k}: {v}" for k, v in left.items())
+        print(f"campaign {res['budget']}: incomplete ({why}); {took}")
+        return 1
+    print(f"campaign {res['budget']}: complete; {took}")
     return 0
 
 
 def cmd_status(args):
     from .experiments import get_budget
     from .runner import status
+    from .store import code_version
     budgets = None
     if args.budget:
         try:
@@ -185,10 +340,21 @@ def cmd_status(args):
         budgets = [args.budget]
     rows = status(budgets=budgets)
     w = max(len(r["experiment"]) for r in rows)
-    print(f"{'experiment':{w}s} {'backs':32s} {'budget':7s} {'done':>6s} {'missing':>8s}  state")
+    print(f"{'experiment':{w}s} {'backs':32s} {'budget':7s} {'done':>6s} {'missing':>8s} "
+          f"{'stale':>6s}  state")
     for r in rows:
         print(f"{r['experiment']:{w}s} {r['backs']:32s} {r['budget']:7s} {r['done']:6d} "
-              f"{r['missing']:8d}  {r['state']}")
+              f"{r['missing']:8d} {r['stale']:6d}  {r['state']}")
+    stale = sum(r["stale"] for r in rows)
+    print(f"\ncode version {code_version()} (hash of lra/{{tasks,model,bptt,tptt,lra_diff,optim,"
+          f"engine,fused}}.py); stale = rows computed by other code or of unknown version"
+          + (f": {stale} row(s); move their tables away and rerun to reproduce them"
+             if stale else ""))
+    errors = [r for r in rows if r["error"]]
+    if errors:
+        print(f"lra: error: {len(errors)} corrupt table(s): " + " | ".join(
+            r["error"] for r in errors), file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 
@@ -211,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-iterations", type=int, default=None,
                    help="override the cap (stored under its own budget name)")
     c.add_argument("--population", type=int, default=None, help="members per population")
+    c.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: min(physical cores, 4) less the busy ones)")
     c.add_argument("--progress", action="store_true", default=None)
     c.add_argument("--concurrent", type=int, default=1,
                    help="train this many populations at once (threads; on CUDA one stream each)")
@@ -227,19 +395,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e) -> str:
+    return " ".join(str(e).split())
+
+
 def main(argv=None) -> int:
     from .store import CorruptResults
     try:
         args = build_parser().parse_args(argv)
         fn = {"list": cmd_list, "run": cmd_run, "campaign": cmd_campaign,
               "status": cmd_status}[args.command]
-        return fn(args) or 0
+        code = fn(args) or 0
+        sys.stdout.flush()
+        return code
     except UsageError as e:
-        print(f"lra: error: {e}", file=sys.stderr)
+        print(f"lra: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except CorruptResults as e:
-        print(f"lra: error: {e}", file=sys.stderr)
+        print(f"lra: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except RuntimeError as e:
+        if str(e).startswith("checkpoint "):     # lra.engine: unreadable or foreign checkpoint
+            print(f"lra: error: {_one_line(e)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        raise
+    except BrokenPipeError:
+        # the reader went away (`lra list | head`): no traceback; silence the final flush
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("lra: interrupted; progress is checkpointed, run the same command to resume",
               file=sys.stderr)

@@ -83,8 +83,8 @@ class LRADiffConfig:
     def __post_init__(self):
         for name in ("alpha", "gamma", "c0", "c1", "lam"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0 or v != v:
-                raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < float("inf"):
+                raise ValueError(f"{name} must be a finite non-negative number, got {v!r}")
         if not isinstance(self.K, int) or isinstance(self.K, bool) or self.K < 1:
             raise ValueError(f"K must be an integer >= 1, got {self.K!r}")
         if self.loss not in LOCAL_LOSSES:
@@ -236,13 +236,23 @@ def _norm2(a: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(a, dim=(-2, -1))
 
 
+def _times_WT(delta: torch.Tensor, W_hh: torch.Tensor) -> torch.Tensor:
+    """delta W_hh^T for delta (P, T, B, H) and one W_hh per member given as (P, 1, H, H): one
+    (T*B x H) product per member (a broadcast matmul folds the batch differently with the
+    population size under some BLAS code paths, so a member alone would round differently)."""
+    if delta.dim() == 4 and W_hh.dim() == 4 and W_hh.shape[1] == 1:
+        P, T, B, H = delta.shape
+        return torch.bmm(delta.reshape(P, T * B, H), W_hh[:, 0].transpose(1, 2)).reshape(delta.shape)
+    return delta @ W_hh.transpose(-1, -2)
+
+
 def omega_grad_W(delta: torch.Tensor, W_hh: torch.Tensor, s_prev: torch.Tensor):
     """Omega_t of eq. (5) and dOmega_t/dW_hh, with delta_t and tanh'(h_{t-1}) = s_prev constant.
 
     delta, s_prev: (..., B, H); W_hh broadcastable to (..., H, H) (one W per member serves every
     step without being copied). Returns Omega (...) and its gradient (..., H, H).
     """
-    v = (delta @ W_hh.transpose(-1, -2)) * s_prev
+    v = _times_WT(delta, W_hh) * s_prev
     nd, nv = _norm2(delta), _norm2(v)
     ok = (nd > 0) & (nv > 0)  # no error signal, no regulariser (the released code checks L != 0)
     nd_s, nv_s = nd.clamp_min(1e-30), nv.clamp_min(1e-30)
@@ -260,7 +270,7 @@ def omega_grad_h_released(delta: torch.Tensor, W_hh: torch.Tensor, h_prev: torch
     Only the [b, b] entries of h receive a gradient. Shapes as :func:`omega_grad_W`.
     """
     B, H = h_prev.shape[-2:]
-    u = delta @ W_hh.transpose(-1, -2)
+    u = _times_WT(delta, W_hh)
     idx = torch.arange(min(B, H), device=h_prev.device)
     th = torch.tanh(h_prev[..., idx, idx])                 # (..., B)
     d = 1 - th * th

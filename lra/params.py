@@ -6,6 +6,7 @@ was started by ``lra run``, by papermill directly, or by hand.
 """
 from __future__ import annotations
 
+import math
 import re
 
 from .experiments import BUDGETS, EXPERIMENTS
@@ -14,6 +15,14 @@ from .tasks import MIN_LENGTH, TASKS
 
 class ParameterError(ValueError):
     pass
+
+
+# Upper limits: far above anything the paper or this book uses, low enough that a typo (an extra
+# zero or three) is refused instead of filling the memory or running for years.
+MAX_SEEDS = 1000
+MAX_LENGTH = 10_000            # the curriculum's highest T (experiments.Budget.max_length)
+MAX_K = 1000
+MAX_ITERATIONS = 10_000_000    # 100x the paper's cap of 100,000
 
 
 def _device(v):
@@ -28,10 +37,12 @@ def _budget(v):
     return v
 
 
-def _positive_int(name, minimum=1):
+def _positive_int(name, minimum=1, maximum=None):
     def check(v):
         if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
             raise ParameterError(f"{name} must be an integer >= {minimum}; got {v!r}")
+        if maximum is not None and v > maximum:
+            raise ParameterError(f"{name} must be an integer <= {maximum}; got {v!r}")
         return v
     return check
 
@@ -50,8 +61,9 @@ def _bool(name):
 
 def _non_negative(name):
     def check(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-            raise ParameterError(f"{name} must be a non-negative number; got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or \
+                not math.isfinite(v):
+            raise ParameterError(f"{name} must be a finite non-negative number; got {v!r}")
         return float(v)
     return check
 
@@ -72,12 +84,12 @@ def _experiment(v):
 SCHEMA = {
     "budget": _budget,
     "device": _device,
-    "seeds": _positive_int("seeds"),
+    "seeds": _positive_int("seeds", 1, MAX_SEEDS),
     "replay": _bool("replay"),
     "train": _bool("train"),
-    "max_iterations": _optional(_positive_int("max_iterations")),
-    "T": _positive_int("T", MIN_LENGTH),
-    "K": _positive_int("K"),
+    "max_iterations": _optional(_positive_int("max_iterations", 1, MAX_ITERATIONS)),
+    "T": _positive_int("T", MIN_LENGTH, MAX_LENGTH),
+    "K": _positive_int("K", 1, MAX_K),
     "alpha": _non_negative("alpha"),
     "gamma": _non_negative("gamma"),
     "lam": _non_negative("lam"),

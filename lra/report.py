@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .experiments import BUDGETS
-from .store import ResultsStore, solved_flags
+from .store import ResultsStore, code_version, row_versions, solved_flags, stale_rows
 
 PUBLISHED = Path(__file__).parent / "published"
 TASK_LABELS = {"temporal_order": "Temporal order", "temporal_order_3bit": "3-bit temporal order",
@@ -58,7 +58,20 @@ def budget_note(budget: str, df: pd.DataFrame | None = None) -> str:
         devices = ", ".join(sorted(set(df["device"].astype(str))))
         commits = ", ".join(sorted(set(df["commit"].astype(str))))
         note += f" {len(df)} run(s) on {devices}, code at commit {commits}."
+        note += " " + staleness_note(df)
     return note
+
+
+def staleness_note(df: pd.DataFrame) -> str:
+    """Whether the rows were computed by the current code (store.code_version), said plainly."""
+    current = code_version()
+    stale = int(stale_rows(df, current).sum())
+    if not stale:
+        return f"All rows computed by the current code (version {current})."
+    versions = ", ".join(v for v in row_versions(df) if v != current)
+    return (f"**⚠ {stale} of {len(df)} row(s) were computed by other code (version {versions}; "
+            f"current {current})**: they may not reproduce at this commit; `lra status` lists "
+            "them; to recompute, move the table away and rerun the experiment.")
 
 
 def best_per_cell(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -54,10 +54,14 @@ def budget_with_cap(budget: Budget, max_iterations: int | None) -> Budget:
                                f"{max_iterations}")
 
 
-def checkpoint_path(store: ResultsStore, budget: Budget, pop: Population) -> Path:
-    """Where a population in flight keeps its checkpoint: one folder per budget, shared by every
+def populations_dir(store: ResultsStore, budget: Budget) -> Path:
+    """Where populations in flight keep their checkpoints: one folder per budget, shared by every
     experiment (a merged population belongs to several)."""
-    return Path(store.root) / "_populations" / budget.name / f"{pop.id}.pt"
+    return Path(store.root) / "_populations" / budget.name
+
+
+def checkpoint_path(store: ResultsStore, budget: Budget, pop: Population) -> Path:
+    return populations_dir(store, budget) / f"{pop.id}.pt"
 
 
 def run_population(pop: Population, budget: Budget, store: ResultsStore, device, *,
@@ -197,7 +201,10 @@ def dry_run(names, budget: str | Budget = "paper", *, device="auto", seeds=None,
                              max_iterations)
     device = resolve_device(device)
     store = store or ResultsStore()
-    max_members = max_members or default_population_size(device)
+    if max_members is None:
+        max_members = default_population_size(device)
+    elif max_members < 1:
+        raise ValueError(f"a population needs at least one member, got {max_members}")
     pops = plan_campaign(names, budget, store, max_members, seeds, lengths)
     target = device_name_for_projection or device_name(device)
     rows, total, note = [], 0.0, None
@@ -281,7 +288,10 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
                              max_iterations)
     device = resolve_device(device)
     store = store or ResultsStore()
-    max_members = max_members or default_population_size(device)
+    if max_members is None:
+        max_members = default_population_size(device)
+    elif max_members < 1:
+        raise ValueError(f"a population needs at least one member, got {max_members}")
     start = time.monotonic()
     plans_run = 0
 
@@ -322,22 +332,32 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
 
 
 def status(store=None, budgets=None) -> list[dict]:
-    """Done / missing rows per experiment and budget (curricula: of the stages unlocked so far)."""
+    """Done / missing rows per experiment and budget (curricula: of the stages unlocked so far).
+
+    ``stale``: stored rows computed by other code than the current (store.code_version; rows
+    from before the column count as unknown, hence stale). ``error``: the table's CorruptResults
+    message (a corrupt table is reported, not skipped, and does not stop the others)."""
     from .experiments import BUDGETS, EXPERIMENTS
+    from .store import CorruptResults, code_version, stale_rows
     store = store or ResultsStore()
+    current = code_version()
     out = []
     for name, exp in EXPERIMENTS.items():
         for b in budgets or BUDGETS:
             budget = get_budget(b)
+            error = None
             try:
-                done = len(store.load(name, b))
+                df = store.load(name, b)
+                done, stale = len(df), int(stale_rows(df, current).sum())
                 missing = len(missing_runs(exp, budget, store))
                 state = "complete" if missing == 0 else ("partial" if done else "empty")
                 if exp.derived_from and missing_runs(get_experiment(exp.derived_from), budget,
                                                      store):
                     state = f"waits for {exp.derived_from}"
-            except Exception as e:  # report, do not crash the whole status
-                done, missing, state = 0, 0, f"error: {e}"
-            out.append(dict(experiment=name, budget=b, done=done, missing=missing, state=state,
-                            backs=exp.backs))
+                if stale:
+                    state += f"; {stale} row(s) from other code"
+            except CorruptResults as e:  # report, do not crash the whole status
+                done, missing, stale, state, error = 0, 0, 0, "CORRUPT (see below)", str(e)
+            out.append(dict(experiment=name, budget=b, done=done, missing=missing, stale=stale,
+                            state=state, backs=exp.backs, error=error))
     return out

@@ -12,8 +12,19 @@ Layout (under ``results/`` at the repository root by default)::
     results/<experiment>/<budget>/checkpoints/    in-flight populations (not committed)
 
 Every write goes to a temporary file that is renamed into place, so a reader (or a killed writer)
-never sees half a table. ``meta.json`` records the SHA-256 of ``runs.csv``: a truncated or edited
-table is reported as corrupted, never silently overwritten.
+never sees half a table; temporary files left by a killed writer (``NAME.tmp.PID`` of a process
+that no longer exists) are removed the next time the folder is opened. ``meta.json`` records the
+SHA-256 of ``runs.csv``: a truncated, edited or deleted table is reported as corrupted, never
+silently overwritten or recomputed.
+
+An append is a small journal: meta.json first announces the new table's checksum *together with
+its provenance entry*, then the table is replaced, then the entry is made permanent. A reader that
+finds the announced table in place counts the announced entry as written, so no kill loses a
+write's provenance and none leaves a table without one.
+
+Each row records ``code_version``, a hash of the source of the modules that determine its numbers
+(:data:`CODE_MODULES`); :func:`stale_rows` finds rows computed by other code (or by code from
+before the column existed: "unknown").
 """
 from __future__ import annotations
 
@@ -23,6 +34,7 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +47,42 @@ CONFIG_COLUMNS = ["alpha", "gamma", "K", "c0", "c1", "lam", "loss", "norm", "lr_
 COLUMNS = (["key", "experiment", "budget", "algorithm", "variant", "switches", "task", "T", "seed"]
            + CONFIG_COLUMNS
            + ["solved", "diverged", "stop_reason", "iterations", "best_accuracy",
-              "final_accuracy", "wall_seconds", "population", "device", "commit", "curve"])
+              "final_accuracy", "wall_seconds", "population", "device", "commit", "curve",
+              "code_version"])
+# Columns a table written by older code may lack (filled in on reading: "" = unknown).
+OPTIONAL_COLUMNS = {"code_version": ""}
+
+# The modules whose source determines a row's numbers; their hash is the row's code_version.
+CODE_MODULES = ("tasks.py", "model.py", "bptt.py", "tptt.py", "lra_diff.py", "optim.py",
+                "engine.py", "fused.py", "readout.py")
+UNKNOWN_VERSION = "unknown"
+_TMP = re.compile(r"\.tmp\.(\d+)$")
+
+
+def code_version(package_dir: Path | None = None) -> str:
+    """SHA-256 (first 12 hex digits) of the source of :data:`CODE_MODULES`, in that order."""
+    h = hashlib.sha256()
+    pkg = Path(package_dir) if package_dir else Path(__file__).resolve().parent
+    for name in CODE_MODULES:
+        h.update(name.encode() + b"\0" + (pkg / name).read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def stale_rows(df: pd.DataFrame, current: str | None = None) -> pd.Series:
+    """Boolean mask of the rows whose code_version is not the current code's (unknown included)."""
+    current = current or code_version()
+    if df.empty:
+        return pd.Series([], dtype=bool, index=df.index)
+    versions = df["code_version"] if "code_version" in df else pd.Series("", index=df.index)
+    return versions.fillna("").astype(str) != current
+
+
+def row_versions(df: pd.DataFrame) -> list[str]:
+    """The distinct code versions of a table's rows ("unknown" for rows from before the column)."""
+    if df.empty or "code_version" not in df:
+        return [UNKNOWN_VERSION] if not df.empty else []
+    v = df["code_version"].fillna("").astype(str).replace("", UNKNOWN_VERSION)
+    return sorted(set(v))
 
 
 def solved_flags(column: pd.Series) -> pd.Series:
@@ -58,6 +105,36 @@ def repo_root() -> Path:
 
 def default_root() -> Path:
     return Path(os.environ.get("LRA_RESULTS", repo_root() / "results"))
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True           # exists (someone else's) or cannot tell: leave its file alone
+    return True
+
+
+def clean_stale_temps(folder: Path) -> list[Path]:
+    """Remove ``*.tmp.PID`` files in ``folder`` whose writer (PID) no longer runs."""
+    removed = []
+    try:
+        entries = list(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
+        return removed
+    for f in entries:
+        m = _TMP.search(f.name)
+        if m and f.is_file() and not _pid_alive(int(m.group(1))):
+            try:
+                f.unlink()
+                removed.append(f)
+            except OSError:
+                pass
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -117,78 +194,143 @@ class ResultsStore:
         return self.dir(experiment, budget) / "meta.json"
 
     def checkpoint_dir(self, experiment: str, budget: str) -> Path:
-        return self.dir(experiment, budget) / "checkpoints"
+        d = self.dir(experiment, budget) / "checkpoints"
+        clean_stale_temps(d)
+        return d
+
+    def clean(self, experiment: str, budget: str) -> None:
+        """Remove temporary files left by killed writers in this table's folders."""
+        d = self.dir(experiment, budget)
+        for folder in (d, d / "probes", d / "checkpoints"):
+            clean_stale_temps(folder)
 
     def probe_path(self, experiment: str, budget: str, key: str) -> Path:
         return self.dir(experiment, budget) / "probes" / f"{key}.json"
 
     # ------------------------------------------------------------------------- reading
-    def meta(self, experiment: str, budget: str) -> dict:
+    def _read(self, path: Path, what: str) -> bytes | None:
+        """The bytes of a store file, None if absent; anything else unreadable is CorruptResults."""
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:   # a directory in its place, no permission, I/O error
+            raise CorruptResults(f"{path} cannot be read as the {what} ({e.strerror or e}); "
+                                 "restore it from git or move it away") from None
+
+    def _raw_meta(self, experiment: str, budget: str) -> dict:
         path = self.meta_path(experiment, budget)
-        if not path.exists():
+        data = self._read(path, "provenance file")
+        if data is None:
             return {"writes": []}
         try:
-            return json.loads(path.read_text())
+            meta = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise CorruptResults(f"{path} is not valid JSON ({e}); restore it from git") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("writes", []), list):
+            raise CorruptResults(f"{path} is not a provenance record (a JSON object with a list "
+                                 "of writes); restore it from git")
+        meta.setdefault("writes", [])
+        return meta
+
+    def _state(self, experiment: str, budget: str):
+        """(meta with any committed pending write promoted, table bytes or None)."""
+        self.clean(experiment, budget)
+        meta = self._raw_meta(experiment, budget)
+        path = self.table_path(experiment, budget)
+        data = self._read(path, "results table")
+        pending = meta.get("pending")
+        if data is None:
+            if meta.get("rows") or meta.get("sha256") or meta["writes"]:
+                raise CorruptResults(
+                    f"{path} is missing but {self.meta_path(experiment, budget)} records "
+                    f"{meta.get('rows', '?')} row(s); restore it with `git checkout -- {path}` "
+                    "(or remove the whole folder to recompute)")
+            return meta, None
+        digest = hashlib.sha256(data).hexdigest()
+        if isinstance(pending, dict) and digest == pending.get("sha256") and \
+                digest != meta.get("sha256"):
+            # the announced table is in place: the write happened, with its provenance
+            meta = {**meta, "writes": meta["writes"] + [pending["write"]],
+                    "rows": pending.get("rows"), "sha256": digest}
+        elif digest != meta.get("sha256") and digest != meta.get("pending_sha256"):
+            # (pending_sha256: the journal of older versions, which carried no provenance)
+            raise CorruptResults(
+                f"{path} does not match the checksum recorded in meta.json (truncated, or edited "
+                f"by hand?); restore it with `git checkout -- {path}` or move it away")
+        meta.pop("pending", None)
+        meta.pop("pending_sha256", None)
+        return meta, data
+
+    def meta(self, experiment: str, budget: str) -> dict:
+        """The provenance record: every write (commit, device, versions, date, ...) and checksum."""
+        return self._state(experiment, budget)[0]
 
     def load(self, experiment: str, budget: str) -> pd.DataFrame:
         """The table of (experiment, budget); empty when nothing has run. Raises CorruptResults."""
-        path = self.table_path(experiment, budget)
-        if not path.exists():
+        _, data = self._state(experiment, budget)
+        return self._parse(self.table_path(experiment, budget), data)
+
+    def _parse(self, path: Path, data: bytes | None) -> pd.DataFrame:
+        if data is None:
             return pd.DataFrame(columns=COLUMNS)
-        data = path.read_bytes()
-        meta = self.meta(experiment, budget)
-        digest = hashlib.sha256(data).hexdigest()
-        if digest not in (meta.get("sha256"), meta.get("pending_sha256")):
-            raise CorruptResults(
-                f"{path} does not match the checksum recorded in meta.json (truncated, or edited "
-                "by hand?); restore it with `git checkout -- {path}` or move it away")
         try:
             df = pd.read_csv(io.BytesIO(data), keep_default_na=True)
         except Exception as e:  # pandas raises many kinds
             raise CorruptResults(f"{path} cannot be parsed ({e})") from None
+        for c, default in OPTIONAL_COLUMNS.items():
+            if c not in df.columns:
+                df[c] = default
         missing = [c for c in COLUMNS if c not in df.columns]
         if missing or df["key"].isna().any() or df["key"].duplicated().any():
             raise CorruptResults(f"{path} is malformed (missing columns {missing} or bad keys)")
-        return df
+        return df[COLUMNS + [c for c in df.columns if c not in COLUMNS]]
 
     def done_keys(self, experiment: str, budget: str) -> set[str]:
         return set(self.load(experiment, budget)["key"])
 
     def probes(self, experiment: str, budget: str, key: str) -> list[dict] | None:
         path = self.probe_path(experiment, budget, key)
-        if not path.exists():
+        data = self._read(path, "probe file")
+        if data is None:
             return None
-        return json.loads(path.read_text())
+        try:
+            return json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CorruptResults(f"{path} is not valid JSON ({e}); restore it from git") from None
 
     # ------------------------------------------------------------------------- writing
     def append(self, experiment: str, budget: str, rows: list[dict], prov: dict,
                probes: dict[str, list] | None = None) -> int:
-        """Add finished rows (those whose key is already stored are skipped). Returns the count."""
-        existing = self.load(experiment, budget)          # also validates the file
+        """Add finished rows (those whose key is already stored are skipped). Returns the count.
+
+        Rows lacking ``code_version`` are stamped with the current code's."""
+        meta, data = self._state(experiment, budget)        # also validates the files
+        existing = self._parse(self.table_path(experiment, budget), data)
         have = set(existing["key"])
         new = [r for r in rows if r["key"] not in have]
         if not new:
             return 0
+        version = code_version()
+        new = [{**r, "code_version": r.get("code_version") or version} for r in new]
         for key, p in (probes or {}).items():
             if key in {r["key"] for r in new}:
                 atomic_write_bytes(self.probe_path(experiment, budget, key),
                                    json.dumps(p).encode())
         df = pd.DataFrame([{c: r.get(c) for c in COLUMNS} for r in new], columns=COLUMNS)
-        table = df if existing.empty else pd.concat([existing, df], ignore_index=True)
+        table = df if existing.empty else pd.concat([existing[COLUMNS], df], ignore_index=True)
         table = table.sort_values(["task", "T", "key"], kind="stable")
         data = table.to_csv(index=False).encode()
         digest = hashlib.sha256(data).hexdigest()
-        meta = self.meta(experiment, budget)
-        # Three atomic steps, each leaving a table that verifies: announce the new checksum,
-        # replace the table, then make the new checksum the only one.
-        meta["pending_sha256"] = digest
-        self._write_meta(experiment, budget, meta)
+        entry = {**prov, "rows_added": len(new), "code_version": version}
+        # Three atomic steps, each leaving a store that verifies: announce the new table with its
+        # provenance entry, replace the table, then make the entry permanent. A kill after the
+        # second step loses nothing: readers promote the announced entry (see _state).
+        self._write_meta(experiment, budget, {**meta, "pending": {
+            "sha256": digest, "rows": len(table), "write": entry}})
         atomic_write_bytes(self.table_path(experiment, budget), data)
-        meta.setdefault("writes", []).append({**prov, "rows_added": len(new)})
-        meta.update(experiment=experiment, budget=budget, rows=len(table), sha256=digest)
-        meta.pop("pending_sha256")
+        meta = {**meta, "writes": meta["writes"] + [entry], "experiment": experiment,
+                "budget": budget, "rows": len(table), "sha256": digest}
         self._write_meta(experiment, budget, meta)
         return len(new)
 

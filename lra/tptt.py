@@ -41,8 +41,8 @@ class TPTTConfig:
     def __post_init__(self):
         for name in ("lr_i", "lr_f", "lr_g", "noise"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
-                raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < float("inf"):
+                raise ValueError(f"{name} must be a finite non-negative number, got {v!r}")
         if self.optimiser not in OPTIMISERS:
             raise ValueError(f"unknown optimiser {self.optimiser!r}; valid: {', '.join(OPTIMISERS)}")
 

@@ -6,8 +6,13 @@ from lra.tasks import generate, get_task, make_generator
 
 
 @pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(2)
+def _restore_threads():
+    """Leave PyTorch's thread count as the environment set it (CI runs the suite with the default
+    and with OMP_NUM_THREADS=1): a test that changes it (a campaign picks its own) restores it.
+    No test may depend on the count."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
 
 
 def population_batch(task, T, P, batch=20, seed=0):

@@ -6,10 +6,23 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from lra import cli
 from lra.cli import main, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def git_state():
+    """Tracked and untracked files of the checkout with their contents' status (what -o must not
+    touch): `git status --porcelain` plus the hash of every modified file."""
+    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                         capture_output=True, text=True).stdout
+    return out
+
+
+CLEAN = git_state()
 
 BAD = [
     (["campaign", "--budget", "huge"], "unknown budget 'huge'; valid budgets: smoke, paper"),
@@ -30,9 +43,33 @@ BAD = [
     (["run", "lra_diff", "-p", "device", "tpu"], "device must be one of"),
     (["run", "explore", "-p", "T", "9"], "T must be an integer >= 10"),
     (["run", "explore", "-p", "K", "0"], "K must be an integer >= 1"),
-    (["run", "explore", "-p", "alpha", "-0.1"], "alpha must be a non-negative number"),
-    (["run", "explore", "-p", "gamma", "-1"], "gamma must be a non-negative number"),
-    (["run", "explore", "-p", "lam", "-2"], "lam must be a non-negative number"),
+    (["run", "explore", "-p", "alpha", "-0.1"], "alpha must be a finite non-negative number"),
+    (["run", "explore", "-p", "gamma", "-1"], "gamma must be a finite non-negative number"),
+    (["run", "explore", "-p", "lam", "-2"], "lam must be a finite non-negative number"),
+    (["run", "explore", "-p", "alpha", "inf"], "alpha must be a finite non-negative number"),
+    (["run", "explore", "-p", "gamma", "1e400"], "gamma must be a finite non-negative number"),
+    (["run", "explore", "-p", "lam", "nan"], "lam must be a finite non-negative number"),
+    (["run", "explore", "-p", "T", "1e23"], "parameter T: expected an integer"),
+    (["run", "explore", "-p", "T", "1" + "0" * 23], "T must be an integer <= 10000"),
+    (["run", "explore", "-p", "K", "1000000"], "K must be an integer <= 1000"),
+    (["run", "explore", "-p", "seeds", "100000000"], "seeds must be an integer <= 1000"),
+    (["run", "lra_diff", "--kernel", "bogus"], "unknown Jupyter kernel 'bogus'; installed"),
+    (["run", "lra_diff", "-o", "book/explore.ipynb"], "refusing to write under book/"),
+    (["run", "explore", "-o", "book/lra_diff.ipynb"], "refusing to write under book/"),
+    (["run", "lra_diff", "-o", "results/table1/smoke/runs.csv"],
+     "refusing to write under results/"),
+    (["run", "lra_diff", "-o", "README.md"], "refusing to overwrite a file tracked by git"),
+    (["run", "lra_diff", "-o", "lra"], "is a directory"),
+    (["campaign", "--population", "0"], "--population must be >= 1"),
+    (["campaign", "--population", "-1"], "--population must be >= 1"),
+    (["campaign", "--time-limit", "0"], "the time limit must be positive"),
+    (["campaign", "--time-limit", "0m"], "the time limit must be positive"),
+    (["campaign", "--time-limit", ""], "bad duration ''"),
+    (["campaign", "--seeds", "100000000"], "--seeds must be >= 1 and <= 1000"),
+    (["campaign", "--max-iterations", "10000000000"], "--max-iterations must be >= 1 and <="),
+    (["campaign", "--threads", "0"], "--threads must be >= 1"),
+    (["campaign", "--experiments", "table1_multiseed"],
+     "table1_multiseed repeats the best configurations of table1, which has missing rows"),
     (["run", "explore", "-p", "alpha", "fast"], "parameter alpha: expected a number"),
     (["run", "explore", "-p", "task", "adding"], "unknown task 'adding'; valid tasks: temporal_order"),
     (["run", "lra_diff", "-p", "budget"], "expected 2 arguments"),
@@ -51,11 +88,43 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(argv, message, tmp_pat
     assert err.count("\n") == 1 and err.startswith("lra: error: "), err
     assert message in err, err
     assert not results.exists()
+    assert git_state() == CLEAN, "bad input changed files of the checkout"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("argv", [["campaign", "--device", "cuda"],
+                                  ["campaign", "--device", "cuda:1"],
+                                  ["run", "lra_diff", "-p", "device", "cuda"]])
+def test_cuda_on_a_cpu_only_build_is_one_line(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LRA_RESULTS", str(tmp_path / "results"))
+    monkeypatch.chdir(ROOT)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "requested but this PyTorch build has no CUDA" in err or \
+        "no CUDA device is visible" in err, err
+    assert not (tmp_path / "results").exists()
 
 
 def test_durations():
     assert parse_duration("12m") == 720 and parse_duration("1h30m") == 5400
     assert parse_duration("90s") == 90 and parse_duration("45") == 45
+
+
+def test_default_threads_never_oversubscribe(monkeypatch):
+    cores = cli.physical_cores()
+    assert 1 <= cores <= (os.cpu_count() or 1)
+    for load, expected in ((0.0, min(4, cores)), (cores + 5.0, 1), (cores - 1.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        n, why = cli.default_threads()
+        print(f"load {load}: {n} thread(s) ({why})")
+        assert n == expected and 1 <= n <= min(4, cores)
+
+
+def test_list_into_a_closed_pipe_has_no_traceback():
+    # `true` exits without reading, so every write of `lra list` meets a closed pipe
+    r = subprocess.run(f"{sys.executable} -m lra list | true", shell=True, cwd=ROOT,
+                       capture_output=True, text=True, executable="/bin/bash")
+    assert r.stderr == "", r.stderr
 
 
 def test_list_and_status(capsys, monkeypatch, tmp_path):
@@ -88,3 +157,21 @@ def test_run_executes_a_notebook_and_reports_failure(tmp_path):
     assert bad.returncode == 1
     assert "CorruptResults" in bad.stderr and (tmp_path / "failed.ipynb").exists()
     assert table.read_text() == "key,experiment\nabc"
+
+
+def test_campaign_says_how_many_threads_and_complete_only_when_rows_exist(tmp_path, monkeypatch,
+                                                                           capsys):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("LRA_RESULTS", str(tmp_path))
+    base = ["campaign", "--experiments", "fig2", "--max-iterations", "20", "--device", "cpu"]
+    assert main(base + ["--threads", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "using 1 CPU thread(s) (--threads)" in err, err
+    assert "campaign smoke-cap20: complete; 1 population(s) run" in out, out
+    assert main(base) == 0                       # nothing left: complete, nothing run
+    out, err = capsys.readouterr()
+    # the default depends on the machine's load at that moment: check its form and range
+    import re
+    m = re.search(r"using (\d+) CPU thread\(s\) \((\d+) physical core\(s\), load \d+\)", err)
+    assert m and 1 <= int(m.group(1)) <= min(4, int(m.group(2))), err
+    assert "complete; 0 population(s) run" in out, out

@@ -21,14 +21,43 @@ def params_equal(a, b, members_a, members_b):
                for (_, va), (_, vb) in zip(a.items(), b.items()))
 
 
+CONFIGS = [LRADiffConfig(alpha=0.01, gamma=1.0, K=3), LRADiffConfig(alpha=0.1, gamma=0.1, K=5,
+           lam=0.1, loss="log_penalty"), LRADiffConfig(alpha=0.01, gamma=10.0, K=2, c1=0.1)]
+
+
+def test_member_is_isolated_from_the_rest_of_its_population():
+    """Member p's numbers do not depend on what the other members are: two populations of the
+    same size (hence the same tensor shapes, so the same arithmetic on any BLAS path) that
+    share only member p train it to the same bits, the regularised member included."""
+    others = [LRADiffConfig(alpha=0.5, gamma=3.0, K=1, norm="forced"),
+              LRADiffConfig(alpha=0.2, gamma=0.01, K=7, lam=1.0, loss="log_penalty", c1=0.0)]
+    for p, cfg in enumerate(CONFIGS):
+        a = trainer(CONFIGS, [0, 1, 0], task="random_permutation", max_iterations=30,
+                    check_every=1000)
+        mixed = [others[0]] * 3
+        mixed[p] = cfg
+        b = trainer(mixed, [5 if q != p else [0, 1, 0][p] for q in range(3)],
+                    task="random_permutation", max_iterations=30, check_every=1000)
+        a.run()
+        b.run()
+        assert params_equal(a.params, b.params, [p], [p]), p
+
+
 def test_member_equals_same_config_trained_alone():
-    configs = [LRADiffConfig(alpha=0.01, gamma=1.0, K=3), LRADiffConfig(alpha=0.1, gamma=0.1, K=5,
-               lam=0.1, loss="log_penalty"), LRADiffConfig(alpha=0.01, gamma=10.0, K=2, c1=0.1)]
-    pop = trainer(configs, [0, 1, 0], task="random_permutation", max_iterations=30,
+    """A member trained alone (P = 1) equals the same member trained in a population (P = 3), to
+    the bit, for the members whose updates are proportional to their error signal. Not for the
+    regularised member (lambda > 0): below the top its update is set by the rounding of the
+    signal (Omega is invariant to its scale; tests/test_algorithms.py), and a BLAS may round a
+    batched product of P = 1 differently from one of P = 3 (MKL_CBWR=COMPATIBLE does, for the
+    W_hh products of Omega), which 30 iterations amplify to ~1e-3. Its isolation is checked at
+    equal population size above."""
+    pop = trainer(CONFIGS, [0, 1, 0], task="random_permutation", max_iterations=30,
                   check_every=1000)
     pop.run()
-    for p in range(3):
-        alone = trainer([configs[p]], [[0, 1, 0][p]], task="random_permutation", max_iterations=30,
+    for p, cfg in enumerate(CONFIGS):
+        if cfg.lam > 0:
+            continue
+        alone = trainer([cfg], [[0, 1, 0][p]], task="random_permutation", max_iterations=30,
                         check_every=1000)
         alone.run()
         assert params_equal(pop.params, alone.params, [p], [0]), p

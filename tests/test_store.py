@@ -1,4 +1,5 @@
 """Results store and campaigns: provenance, no recomputation, corruption, SIGKILL and resume."""
+import json
 import os
 import signal
 import subprocess
@@ -124,3 +125,224 @@ def test_sigkill_mid_campaign_then_resume_equals_uninterrupted(tmp_path):
         assert not got["key"].duplicated().any()
         pd.testing.assert_frame_equal(stable(ref), stable(got), check_dtype=False)
     assert len(partial) < len(ResultsStore(ref_dir).load("table1", budget))
+
+
+# ------------------------------------------------------------------ broken stores, kills, versions
+def fake_rows(n, start=0, **extra):
+    """Rows with every column, as the runner writes them (no training needed)."""
+    rows = []
+    for i in range(start, start + n):
+        r = {c: None for c in COLUMNS if c != "code_version"}
+        r.update(key=f"k{i:04d}", experiment="fig2", budget="smoke", algorithm="lra_diff",
+                 variant="paper", switches="", task="random_permutation", T=10, seed=i,
+                 solved=False, diverged=False, stop_reason="cap", iterations=40,
+                 best_accuracy=0.5, final_accuracy=0.5, wall_seconds=1.0, population=1,
+                 device="CPU", commit="abc", curve="[]", **extra)
+        rows.append(r)
+    return rows
+
+
+PROV = dict(commit="abc", dirty=False, device="CPU", torch="x", python="x", platform="x",
+            date="x", budget="smoke", command="test")
+
+
+def snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else "dir")
+            for p in sorted(root.rglob("*"))}
+
+
+def cli(args, results, **kw):
+    env = {**os.environ, "LRA_RESULTS": str(results), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "lra", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=kw.get("timeout", 120))
+
+
+def one_line_exit_2(r, *needles):
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("lra: error: "), r.stderr
+    for n in needles:
+        assert n in r.stderr, r.stderr
+
+
+CORRUPTIONS = {
+    "meta.json is a directory": lambda d: ((d / "meta.json").unlink(), (d / "meta.json").mkdir()),
+    "runs.csv is a directory": lambda d: ((d / "runs.csv").unlink(), (d / "runs.csv").mkdir()),
+    "meta.json holds null": lambda d: (d / "meta.json").write_text("null"),
+    "meta.json holds a list": lambda d: (d / "meta.json").write_text("[1, 2]"),
+    "meta.json truncated": lambda d: (d / "meta.json").write_bytes(
+        (d / "meta.json").read_bytes()[:40]),
+    "runs.csv truncated": lambda d: (d / "runs.csv").write_bytes(
+        (d / "runs.csv").read_bytes()[:100]),
+    "runs.csv deleted": lambda d: (d / "runs.csv").unlink(),
+}
+
+
+@pytest.mark.parametrize("corrupt", list(CORRUPTIONS))
+@pytest.mark.parametrize("command", ["campaign", "status"])
+def test_broken_store_is_one_line_exit_2_and_nothing_written(corrupt, command, tmp_path):
+    budget = "smoke-cap40" if command == "campaign" else "smoke"
+    store = ResultsStore(tmp_path)
+    store.append("fig2", budget, fake_rows(2), PROV)
+    CORRUPTIONS[corrupt](tmp_path / "fig2" / budget)
+    before = snapshot(tmp_path)
+    args = (["campaign", "--budget", "smoke", "--experiments", "fig2", "--max-iterations", "40",
+             "--device", "cpu"] if command == "campaign" else ["status", "--budget", "smoke"])
+    r = cli(args, tmp_path)
+    one_line_exit_2(r, str(tmp_path / "fig2" / budget))
+    assert "{path}" not in r.stderr
+    assert snapshot(tmp_path) == before                       # nothing written, nothing removed
+    with pytest.raises(CorruptResults):
+        store.load("fig2", budget)
+
+
+def test_deleted_table_whose_meta_records_rows_is_not_recomputed(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append("fig2", "smoke", fake_rows(3), PROV)
+    (tmp_path / "fig2" / "smoke" / "runs.csv").unlink()
+    with pytest.raises(CorruptResults, match="is missing but .*records 3 row"):
+        store.load("fig2", "smoke")
+    with pytest.raises(CorruptResults):
+        store.append("fig2", "smoke", fake_rows(1, start=9), PROV)
+    assert not (tmp_path / "fig2" / "smoke" / "runs.csv").exists()
+
+
+def test_truncated_checkpoint_is_one_line_exit_2(tmp_path):
+    budget = "smoke-cap40"
+    store = ResultsStore(tmp_path)
+    ck = store.checkpoint_dir("fig2", budget)
+    ck.mkdir(parents=True)
+    (ck / "0123456789abcdef.pt").write_bytes(b"PK\x03\x04 torn")
+    before = snapshot(tmp_path)
+    r = cli(["campaign", "--budget", "smoke", "--experiments", "fig2", "--max-iterations", "40",
+             "--device", "cpu"], tmp_path)
+    one_line_exit_2(r, "checkpoint", "unreadable", "0123456789abcdef.pt")
+    assert snapshot(tmp_path) == before
+
+
+def _writer_killed_in(step: str, results: Path, rows: int):
+    """Append in a child process that dies (os._exit: no cleanup, like SIGKILL) at ``step``:
+    "table" = while the new runs.csv is being written (its temporary file open), "commit" =
+    after the table was replaced, before meta.json's final write."""
+    code = f"""
+import os, sys
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from test_store import fake_rows, PROV
+import lra.store as st
+store = st.ResultsStore({str(results)!r})
+if {step!r} == "table":
+    real = os.fsync
+    def die(fd):
+        if os.readlink(f"/proc/self/fd/{{fd}}").split("/")[-1].startswith("runs.csv.tmp."):
+            os._exit(9)
+        real(fd)
+    st.os.fsync = die
+else:
+    calls = []
+    real = st.ResultsStore._write_meta
+    def die(self, *a):
+        calls.append(1)
+        if len(calls) == 2:
+            os._exit(9)
+        real(self, *a)
+    st.ResultsStore._write_meta = die
+store.append("fig2", "smoke", fake_rows({rows}, start=100), PROV)
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 9, r.stderr
+
+
+def test_killed_write_leaves_no_litter(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append("fig2", "smoke", fake_rows(2), PROV)
+    d = tmp_path / "fig2" / "smoke"
+    # killed while writing the table: the old table stands, with its one write
+    _writer_killed_in("table", tmp_path, 1)
+    assert list(d.glob("*.tmp.*")), "the kill should have left a temporary file"
+    assert len(store.load("fig2", "smoke")) == 2
+    assert [w["rows_added"] for w in store.meta("fig2", "smoke")["writes"]] == [2]
+    assert not list(d.rglob("*.tmp.*")), "a dead writer's temporary file was not cleaned"
+
+
+def test_kill_after_the_table_write_loses_no_provenance(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append("fig2", "smoke", fake_rows(2), PROV)
+    d = tmp_path / "fig2" / "smoke"
+    # killed after replacing the table: the new rows stand, *with* their provenance entry
+    _writer_killed_in("commit", tmp_path, 3)
+    assert len(store.load("fig2", "smoke")) == 5
+    assert [w["rows_added"] for w in store.meta("fig2", "smoke")["writes"]] == [2, 3]
+    # ... and the next write keeps both
+    store.append("fig2", "smoke", fake_rows(1, start=200), PROV)
+    meta = json.loads((d / "meta.json").read_text())
+    assert [w["rows_added"] for w in meta["writes"]] == [2, 3, 1] and "pending" not in meta
+    assert meta["rows"] == 6 and not list(d.rglob("*.tmp.*"))
+
+
+def test_temporary_files_of_live_writers_are_kept(tmp_path):
+    d = tmp_path / "fig2" / "smoke"
+    (d / "checkpoints").mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = d / f"runs.csv.tmp.{os.getpid()}"
+    live.write_text("in progress")
+    stale = [d / f"meta.json.tmp.{dead.pid}", d / "checkpoints" / f"x.pt.tmp.{dead.pid}"]
+    for f in stale:
+        f.write_text("orphan")
+    ResultsStore(tmp_path).load("fig2", "smoke")
+    assert live.exists() and not any(f.exists() for f in stale)
+
+
+def test_rows_record_the_code_version_and_stale_rows_are_flagged(tmp_path, monkeypatch):
+    import lra.store as st
+    from lra import report
+    from lra.runner import status
+    store = ResultsStore(tmp_path)
+    store.append("fig2", "smoke", fake_rows(2), PROV)
+    store.append("fig2", "smoke", fake_rows(1, start=5, code_version="0ld0ld0ld0ld"), PROV)
+    df = store.load("fig2", "smoke")
+    current = st.code_version()
+    assert sorted(df["code_version"]) == sorted([current, current, "0ld0ld0ld0ld"])
+    assert store.meta("fig2", "smoke")["writes"][0]["code_version"] == current
+    assert list(st.stale_rows(df)) == [v != current for v in df["code_version"]]
+    row = {r["experiment"]: r for r in status(store, ["smoke"])}["fig2"]
+    assert row["stale"] == 1 and "1 row(s) from other code" in row["state"]
+    note = report.budget_note("smoke", df)
+    assert "1 of 3 row(s) were computed by other code" in note and "0ld0ld0ld0ld" in note
+    # a table from before the column: every row is of unknown version, hence stale
+    old = tmp_path / "old"
+    ResultsStore(old).append("fig2", "smoke", fake_rows(2), PROV)
+    d = old / "fig2" / "smoke"
+    table = pd.read_csv(d / "runs.csv").drop(columns=["code_version"])
+    data = table.to_csv(index=False).encode()
+    meta = json.loads((d / "meta.json").read_text())
+    meta["sha256"] = __import__("hashlib").sha256(data).hexdigest()
+    (d / "runs.csv").write_bytes(data)
+    (d / "meta.json").write_text(json.dumps(meta))
+    df_old = ResultsStore(old).load("fig2", "smoke")
+    assert st.stale_rows(df_old).all() and st.row_versions(df_old) == ["unknown"]
+    assert "version unknown" in report.budget_note("smoke", df_old)
+
+
+def test_code_version_covers_every_module_that_determines_numbers(tmp_path):
+    import shutil
+    import lra.store as st
+    assert set(st.CODE_MODULES) == {"tasks.py", "model.py", "bptt.py", "tptt.py", "lra_diff.py",
+                                    "optim.py", "engine.py", "fused.py"}
+    pkg = Path(st.__file__).parent
+    base = st.code_version()
+    for name in st.CODE_MODULES:
+        copy = tmp_path / name.replace(".py", "")
+        shutil.copytree(pkg, copy / "lra")
+        (copy / "lra" / name).write_text((pkg / name).read_text() + "\n# changed\n")
+        assert st.code_version(copy / "lra") != base, name
+    assert st.code_version(pkg) == base
+
+
+def test_status_exits_nonzero_on_a_corrupt_table(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append("fig2", "smoke", fake_rows(2), PROV)
+    (tmp_path / "fig2" / "smoke" / "runs.csv").write_text("key\nx\n")
+    r = cli(["status", "--budget", "smoke"], tmp_path)
+    one_line_exit_2(r, "1 corrupt table(s)", "checksum")
+    assert "fig2" in r.stdout and "CORRUPT" in r.stdout
