@@ -21,7 +21,8 @@ from .experiments import Budget, Experiment, Run, get_budget, get_experiment
 from .lra_diff import LRADiff, ReleasedCodeSwitches
 from .planning import Population, merge, population_cost
 from .readout import ReadoutOnly
-from .store import CONFIG_COLUMNS, ResultsStore, device_name, provenance, solved_flags
+from .store import (CONFIG_COLUMNS, ResultsStore, clean_stale_temps, device_name, provenance,
+                    solved_flags)
 from .tptt import TPTT
 
 
@@ -56,8 +57,11 @@ def budget_with_cap(budget: Budget, max_iterations: int | None) -> Budget:
 
 def populations_dir(store: ResultsStore, budget: Budget) -> Path:
     """Where populations in flight keep their checkpoints: one folder per budget, shared by every
-    experiment (a merged population belongs to several)."""
-    return Path(store.root) / "_populations" / budget.name
+    experiment (a merged population belongs to several). Temporary files of killed writers
+    there are removed."""
+    d = Path(store.root) / "_populations" / budget.name
+    clean_stale_temps(d)
+    return d
 
 
 def checkpoint_path(store: ResultsStore, budget: Budget, pop: Population) -> Path:

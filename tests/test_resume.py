@@ -46,7 +46,8 @@ def test_campaign_killed_before_its_store_write_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(lra.store.ResultsStore, "append", killed)
     with pytest.raises(KeyboardInterrupt):
         campaign(tmp_path / "killed")
-    assert list((tmp_path / "killed" / "fig2" / "smoke-cap45" / "checkpoints").glob("*.pt"))
+    ck_dir = tmp_path / "killed" / "_populations" / "smoke-cap45"   # merged populations' folder
+    assert list(ck_dir.glob("*.pt"))
     monkeypatch.setattr(lra.store.ResultsStore, "append", real)
     res = campaign(tmp_path / "killed")
     assert res["finished"]
@@ -55,4 +56,4 @@ def test_campaign_killed_before_its_store_write_resumes(tmp_path, monkeypatch):
     assert len(ref) == 1
     pd.testing.assert_frame_equal(ref.drop(columns=VOLATILE), got.drop(columns=VOLATILE),
                                   check_dtype=False)
-    assert not list((tmp_path / "killed" / "fig2" / "smoke-cap45" / "checkpoints").glob("*"))
+    assert not list(ck_dir.glob("*"))
