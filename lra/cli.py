@@ -381,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU threads (default: min(physical cores, 4) less the busy ones)")
     c.add_argument("--progress", action="store_true", default=None)
     c.add_argument("--concurrent", type=int, default=1,
-                   help="train this many populations at once (threads; on CUDA one stream each)")
+                   help="train this many populations at once (threads; on CUDA one stream each; "
+                        "experimental: default 1)")
     c.add_argument("--lengths", type=int, nargs="+", default=None,
                    help="only these sequence lengths T (e.g. --lengths 10)")
     c.add_argument("--dry-run", action="store_true",

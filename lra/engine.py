@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -69,6 +70,9 @@ def atomic_save(obj, path: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+_CAPTURE_LOCK = threading.Lock()
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -290,23 +294,30 @@ class PopulationTrainer:
 
     def _graphed_step(self):
         if self._graph is None:
-            # Warm up on a copy (so the real weights are untouched), then capture.
-            saved = (self.params.clone(), {k: v.clone() if torch.is_tensor(v) else v
-                                           for k, v in self.state.items()},
-                     self.active.clone(), self.diverged.clone())
-            s = torch.cuda.Stream()
-            s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s):
-                for _ in range(3):
-                    self._step()
-            torch.cuda.current_stream().wait_stream(s)
-            self._restore_tensors(*saved)
-            self._graph = torch.cuda.CUDAGraph()
-            # thread_local: other threads (concurrent populations) may use the GPU meanwhile
-            with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
-                self._graph_stats = self._step()
+            with _CAPTURE_LOCK:     # one capture at a time in this process (see below)
+                self._capture()
         self._graph.replay()
         return self._graph_stats
+
+    def _capture(self):
+        # Populations trained concurrently (lra.runner.run_concurrently) capture one at a time:
+        # on an H100 (torch 2.11) a capture in one thread failed with
+        # cudaErrorStreamCaptureInvalidated while other threads were capturing or recapturing.
+        # Warm up on a copy (so the real weights are untouched), then capture.
+        saved = (self.params.clone(), {k: v.clone() if torch.is_tensor(v) else v
+                                       for k, v in self.state.items()},
+                 self.active.clone(), self.diverged.clone())
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(3):
+                self._step()
+        torch.cuda.current_stream().wait_stream(s)
+        self._restore_tensors(*saved)
+        self._graph = torch.cuda.CUDAGraph()
+        # thread_local: other threads (concurrent populations) may use the GPU meanwhile
+        with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
+            self._graph_stats = self._step()
 
     def _restore_tensors(self, params, state, active, diverged):
         for (_, dst), (_, src) in zip(self.params.items(), params.items()):
