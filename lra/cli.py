@@ -346,8 +346,10 @@ def cmd_status(args):
         print(f"{r['experiment']:{w}s} {r['backs']:32s} {r['budget']:7s} {r['done']:6d} "
               f"{r['missing']:8d} {r['stale']:6d}  {r['state']}")
     stale = sum(r["stale"] for r in rows)
-    print(f"\ncode version {code_version()} (hash of lra/{{tasks,model,bptt,tptt,lra_diff,optim,"
-          f"engine,fused}}.py); stale = rows computed by other code or of unknown version"
+    from .store import CODE_MODULES
+    modules = ",".join(m[:-3] for m in CODE_MODULES)
+    print(f"\ncode version {code_version()} (hash of lra/{{{modules}}}.py); stale = rows "
+          f"computed by other code or of unknown version"
           + (f": {stale} row(s); move their tables away and rerun to reproduce them"
              if stale else ""))
     errors = [r for r in rows if r["error"]]
