@@ -61,3 +61,50 @@ def control_table(merged: pd.DataFrame) -> pd.DataFrame:
                      "readout only: mean (min–max) over seeds": ctrl,
                      "RNN-LRA-diff, best of grid": lra, "paper, best over K": pct(r.paper_best)})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Which run a grid search reports: our rule and the released grid search's
+# (reference-code-notes, lra-rnn 10-11: ``best_idx = argmax(iterations)``, and only when that
+# run reached the iteration cap ``argmax(accuracy)``, where accuracy is the best validation
+# accuracy a run saw; numpy's argmax takes the first of equal values, here in grid order).
+
+GRID_ORDER = ["alpha", "gamma", "K", "c0", "c1", "lam", "loss"]
+
+
+def _grid_sorted(cell: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in GRID_ORDER if c in cell]
+    return cell.sort_values(cols, ascending=[False] * len(cols), kind="stable")
+
+
+def pick_ours(cell: pd.DataFrame) -> pd.Series:
+    """Solved first, then the best accuracy, then the fewest iterations."""
+    d = cell.assign(solved=solved_flags(cell["solved"]))
+    return d.sort_values(["solved", "best_accuracy", "iterations", "key"],
+                         ascending=[False, False, True, True], kind="stable").iloc[0]
+
+
+def pick_released(cell: pd.DataFrame, cap: int) -> pd.Series:
+    """The released grid search's rule: the longest run, or the most accurate if that one hit
+    the cap."""
+    d = _grid_sorted(cell).reset_index(drop=True)
+    i = int(d["iterations"].values.argmax())
+    if int(d["iterations"].iloc[i]) >= cap:
+        i = int(d["best_accuracy"].values.argmax())
+    return d.iloc[i]
+
+
+def selection_rules(df: pd.DataFrame, cap: int, cell=("task", "K", "T")) -> pd.DataFrame:
+    """Per cell: the configuration and accuracy each rule reports, and whether they agree."""
+    rows = []
+    for key, g in df.groupby(list(cell), sort=True):
+        ours, rel = pick_ours(g), pick_released(g, cap)
+        cfg = lambda r: ", ".join(f"{c}={r[c]:g}" for c in ("alpha", "gamma") if c in r)
+        acc = lambda r: ("✓" if bool(solved_flags(pd.Series([r["solved"]])).iloc[0])
+                         else f"{100 * r['best_accuracy']:.2f}")
+        rows.append({**dict(zip(cell, key)), "runs": len(g),
+                     "ours: picks": cfg(ours), "ours: reports": acc(ours),
+                     "released rule: picks": cfg(rel), "released: reports": acc(rel),
+                     "(iterations)": int(rel["iterations"]),
+                     "same run": ours["key"] == rel["key"]})
+    return pd.DataFrame(rows)

@@ -36,3 +36,23 @@ def test_recurrent_weights_stay_at_initialisation():
     tr.run()
     assert torch.equal(tr.params.W_hh, W_hh) and torch.equal(tr.params.W_xh, W_xh)
     assert not torch.equal(tr.params.W_hy, W_hy)
+
+
+def test_released_selection_rule_reports_the_longest_run():
+    """The released grid search's rule (argmax of iterations; argmax of accuracy only if that run
+    hit the cap) against ours (solved, then accuracy): a hand-made cell where they differ."""
+    import pandas as pd
+    from lra.controls import pick_ours, pick_released, selection_rules
+    cell = pd.DataFrame([
+        dict(key="a", task="t", K=10, T=10, alpha=0.1, gamma=1.0, solved=True,
+             best_accuracy=1.0, iterations=300),
+        dict(key="b", task="t", K=10, T=10, alpha=0.01, gamma=1.0, solved=False,
+             best_accuracy=0.6, iterations=3000),          # stopped by patience, trained longest
+        dict(key="c", task="t", K=10, T=10, alpha=0.001, gamma=1.0, solved=False,
+             best_accuracy=0.7, iterations=2000)])
+    assert pick_ours(cell)["key"] == "a"
+    assert pick_released(cell, cap=100_000)["key"] == "b"   # nobody reached the cap
+    assert pick_released(cell, cap=3000)["key"] == "a"      # the longest hit the cap: accuracy
+    table = selection_rules(cell, cap=100_000)
+    print(table.to_string())
+    assert table["same run"].tolist() == [False] and table["released: reports"][0] == "60.00"
