@@ -56,3 +56,22 @@ def test_released_selection_rule_reports_the_longest_run():
     table = selection_rules(cell, cap=100_000)
     print(table.to_string())
     assert table["same run"].tolist() == [False] and table["released: reports"][0] == "60.00"
+
+
+def test_control_compares_with_the_papers_own_variant():
+    """Table II publishes MSE and log-penalty side by side: the control's paper column is the
+    log-penalty value (the variant table2 runs), Table III's the unnormalised one."""
+    import pandas as pd
+    from lra.controls import beside_learning_rule
+    from lra.report import published
+    for table, col, value in (("table2", "loss", "log_penalty"), ("table3", "normalisation", "none")):
+        pub = published(table)
+        cells = pub[["task", "T"]].drop_duplicates()
+        ro = cells.assign(seed=0, best_accuracy=0.5, solved=False, key="k")
+        out = beside_learning_rule(ro, ro.iloc[:0], table)
+        pub = pub[pub[col] == value]
+        want = pub.assign(p=[100.0 if s else a for s, a in zip(pub.solved, pub.accuracy)]) \
+            .groupby(["task", "T"])["p"].max()
+        got = out.set_index(["task", "T"])["paper_best"]
+        print(table, got.to_dict())
+        assert (got.sort_index() == want.sort_index()).all()
