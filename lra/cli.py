@@ -259,6 +259,12 @@ def cmd_campaign(args):
                          f"{args.population}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    shard = None
+    if args.shard is not None:
+        m = re.fullmatch(r"(\d+)/(\d+)", args.shard.strip())
+        if not m or not int(m.group(1)) < int(m.group(2)):
+            raise UsageError(f"--shard must be I/N with 0 <= I < N, got {args.shard!r}")
+        shard = (int(m.group(1)), int(m.group(2)))
     if not 1 <= args.concurrent <= 64:
         raise UsageError(f"--concurrent must be between 1 and 64, got {args.concurrent}")
     lengths = None
@@ -305,10 +311,18 @@ def cmd_campaign(args):
                           max_iterations=args.max_iterations, time_limit=limit,
                           max_members=args.population, progress=args.progress, store=store,
                           log=lambda s: print(s, file=sys.stderr, flush=True), lengths=lengths,
-                          concurrent=args.concurrent)
+                          concurrent=args.concurrent, shard=shard)
     took = f"{res['plans_run']} population(s) run in {time.monotonic() - start:.1f} s"
+    if res.get("busy"):
+        print(f"campaign {res['budget']}: incomplete; {res['busy']} population(s) being trained "
+              f"by another process (run again once it is done); {took}")
+        return 1
     if not res["finished"]:
         print(f"campaign {res['budget']}: stopped at the time limit (run again to resume); {took}")
+        return 0
+    if shard is not None:
+        print(f"campaign {res['budget']}: shard {shard[0]}/{shard[1]} complete "
+              f"(other shards' populations are left to them); {took}")
         return 0
     left = {}
     for n in names:
@@ -382,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=int, default=None,
                    help="CPU threads (default: min(physical cores, 4) less the busy ones)")
     c.add_argument("--progress", action="store_true", default=None)
+    c.add_argument("--shard", default=None, metavar="I/N",
+                   help="train only shard I of N (0 <= I < N): a deterministic share of the "
+                        "populations, for several machines on one results directory")
     c.add_argument("--concurrent", type=int, default=1,
                    help="train this many populations at once (threads; on CUDA one stream each; "
                         "experimental: default 1)")

@@ -7,6 +7,7 @@ rows are written, into each experiment that asked for them, only once it has fin
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -19,10 +20,10 @@ from .bptt import BPTT
 from .engine import PopulationTrainer, resolve_device
 from .experiments import Budget, Experiment, Run, get_budget, get_experiment
 from .lra_diff import LRADiff, ReleasedCodeSwitches
-from .planning import Population, merge, population_cost
+from .planning import Population, merge, population_cost, population_key
 from .readout import ReadoutOnly
 from .store import (CONFIG_COLUMNS, ResultsStore, clean_stale_temps, device_name, provenance,
-                    solved_flags)
+                    release, solved_flags, try_lease)
 from .tptt import TPTT
 
 
@@ -69,12 +70,37 @@ def checkpoint_path(store: ResultsStore, budget: Budget, pop: Population) -> Pat
 
 
 def run_population(pop: Population, budget: Budget, store: ResultsStore, device, *,
-                   stop_after_seconds=None, progress=None) -> bool:
+                   stop_after_seconds=None, progress=None, log=None) -> bool | None:
     """Train one merged population; store its rows (in every experiment that asked for them)
-    when it finishes. Returns True when finished."""
-    r0 = pop.head
+    when it finishes. Returns True when finished, False when stopped at the time limit, None when
+    another process holds its lease (it is training it)."""
     ck = checkpoint_path(store, budget, pop)
     ck.parent.mkdir(parents=True, exist_ok=True)
+    # A lease per population: another process (or thread) training it makes this one skip it.
+    lock = ck.with_suffix(".lock")
+    lease = try_lease(lock)
+    if lease is None:
+        return None
+    finished = False
+    try:
+        if all(r.key in store.done_keys(exp, budget.name)
+               for exp in pop.experiment_names() for _, r in pop.runs_of(exp)):
+            finished = True   # finished by another process since this one planned it
+            return True
+        if log is not None:
+            log(f"[{budget.name}] {pop.describe()} members={len(pop.runs)} ({pop.K_mix()}) "
+                f"for {', '.join(pop.experiment_names())} on {device_name(torch.device(device))}")
+        finished = _train_population(pop, budget, store, device, ck, stop_after_seconds,
+                                     progress)
+        return finished
+    finally:
+        if finished:          # no litter: whoever comes later finds the rows stored
+            lock.unlink(missing_ok=True)
+        release(lease)
+
+
+def _train_population(pop, budget, store, device, ck, stop_after_seconds, progress) -> bool:
+    r0 = pop.head
     trainer = PopulationTrainer(
         make_algorithm(pop.runs, device), r0.task, r0.T, [r.seed for r in pop.runs],
         device=device, max_iterations=budget.max_iterations, check_every=budget.check_every,
@@ -185,12 +211,23 @@ def missing_by_experiment(names, budget: Budget, store: ResultsStore, seeds=None
     return out
 
 
+def in_shard(pop: Population, shard: tuple[int, int] | None) -> bool:
+    """Shard i of n: a deterministic share of the populations, by a hash of what makes a
+    population (algorithm, task, T, switches, probes), so every machine agrees on it."""
+    if shard is None:
+        return True
+    i, n = shard
+    digest = hashlib.sha256(repr(population_key(pop.head)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") % n == i
+
+
 def plan_campaign(names, budget: Budget, store: ResultsStore, max_members: int, seeds=None,
-                  lengths=None) -> list[Population]:
+                  lengths=None, shard=None) -> list[Population]:
     """The populations a campaign would train now: in the order the experiments were named (a
     population goes with the first named experiment it serves), cheapest first within that."""
     names = list(names)
     pops = merge(missing_by_experiment(names, budget, store, seeds, lengths), max_members)
+    pops = [p for p in pops if in_shard(p, shard)]
     rank = lambda p: min(names.index(e) for e in p.experiment_names())
     return sorted(pops, key=lambda p: (rank(p), population_cost(p, budget.max_iterations), p.id))
 
@@ -258,14 +295,12 @@ def run_concurrently(todo: list[Population], budget: Budget, store: ResultsStore
         left = None if time_limit is None else time_limit - (time.monotonic() - start)
         if left is not None and left <= 0:
             return False
-        log(f"[{budget.name}] {pop.describe()} members={len(pop.runs)} ({pop.K_mix()}) "
-            f"for {', '.join(pop.experiment_names())} on {device_name(device)} (concurrent)")
         if device.type == "cuda":
             with torch.cuda.stream(torch.cuda.Stream(device)):
                 return run_population(pop, budget, store, device, stop_after_seconds=left,
-                                      progress=progress)
+                                      progress=progress, log=log)
         return run_population(pop, budget, store, device, stop_after_seconds=left,
-                              progress=progress)
+                              progress=progress, log=log)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, todo))
@@ -274,7 +309,7 @@ def run_concurrently(todo: list[Population], budget: Budget, store: ResultsStore
 def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", seeds=None,
                     max_iterations=None, time_limit: float | None = None, store=None,
                     max_members=None, progress=None, log=print, lengths=None,
-                    concurrent: int = 1) -> dict:
+                    concurrent: int = 1, shard: tuple[int, int] | None = None) -> dict:
     """Compute the missing rows of the named experiments, as merged populations, in the order the
     experiments are named (cheapest first among the populations of one experiment).
 
@@ -304,7 +339,7 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
                 missing_by_experiment(names, budget, store, seeds, lengths).items()}
 
     while True:
-        todo = plan_campaign(names, budget, store, max_members, seeds, lengths)
+        todo = plan_campaign(names, budget, store, max_members, seeds, lengths, shard)
         if not todo:
             return dict(finished=True, plans_run=plans_run, budget=budget.name,
                         rows_missing=missing_counts())
@@ -314,24 +349,33 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
                 return dict(finished=False, plans_run=plans_run, budget=budget.name,
                             rows_missing=missing_counts())
             done = run_concurrently(todo, budget, store, device, concurrent, left, progress, log)
-            plans_run += len(done)
-            if not all(done):
+            plans_run += sum(d is not None for d in done)
+            busy = sum(d is None for d in done)
+            if busy or not all(done):
                 return dict(finished=False, plans_run=plans_run, budget=budget.name,
-                            rows_missing=missing_counts())
+                            rows_missing=missing_counts(), busy=busy)
             continue
+        trained = busy = 0
         for pop in todo:
             left = None if time_limit is None else time_limit - (time.monotonic() - start)
             if left is not None and left <= 0:
                 return dict(finished=False, plans_run=plans_run, budget=budget.name,
                             rows_missing=missing_counts())
-            log(f"[{budget.name}] {pop.describe()} members={len(pop.runs)} ({pop.K_mix()}) "
-                f"for {', '.join(pop.experiment_names())} on {device_name(device)}")
             finished = run_population(pop, budget, store, device, stop_after_seconds=left,
-                                      progress=progress)
+                                      progress=progress, log=log)
+            if finished is None:       # another process is training it
+                log(f"[{budget.name}] {pop.describe()}: being trained by another process")
+                busy += 1
+                continue
             plans_run += 1
+            trained += 1
             if not finished:
                 return dict(finished=False, plans_run=plans_run, budget=budget.name,
                             rows_missing=missing_counts())
+        if busy and not trained:
+            # everything left is in training elsewhere: stop rather than wait
+            return dict(finished=False, plans_run=plans_run, budget=budget.name,
+                        rows_missing=missing_counts(), busy=busy)
         # curriculum stages unlock new runs, derived experiments their seeds: go round again
 
 

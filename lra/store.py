@@ -28,6 +28,7 @@ before the column existed: "unknown").
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import io
@@ -41,6 +42,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+
+try:  # POSIX advisory locks; elsewhere writers are not serialised
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 CONFIG_COLUMNS = ["alpha", "gamma", "K", "c0", "c1", "lam", "loss", "norm", "lr_i", "lr_f",
                   "lr_g", "noise", "optimiser"]
@@ -117,6 +123,43 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True           # exists (someone else's) or cannot tell: leave its file alone
     return True
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive advisory lock (``flock``) held for the ``with`` block; blocks until free.
+    Per open file, so it also orders threads of one process. A no-op where ``fcntl`` is absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def try_lease(path: Path):
+    """Take an exclusive lease on ``path`` without waiting: the open file (keep it, then
+    :func:`release`) or None when another process or thread holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")
+    if fcntl is None:
+        return fh
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
+
+
+def release(lease) -> None:
+    if lease is not None:
+        if fcntl is not None:
+            fcntl.flock(lease.fileno(), fcntl.LOCK_UN)
+        lease.close()
 
 
 def clean_stale_temps(folder: Path) -> list[Path]:
@@ -304,7 +347,13 @@ class ResultsStore:
                probes: dict[str, list] | None = None) -> int:
         """Add finished rows (those whose key is already stored are skipped). Returns the count.
 
-        Rows lacking ``code_version`` are stamped with the current code's."""
+        Rows lacking ``code_version`` are stamped with the current code's. Writers of one table
+        take turns (an exclusive lock on its folder's ``.lock``), and each re-reads the table
+        inside the lock, so concurrent campaigns never lose or duplicate rows."""
+        with file_lock(self.dir(experiment, budget) / ".lock"):
+            return self._append_locked(experiment, budget, rows, prov, probes)
+
+    def _append_locked(self, experiment, budget, rows, prov, probes) -> int:
         meta, data = self._state(experiment, budget)        # also validates the files
         existing = self._parse(self.table_path(experiment, budget), data)
         have = set(existing["key"])
