@@ -232,20 +232,26 @@ def plan_campaign(names, budget: Budget, store: ResultsStore, max_members: int, 
     return sorted(pops, key=lambda p: (rank(p), population_cost(p, budget.max_iterations), p.id))
 
 
+def _campaign_setting(budget, max_iterations, device, store, max_members):
+    """The budget (cap applied), device, store and population size a campaign runs with."""
+    budget = budget_with_cap(get_budget(budget) if isinstance(budget, str) else budget,
+                             max_iterations)
+    device = resolve_device(device)
+    if max_members is None:
+        max_members = default_population_size(device)
+    elif max_members < 1:
+        raise ValueError(f"a population needs at least one member, got {max_members}")
+    return budget, device, store or ResultsStore(), max_members
+
+
 def dry_run(names, budget: str | Budget = "paper", *, device="auto", seeds=None,
             max_iterations=None, store=None, max_members=None, lengths=None,
             device_name_for_projection=None) -> dict:
     """What ``lra campaign`` would train, without training: the populations (members, T, K mix,
     experiments) and, where a benchmark of the device is committed, the projected time of each
     with every member run to the cap (an upper bound: solved members stop early)."""
-    budget = budget_with_cap(get_budget(budget) if isinstance(budget, str) else budget,
-                             max_iterations)
-    device = resolve_device(device)
-    store = store or ResultsStore()
-    if max_members is None:
-        max_members = default_population_size(device)
-    elif max_members < 1:
-        raise ValueError(f"a population needs at least one member, got {max_members}")
+    budget, device, store, max_members = _campaign_setting(budget, max_iterations, device, store,
+                                                           max_members)
     pops = plan_campaign(names, budget, store, max_members, seeds, lengths)
     target = device_name_for_projection or device_name(device)
     rows, total, note = [], 0.0, None
@@ -323,14 +329,8 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
     """
     for n in names:
         get_experiment(n)
-    budget = budget_with_cap(get_budget(budget) if isinstance(budget, str) else budget,
-                             max_iterations)
-    device = resolve_device(device)
-    store = store or ResultsStore()
-    if max_members is None:
-        max_members = default_population_size(device)
-    elif max_members < 1:
-        raise ValueError(f"a population needs at least one member, got {max_members}")
+    budget, device, store, max_members = _campaign_setting(budget, max_iterations, device, store,
+                                                           max_members)
     start = time.monotonic()
     plans_run = 0
 
