@@ -21,6 +21,7 @@ def test_gpu_selftest_runs_on_the_cpu(tmp_path):
     report = json.loads(out.read_text())["report"]
     labels = [label for label, _, _ in report]
     assert any("capture safety" in l for l in labels)
-    for algo in ("lra_diff paper", "lra_diff all released", "bptt", "tptt nesterov"):
+    for algo in ("lra_diff paper", "lra_diff all released", "bptt", "readout_only",
+                 "tptt nesterov"):
         assert algo in labels, algo
     assert all(ok for _, ok, _ in report)
