@@ -89,9 +89,6 @@ class Run:
     def make_config(self):
         return CONFIG_CLASSES[self.algorithm](**dict(self.config))
 
-    def group(self) -> tuple:
-        """Runs with equal groups train as one population (any K: see :mod:`lra.planning`)."""
-        return (self.algorithm, self.task, self.T, tuple(self.switches), self.probe_every)
 
 
 @dataclass(frozen=True)
@@ -146,19 +143,6 @@ class Experiment:
                                        self.variant,
                                        self.probe_every.get(budget.name.split("-cap")[0], 0)))
         return out
-
-
-def plans(runs: list[Run], max_members: int) -> list[list[Run]]:
-    """Group runs into populations of at most ``max_members`` sharing :meth:`Run.group`."""
-    groups: dict[tuple, list[Run]] = {}
-    for r in runs:
-        groups.setdefault(r.group(), []).append(r)
-    out = []
-    for g in sorted(groups, key=repr):
-        members = groups[g]
-        for i in range(0, len(members), max_members):
-            out.append(members[i:i + max_members])
-    return out
 
 
 CONFIG_CLASSES = {"lra_diff": LRADiffConfig, "bptt": BPTTConfig, "tptt": TPTTConfig,

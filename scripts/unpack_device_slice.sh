@@ -18,6 +18,12 @@ if [ "$ran" != "$want" ]; then
   echo "the sources that ran ($ran) are not commit $commit's lra/ ($want): refusing" >&2; exit 2
 fi
 echo "verified: the device ran commit $commit (lra/ sha256 $ran)"
+# The slice's tables replace ours, so ours must be the committed ones the slice started from
+# (rows added here since would otherwise be overwritten).
+if [ -n "$(git status --porcelain -- results ':!results/_populations')" ]; then
+  echo "results/ has uncommitted changes: commit or move them first (the slice's tables replace ours)" >&2
+  exit 2
+fi
 cp -r "$tmp/results/." results/
 cp -r "$tmp/benchmarks/results/." benchmarks/results/
 mkdir -p benchmarks/results/logs && cp "$tmp"/lra-logs/* benchmarks/results/logs/

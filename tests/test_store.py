@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lra.experiments import get_budget, get_experiment, plans
+from lra.experiments import get_budget, get_experiment
+from lra.planning import merge, population_key
 from lra.runner import budget_with_cap, missing_runs, run_experiments
 from lra.store import COLUMNS, CorruptResults, ResultsStore
 
@@ -70,8 +71,8 @@ def test_specs_expand_to_the_paper_grid():
     t1 = get_experiment("table1").runs(get_budget("paper"))
     assert len(t1) == 3 * 3 * 3 * 5 * 3                           # tasks x T x alpha x gamma x K
     assert len({r.key for r in t1}) == len(t1)
-    groups = plans(t1, 2048)
-    assert all(len({r.group() for r in p}) == 1 for p in groups)
+    groups = merge({"table1": t1}, 2048)
+    assert all(len({population_key(r) for r in p.runs}) == 1 for p in groups)
     assert len(get_experiment("table4").runs(get_budget("paper"))) == 45 * 16
     smoke = get_experiment("table1").runs(get_budget("smoke"))
     assert {r.T for r in smoke} == {10} and len(smoke) < len(t1)
