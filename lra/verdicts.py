@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .controls import readout_summary
-from .experiments import EXPERIMENTS
+from .experiments import BUDGETS, EXPERIMENTS
 from .report import AGREE_POINTS, TASK_LABELS, best_per_cell, curriculum_max_T, published
 from .store import ResultsStore, code_version, solved_flags, stale_rows
 
@@ -196,7 +196,29 @@ class Verdict:
     evidence: list            # sentences, each computed from the results
     budgets: list = field(default_factory=list)
     why_indicative: list = field(default_factory=list)
-    control: str = ""         # the readout-only comparison, where the verdict credits the rule
+    controls: list = field(default_factory=list)   # readout-only comparison, one per cell
+    control_matters: list = field(default_factory=list)  # per cell: True / False / None (no run)
+
+    @property
+    def control_summary(self) -> str:
+        """One line: in how many cells the learning rule beats the readout-only control."""
+        f = self.control_matters
+        if not f:
+            return ""
+        ran = [x for x in f if x is not None]
+        if not ran:
+            return "No readout-only control was run in these cells."
+        beats, unshown = sum(x is True for x in ran), sum(x is False for x in ran)
+        of = f" of {_count(len(ran), 'cell')}"
+        said = ([f"beats it in {beats}{of}"] if beats else []) + \
+            ([f"is not shown to matter in {unshown}{of}"] if unshown else [])
+        out = "Readout-only control: the learning rule " + " and ".join(said)
+        return out + (f" (no control in {len(f) - len(ran)} more)." if len(ran) < len(f) else ".")
+
+    @property
+    def control(self) -> str:
+        """The readout-only comparison, where the verdict credits the learning rule."""
+        return " ".join(self.controls)
 
     @property
     def quote(self) -> str:
@@ -211,7 +233,8 @@ class Verdict:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d.update(quote=self.quote, headline=self.headline, text=self.text())
+        d.update(quote=self.quote, headline=self.headline, text=self.text(),
+                 control=self.control, control_summary=self.control_summary)
         return d
 
 
@@ -221,7 +244,7 @@ def _strength(budgets, seeds: int, cells: int, needed: int, stale: int) -> tuple
     if off:
         why.append(f"{' and '.join(off)} budget, not the paper's protocol")
     if seeds < MIN_SEEDS:
-        why.append(f"{seeds} seed per configuration (no spread)")
+        why.append(f"{seeds} seed per configuration, so no spread")
     if cells < needed:
         why.append(f"{cells} of the paper's {needed} cells")
     if stale:
@@ -229,11 +252,12 @@ def _strength(budgets, seeds: int, cells: int, needed: int, stale: int) -> tuple
     return ("indicative" if why else "supported"), why
 
 
-def _record(part, tests, verdict, evidence, budgets, seeds, cells, needed, stale=0, control=""):
+def _record(part, tests, verdict, evidence, budgets, seeds, cells, needed, stale=0,
+            control=((), ())):
     budgets = sorted({b for b in budgets if b}, key=lambda b: (b != "paper", b))
     strength, why = _strength(budgets, seeds, cells, needed, stale)
     return Verdict(part, part.rstrip("abcd"), tests, verdict, strength, list(evidence), budgets,
-                   why, control)
+                   why, list(control[0]), list(control[1]))
 
 
 def _not_tested(part, tests, what) -> Verdict:
@@ -264,13 +288,13 @@ def _control_cell(res, task, T, solved, acc):
     r = s[(s.task == task) & (s["T"] == T)] if not s.empty else s
     where = f"{_task(task)} at T = {T}"
     if r.empty:
-        return f"No readout-only control was run at {where}: the learning rule's share is not " \
-               "measured.", None, b
+        return (f"No readout-only control was run on {where}: the learning rule's share is not "
+                "measured."), None, b
     r = r.iloc[0]
     n, k = int(r.seeds), int(r.readout_solved)
     spread = (f"best accuracy {_pct(r.readout_mean)} on average, {r.readout_min:.2f}–"
               f"{r.readout_max:.2f} % over {n} seeds, solved in {k} of {n} seeds; {b} budget")
-    head = f"Readout-only control at {where} (recurrent weights frozen; {spread})"
+    head = f"Readout-only control, {where} (recurrent weights frozen; {spread})"
     if solved:
         if k > 0:
             return f"{head}: it solves the task too, so {NOT_SHOWN}.", False, b
@@ -282,18 +306,16 @@ def _control_cell(res, task, T, solved, acc):
             f"{acc - r.readout_max:.2f} points."), True, b
 
 
-def _controls(res, cells) -> tuple[str, list]:
-    """The control for several (task, T, solved, accuracy) cells: text and budgets."""
+def _controls(res, cells) -> tuple[tuple, list]:
+    """The control for several (task, T, solved, accuracy) cells: (sentences, whether the rule
+    is shown to matter per cell) and the control's budgets."""
     texts, flags, budgets = [], [], []
     for task, T, solved, acc in cells:
         t, f, b = _control_cell(res, task, int(T), bool(solved), float(acc))
         texts.append(t)
         flags.append(f)
         budgets.append(b)
-    if len(cells) > 1 and any(f is False for f in flags):
-        texts.append(f"Over these cells the learning rule is not shown to matter in "
-                     f"{sum(f is False for f in flags)} of {len(flags)}.")
-    return " ".join(texts), budgets
+    return (texts, flags), budgets
 
 
 # ------------------------------------------------------------------------------ C1
@@ -331,6 +353,11 @@ def _c1_at_10(res):
         ev.append(f"{NAMES['table1_multiseed']} ({_runs(m, bm)}): " + "; ".join(parts) + ".")
         seeds, budgets, stale = max(seeds, _seeds(m)), budgets + [bm], stale + _stale(m, cur)
     solved = set(cells[cells.solved].task)
+    if not m.empty:
+        ev.insert(0, f"The Table I grid solves {len(solved)} of {len(TO_TASKS)} tasks at T = 10; "
+                  f"re-seeded, its best configuration solves " + "; ".join(
+                      f"{_task(t)} in {int(g.solved.sum())} of {g['seed'].nunique()} seeds"
+                      for t, g in m.groupby("task")) + ".")
     if solved >= set(TO_TASKS):
         verdict = "partly" if partial else "reproduced"
         if partial:
@@ -430,7 +457,7 @@ def c2(res) -> list[Verdict]:
                                  "reproduce is the paper's accuracy, not its failure to solve."
                                  if n_solved == 0 else "."))
     control, cb = _controls(res, [("random_permutation", 10, False, best)]) if not close \
-        else ("", [])
+        else (([], []), [])
     b_ = _record("C2b", tests_b, "reproduced" if close else "not reproduced", ev,
                  budgets + cb, seeds, cells, needed, stale, control)
     return [a, b_]
@@ -520,8 +547,9 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
             why.append(f"in {_count(len(spread_cells), 'cell')} the spread across seeds of Table I's best "
                        f"configuration ({sp[1]:.2f}–{sp[2]:.2f} % over {sp[0]} seeds) is larger "
                        f"than the difference ({d:.2f} points)")
-        ev.append(f"The available cells cannot separate the two variants: " + "; ".join(why)
-                  + ".")
+        ev.append("Why: " + "; ".join(why) + ".")
+        if differ == 0:
+            ev[0] = ev[0][:-1] + "; the available cells cannot separate the two variants."
     # the paper's own table, for what the claim rests on
     pub = published(pub_table)
     pa = pub[pub[pub_col] == pub_values[0]].merge(pub[pub[pub_col] == pub_values[1]],
@@ -692,7 +720,7 @@ def c7(res) -> list[Verdict]:
           f"({b} budget, one configuration, {seeds} seed)."]
     better = (s3 and not s2) or (not s3 and not s2 and a3 - a2 >= TOL)
     vb = "not reproduced" if better else "reproduced"
-    control, cb = _controls(res, [("random_permutation", 10, s3, a3)]) if better else ("", [])
+    control, cb = _controls(res, [("random_permutation", 10, s3, a3)]) if better else (([], []), [])
     return [a, _record("C7b", tests_b, vb, ev, [b] + cb, seeds, 1, 1, stale, control)]
 
 
@@ -790,7 +818,7 @@ def _c8_length(res, part, task):
     Tc = mr if mr is not None else 10
     rr = reg[(reg.task == task) & (reg["T"] == Tc)]
     control, cb = _controls(res, [(task, Tc, bool(rr.solved.any()),
-                                   rr.best_accuracy.max() * 100)]) if len(rr) else ("", [])
+                                   rr.best_accuracy.max() * 100)]) if len(rr) else (([], []), [])
     stale = _stale(plain, _current()) + _stale(reg, _current())
     return _record(part, tests, v, ev, budgets + cb, min(_seeds(plain), _seeds(reg)), 1, 1,
                    stale, control)
@@ -924,14 +952,40 @@ def all_verdicts(results=None) -> pd.DataFrame:
 def summary(results=None) -> list[dict]:
     """Per claim part, for a findings page: claim, verdict, strength, one-line evidence."""
     return [dict(claim=v.part, statement=v.quote, tests=v.tests, verdict=v.verdict,
-                 strength=v.strength, evidence=v.headline) for v in verdicts(results)]
+                 strength=v.strength, evidence=v.headline, control=v.control_summary)
+            for v in verdicts(results)]
 
 
 def budgets_used(vs: list[Verdict]) -> str:
-    """'paper (C2a, ...), smoke (C1a, ...)': which budget each verdict rests on."""
+    """Which budget each verdict rests on, with what the budget is (markdown)."""
     by = {}
     for v in vs:
         for b in v.budgets:
             by.setdefault(b, []).append(v.part)
-    return "; ".join(f"{b} budget for {', '.join(parts)}" for b, parts in
-                     sorted(by.items(), key=lambda kv: (kv[0] != "paper", kv[0]))) or "none"
+    if not by:
+        return "Budgets used: none (no stored results)."
+    lines = [f"* **{b}** ({BUDGETS[b].description if b in BUDGETS else b}): "
+             f"{', '.join(parts)}" for b, parts in
+             sorted(by.items(), key=lambda kv: (kv[0] != "paper", kv[0]))]
+    return "Budgets used, and the verdicts that rest on each:\n\n" + "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ display
+def verdict_table(vs: list[Verdict]) -> pd.DataFrame:
+    """The reader-facing table: claim part | evidence (one line) | verdict | strength."""
+    return pd.DataFrame([{"Claim": f"{v.part}: {v.tests}",
+                          "Evidence": " ".join(x for x in (v.headline, v.control_summary) if x),
+                          "Verdict": v.verdict, "Strength": v.strength} for v in vs])
+
+
+def claim_markdown(vs: list[Verdict], claim: str) -> str:
+    """One claim's section: the paper's words, then each part's verdict, evidence and control."""
+    out = [f"> {CLAIMS[claim]}", ""]
+    for v in (v for v in vs if v.claim == claim):
+        why = f" ({'; '.join(v.why_indicative)})" if v.why_indicative else ""
+        out += [f"**{v.part}: {v.tests}** — *{v.verdict}*, {v.strength}{why}.", ""]
+        out += [f"* {e}" for e in v.evidence]
+        if v.controls:
+            out += ["", "Readout-only control:", ""] + [f"* {c}" for c in v.controls]
+        out.append("")
+    return "\n".join(out)
