@@ -68,7 +68,8 @@ def test_c2_is_split_and_the_accuracy_part_fails_alone():
     part([a, b], "C2a"), part([a, b], "C2b")
     assert (a.verdict, b.verdict) == ("reproduced", "not reproduced")
     assert a.strength == b.strength == "indicative" and "smoke budget" in a.why_indicative[0]
-    assert "0 of 1 runs" in a.text() and "what does not reproduce is the paper's accuracy" in b.text()
+    assert "0 of 1 runs" in a.text()
+    assert "what does not reproduce is the paper's accuracy" in b.text()
     # one row flips the first part
     src = FrameResults({("table1", "smoke"): runs("table1", "smoke",
                                                   [dict(task=RP, T=10, acc=0.976),
@@ -96,6 +97,8 @@ def test_c2_supported_only_at_paper_budget_with_seeds_and_cells():
     # accuracy far from the paper's ~51 %
     far = grid.assign(best_accuracy=0.509 + (1.5 * AGREE_POINTS) / 100)
     assert c2(FrameResults({("table1", "paper"): far}))[1].verdict == "not reproduced"
+    below = c2(FrameResults({("table1", "paper"): grid.assign(best_accuracy=0.30)}))[1]
+    assert below.verdict == "not reproduced" and "points below the paper's" in below.text()
 
 
 def test_readout_control_decides_whether_the_learning_rule_is_shown_to_matter():
@@ -108,7 +111,8 @@ def test_readout_control_decides_whether_the_learning_rule_is_shown_to_matter():
     low = FrameResults({("table1", "smoke"): t1,
                         ("readout_only", "smoke"): readout("smoke", RP, 10, [0.6, 0.62, 0.58])})
     b = part(c2(low), "C2b")
-    assert NOT_SHOWN not in b.control and "beats the control's best seed by 35.60 points" in b.control
+    assert NOT_SHOWN not in b.control
+    assert "beats the control's best seed by 35.60 points" in b.control
     none = FrameResults({("table1", "smoke"): t1})
     assert "No readout-only control" in part(c2(none), "C2b").control
 
@@ -216,7 +220,8 @@ def test_probe_counts_are_counts_and_c7_credits_the_rule_against_the_control():
     a, b = c7(src)
     part([a], "C7a"), part([b], "C7b")
     assert a.verdict == "reproduced" and "in 3 of 3 probes" in a.text() and "%" not in a.text()
-    assert b.verdict == "not reproduced" and "solves random permutation at T = 10 in 300" in b.text()
+    assert b.verdict == "not reproduced"
+    assert "solves random permutation at T = 10 in 300" in b.text()
     assert "solves what the readout alone does not" in b.control
     assert b.budgets == ["paper", "smoke"] and b.strength == "indicative"
 
@@ -293,3 +298,35 @@ def test_compare_marks_and_curriculum():
     assert c.loc[("temporal_order", 20, 10), "match"] == "?"
     d = pd.DataFrame(dict(task=["t"] * 4, T=[10, 20, 30, 40], solved=[True, True, False, True]))
     assert curriculum_max_T(d)["t"]["max_T"] == 20
+
+
+def test_c3_needs_several_K_and_flips_with_one_cell():
+    from lra.verdicts import c3
+    one_K = runs("table1", "smoke", [dict(task=RP, T=10, acc=0.97)])
+    v = part(c3(FrameResults({("table1", "smoke"): one_K})), "C3")
+    assert v.verdict == "not tested" and "K ∈ {10} only" in v.text()
+    three = runs("table1", "paper", [dict(task=RP, T=10, K=K, acc=0.97) for K in (10, 20, 30)])
+    v = part(c3(FrameResults({("table1", "paper"): three})), "C3")
+    assert v.verdict == "reproduced" and "1 of 1 (task, T) cells" in v.text()
+    three.loc[2, "best_accuracy"] = 0.97 + 2 * AGREE_POINTS / 100
+    assert part(c3(FrameResults({("table1", "paper"): three})), "C3").verdict == "not reproduced"
+
+
+def test_c5b_and_c9_follow_the_grid():
+    from lra.verdicts import c9
+    t4 = runs("table4", "smoke", [dict(task=TO, T=20, c0=c0, c1=c1, acc=0.794)
+                                  for c0 in (0.0, 1.0) for c1 in (0.1, 1.0)])
+    v = part(c5(FrameResults({("table4", "smoke"): t4})), "C5b")
+    assert v.verdict == "reproduced" and "cannot separate the thresholds" in v.text()
+    assert "No readout-only control was run on temporal order at T = 20" in v.control
+    t4.loc[0, "best_accuracy"] = 0.9
+    assert part(c5(FrameResults({("table4", "smoke"): t4})), "C5b").verdict == "not reproduced"
+    lam = runs("fig5", "smoke", [dict(task=RP, T=20, lam=0.1, acc=0.90),
+                                 dict(task=RP, T=20, lam=1.0, acc=0.84),
+                                 dict(task=TO, T=20, lam=0.1, acc=0.91),
+                                 dict(task=TO, T=20, lam=1.0, acc=0.912)])
+    v = part(c9(FrameResults({("fig5", "smoke"): lam})), "C9")
+    assert v.verdict == "partly" and "1 of 2 tasks" in v.text()
+    assert "Cannot separate the values of λ" in v.text() and "temporal order" in v.text()
+    lam.loc[1, "best_accuracy"] = 0.95
+    assert part(c9(FrameResults({("fig5", "smoke"): lam})), "C9").verdict == "not reproduced"
