@@ -8,8 +8,8 @@ import pytest
 
 from lra.report import AGREE_POINTS, compare, curriculum_max_T, published
 from lra.store import COLUMNS, ResultsStore, code_version
-from lra.verdicts import (NOT_SHOWN, FrameResults, STRENGTHS, VERDICTS, all_verdicts, c1, c2,
-                          c4, c5, c6, c7, c8, c10, summary, verdicts)
+from lra.verdicts import (NOT_SHOWN, STRENGTHS, VERDICTS, FrameResults, all_verdicts, c1, c2,
+                          c3, c4, c5, c6, c7, c8, c9, c10, summary, verdicts)
 
 CURRENT = code_version()
 RP, TO, TO3 = "random_permutation", "temporal_order", "temporal_order_3bit"
@@ -301,7 +301,6 @@ def test_compare_marks_and_curriculum():
 
 
 def test_c3_needs_several_K_and_flips_with_one_cell():
-    from lra.verdicts import c3
     one_K = runs("table1", "smoke", [dict(task=RP, T=10, acc=0.97)])
     v = part(c3(FrameResults({("table1", "smoke"): one_K})), "C3")
     assert v.verdict == "not tested" and "K ∈ {10} only" in v.text()
@@ -313,7 +312,6 @@ def test_c3_needs_several_K_and_flips_with_one_cell():
 
 
 def test_c5b_and_c9_follow_the_grid():
-    from lra.verdicts import c9
     t4 = runs("table4", "smoke", [dict(task=TO, T=20, c0=c0, c1=c1, acc=0.794)
                                   for c0 in (0.0, 1.0) for c1 in (0.1, 1.0)])
     v = part(c5(FrameResults({("table4", "smoke"): t4})), "C5b")
