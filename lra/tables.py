@@ -222,17 +222,43 @@ def agreement_line(comp: pd.DataFrame, budget: str) -> str:
     return "**Agreement:** " + ", ".join(parts) + f" — of {c['cells']} published cells."
 
 
+def mark_legend() -> str:
+    """What each agreement mark means (the rule of :func:`mark`)."""
+    return (f"= agree (both unsolved and within {AGREE_POINTS:g} points, the verdicts' "
+            "tolerance, or both solved on validation sets of one size); ≈ both solved, but ours "
+            "on a smaller validation set, which shows less; ≠ one solved and the other not; "
+            f"Δ both unsolved, {AGREE_POINTS:g} points or more apart.")
+
+
 def legend(budget: str) -> str:
     """What a cell and its mark mean, with the validation sizes of this budget."""
     n = validation_size(budget)
-    return (f"Cells read *ours │ paper mark*: the best validation accuracy (%) of the grid, or "
-            f"{solved_text(n)} when a run made zero errors on our {n:,} validation samples "
-            f"(the paper's {solved_text(PAPER_VALIDATION)}: zero errors on its 10,000). "
-            f"= agree (both unsolved and within {AGREE_POINTS:g} points, the verdicts' "
-            f"tolerance, or both solved on validation sets of one size); "
-            f"≈ both solved, but ours on a smaller validation set, which shows less; "
-            f"≠ one solved and the other not; Δ both unsolved, {AGREE_POINTS:g} points or more "
-            f"apart; greyed: not run at this budget.")
+    return (f"Cells read *ours │ paper mark*: the best validation accuracy (%) over the grid, or "
+            f"{solved_text(n)} when a run made zero errors on our {n:,} validation samples (the "
+            f"paper's {solved_text(PAPER_VALIDATION)}: zero errors on its {PAPER_VALIDATION:,}); "
+            "greyed: not run at this budget. " + mark_legend())
+
+
+def spec_cells(experiment: str, keys=("task", "T")) -> list[tuple]:
+    """The cells (values of ``keys``) of an experiment's full grid, the paper's protocol."""
+    exp = get_experiment(experiment)
+    cells = []
+    for r in exp.runs(BUDGETS["paper"], seeds=1):
+        values = {"task": r.task, "T": r.T, **dict(r.config)}
+        cell = tuple(values[k] for k in keys)
+        if cell not in cells:
+            cells.append(cell)
+    return cells
+
+
+def run_coverage(cells: pd.DataFrame, experiment: str, budget: str,
+                 keys=("task", "T")) -> str:
+    """Coverage of a table of our cells without published counterparts: how many of the
+    experiment's full-grid cells have a run, at which budget."""
+    full = spec_cells(experiment, keys)
+    ran = {tuple(v) for v in cells[list(keys)].itertuples(index=False)} & set(full)
+    what = "(" + ", ".join(keys) + ") cells" if len(keys) > 1 else f"{keys[0]} values"
+    return f"**{len(ran)} of {len(full)} {what} run**, at {budget_phrase(budget)}."
 
 
 # ------------------------------------------------------------------------------------- layout
