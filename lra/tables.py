@@ -340,17 +340,18 @@ def comparison_markdown(comp: pd.DataFrame, index: list[str], columns: list[str]
 
 # ------------------------------------------------------------------------------------- Table V
 def curriculum_text(result: dict | None, budget: str) -> str:
-    """Our Table V cell: the highest T solved in an unbroken run from T = 10, saying when the
-    budget's highest length stopped the curriculum rather than a failure."""
+    """Our Table V cell: the highest T solved in an unbroken run from T = 10 (``—``: not even
+    T = 10), saying when the budget's highest length, not a failure, stopped the curriculum
+    (``≥ 30 (budget's limit)``) or when the next stage has not been run yet."""
     if result is None:
         return NOT_RUN
     best = result["max_T"]
     if best is None:
-        return "— (T = 10 not solved)"
+        return "—"
     base, _ = split_budget(budget)
     limit = BUDGETS[base].max_length if base in BUDGETS else None
     if limit is not None and best >= limit:
-        return f"≥ {best} (the budget stops at T = {limit})"
+        return f"≥ {best} (budget's limit)"
     if best >= result.get("last_T", best):
         return f"≥ {best} (T = {best + 10} not run yet)"
     return str(best)
