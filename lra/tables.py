@@ -130,7 +130,8 @@ def reproduce_command(experiments, budget: str, seeds: int | None = None) -> str
 
 def reproduce_line(experiments, budget: str, seeds: int | None = None) -> str:
     """One line for under a table or figure: the command, and what it does with existing rows."""
-    dirs = ", ".join(f"`results/{e}/{budget}/`" for e in experiments)
+    dirs = (", ".join(f"`results/{e}/{budget}/`" for e in experiments) if len(experiments) <= 2
+            else f"`results/<experiment>/{budget}/` of each")
     return (f"*Reproduce this:* `{reproduce_command(experiments, budget, seeds)}` (trains the rows "
             f"missing from {dirs}; move a folder away first to recompute its rows).")
 
