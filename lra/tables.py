@@ -138,8 +138,9 @@ def reproduce_line(experiments, budget: str, seeds: int | None = None) -> str:
 
 # --------------------------------------------------------------------------------- cells and marks
 def solved_text(n_validation: int) -> str:
-    """A solved cell: zero errors on ``n_validation`` samples, e.g. ``✓ 0/500``."""
-    return f"✓ 0/{n_validation:,}"
+    """A solved cell: zero errors on ``n_validation`` samples, e.g. ``✓ 0/500`` (a no-break
+    space keeps the mark with its count when a narrow column wraps)."""
+    return f"✓\u00a00/{n_validation:,}"
 
 
 def result_text(solved, accuracy, n_validation: int) -> str:

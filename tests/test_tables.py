@@ -120,13 +120,13 @@ def test_humanise_headers_and_task_names_from_one_mapping():
 
 
 def test_a_solved_cell_says_on_how_many_validation_samples():
-    assert tables.result_text(True, 100.0, tables.validation_size("smoke")) == "✓ 0/500"
-    assert tables.result_text(True, 100.0, tables.validation_size("smoke-cap1000")) == "✓ 0/500"
-    assert tables.paper_text(True, np.nan) == "✓ 0/10,000"
+    assert tables.result_text(True, 100.0, tables.validation_size("smoke")) == "✓\u00a00/500"
+    assert tables.result_text(True, 100.0, tables.validation_size("smoke-cap1000")) == "✓\u00a00/500"
+    assert tables.paper_text(True, np.nan) == "✓\u00a00/10,000"
     assert tables.result_text(False, 97.604, 500) == "97.60"
     comp = smoke_comp().set_index(KEYS)
-    assert comp.loc[("temporal_order", 10, 10), "ours"] == "✓ 0/500"
-    assert comp.loc[("temporal_order", 10, 10), "paper"] == "✓ 0/10,000"
+    assert comp.loc[("temporal_order", 10, 10), "ours"] == "✓\u00a00/500"
+    assert comp.loc[("temporal_order", 10, 10), "paper"] == "✓\u00a00/10,000"
 
 
 @pytest.mark.parametrize("ours_solved,ours_acc,paper_solved,paper_acc,n,expected", [
