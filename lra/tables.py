@@ -62,7 +62,8 @@ def value_label(key: str, value) -> str:
 
 
 def column_header(keys, values) -> str:
-    """The header of a pivoted column: ``T = 10``, ``log-penalty, T = 10``, ``c₀ = c₁ = 0, T = 10``."""
+    """The header of a pivoted column: ``T = 10``, ``log-penalty, T = 10``,
+    ``c₀ = c₁ = 0, T = 10``."""
     keys = [keys] if isinstance(keys, str) else list(keys)
     values = values if isinstance(values, tuple) else (values,)
     parts = []
@@ -212,7 +213,8 @@ def coverage_line(comp: pd.DataFrame, budget: str, what: str = "cells") -> str:
 
 
 def agreement_line(comp: pd.DataFrame, budget: str) -> str:
-    """``0 agree, 2 agree only on our 500-sample validation set, 1 differ, 24 not run — of 27``."""
+    """``0 agree (=), 2 solved on both sides but ours on 500 validation samples only (≈),
+    1 differ (0 ≠, 1 Δ), 24 not run — of 27 published cells``."""
     c = agreement_counts(comp)
     differ = c[SOLVED_DIFFERS] + c[ACCURACY_DIFFERS]
     parts = [f"{c[AGREE]} agree (=)"]
