@@ -368,3 +368,76 @@ def curriculum_coverage(cells: pd.DataFrame, budget: str) -> str:
     limit = BUDGETS[base].max_length if base in BUDGETS else None
     return (f"**{ran} of {len(cells)} (task, method) cells run**, at {budget_phrase(budget)}"
             + (f"; the curriculum stops at T = {limit}" if limit else "") + ".")
+
+
+def curriculum_table(results: dict, published: pd.DataFrame, methods: dict,
+                     max_T=None) -> dict:
+    """Table V: per task (rows) and method (columns) "ours │ paper", the highest T solved.
+
+    ``results`` maps each experiment to its ``(rows, budget)``, ``methods`` each experiment to
+    the method of the published table, ``max_T`` computes the curriculum's outcome per task
+    (:func:`lra.report.curriculum_max_T`). Returns ``coverage`` (a line), ``table`` (methods
+    with nothing run left out), ``note`` (what a cell means, what was left out, the budgets)
+    and ``reproduce`` (one line per budget)."""
+    from .report import budget_description, curriculum_max_T
+    max_T = max_T or curriculum_max_T
+    cells, used_by = [], {}
+    for exp, method in methods.items():
+        rows, budget = results[exp]
+        used_by.setdefault(budget, []).append(exp)
+        got = max_T(rows) if not rows.empty else {}
+        for task in TASK_LABELS:
+            p = published[(published.task == task) & (published.method == method)]
+            paper = "—" if p.empty or pd.isna(p.max_T.iloc[0]) else str(int(p.max_T.iloc[0]))
+            cells.append({"task": task, "method": method, "paper": paper,
+                          "ours": curriculum_text(got.get(task), budget)})
+    cells = pd.DataFrame(cells)
+    budgets = list(used_by)
+    ran = cells.ours != NOT_RUN
+    coverage = (curriculum_coverage(cells, budgets[0]) if len(budgets) == 1 else
+                f"**{int(ran.sum())} of {len(cells)} (task, method) cells run**, at budgets "
+                + "; ".join(f"{b} ({', '.join(e)})" for b, e in used_by.items()) + ".")
+    shown_methods = [m for m in methods.values() if ran[cells.method == m].any()]
+    table = pd.DataFrame([{"task": task_label(task),
+                           **{f"{METHOD_LABELS[m]}: ours │ paper":
+                              " │ ".join(cells.loc[(cells.task == task) & (cells.method == m),
+                                                    ["ours", "paper"]].iloc[0])
+                              for m in shown_methods}} for task in TASK_LABELS])
+    hidden = [METHOD_LABELS[m] for m in methods.values() if m not in shown_methods]
+    sizes = " or ".join(f"{n:,}" for n in sorted({validation_size(b) for b in budgets}))
+    note = (("Not run at this budget: " + ", ".join(hidden) + ". " if hidden else "")
+            + "Cells: the highest T solved in an unbroken run of stages from T = 10 (—: not even "
+            f"T = 10); a length counts as solved at zero errors on {sizes} validation samples "
+            f"(the paper's protocol: {PAPER_VALIDATION:,}). "
+            + " ".join(f"Budget used: **{b}** — {budget_description(b)}." for b in budgets))
+    return dict(coverage=coverage, table=table, note=note,
+                reproduce=[reproduce_line(e, b) for b, e in used_by.items()])
+
+
+def best_beside_published(rows: pd.DataFrame, published: pd.DataFrame, budget: str,
+                          by: str = "K", config=("alpha", "gamma", "c0", "c1")) -> dict:
+    """Table IV: per value of ``by``, our best run (solved first, then accuracy) and its
+    configuration beside the paper's best configuration, with the mark of :func:`mark`.
+    Returns ``coverage``, ``table`` (values of ``by`` not run left out) and ``note``."""
+    n = validation_size(budget)
+    names = ", ".join(COLUMN_LABELS.get(c, c) for c in config)
+    out, not_run = [], []
+    for p in published.itertuples():
+        d = rows[rows[by] == getattr(p, by)] if not rows.empty else rows
+        if d.empty:
+            not_run.append(f"{by} = {getattr(p, by)} (paper: {paper_text(p.solved, p.accuracy)})")
+            continue
+        best = d.sort_values(["solved", "best_accuracy"], ascending=False).iloc[0]
+        out.append({by: getattr(p, by),
+                    f"ours: {names}": ", ".join(f"{best[c]:g}" for c in config),
+                    "ours": result_text(best.solved, best.best_accuracy * 100, n),
+                    f"paper: {names}": ", ".join(f"{getattr(p, c):g}" for c in config),
+                    "paper": paper_text(p.solved, p.accuracy),
+                    "mark": mark(True, best.solved, best.best_accuracy * 100, p.solved,
+                                 p.accuracy, n)})
+    coverage = f"**{len(out)} of {len(published)} {by} values run**, at {budget_phrase(budget)}."
+    note = (("Not run at this budget: " + "; ".join(not_run) + ". " if not_run else "")
+            + f"Ours: the best of our {len(rows)} runs per {by}, {solved_text(n)} when it made "
+            f"zero errors on {n:,} validation samples (the paper's protocol: "
+            f"{PAPER_VALIDATION:,}). " + mark_legend())
+    return dict(coverage=coverage, table=pd.DataFrame(out), note=note)

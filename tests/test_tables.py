@@ -194,3 +194,43 @@ def test_curriculum_cell_says_when_the_budget_stopped_it():
         "≥ 30 (budget's limit)"
     assert tables.curriculum_text(dict(max_T=20, last_T=20, complete=True), "paper") == \
         "≥ 20 (T = 30 not run yet)"
+
+
+def run_rows(specs, **extra):
+    """Stored-row-shaped runs: (task, T, solved, best_accuracy as a fraction)."""
+    return pd.DataFrame([dict(task=t, T=T, solved=s, best_accuracy=a, **extra)
+                         for t, T, s, a in specs])
+
+
+def test_table5_counts_methods_run_and_leaves_out_a_method_with_nothing():
+    published = pd.DataFrame([dict(task=t, method=m, max_T=np.nan if m == "bptt" else 20.0)
+                              for t in TASK_LABELS for m in ("tptt", "bptt")])
+    tptt = run_rows([("temporal_order", 10, True, 1.0), ("temporal_order", 20, False, 0.8),
+                     ("temporal_order_3bit", 10, False, 0.9)])
+    t = tables.curriculum_table({"table5_tptt": (tptt, "smoke"),
+                                 "table5_bptt": (tptt.iloc[:0], "smoke")}, published,
+                                {"table5_tptt": "tptt", "table5_bptt": "bptt"})
+    print(t["coverage"])
+    print(t["table"].to_string())
+    # tptt: temporal order and 3-bit have rows, random permutation none; bptt nothing at all
+    assert t["coverage"].startswith("**2 of 6 (task, method) cells run**, at the smoke budget")
+    assert list(t["table"].columns) == ["task", "TPTT: ours │ paper"]
+    assert list(t["table"]["TPTT: ours │ paper"]) == ["10 │ 20", "— │ 20", "not run │ 20"]
+    assert t["note"].startswith("Not run at this budget: BPTT.")
+    assert "zero errors on 500 validation samples" in t["note"]
+    assert t["reproduce"] == [tables.reproduce_line(["table5_tptt", "table5_bptt"], "smoke")]
+
+
+def test_table4_best_run_beside_the_paper_with_k_not_run_named():
+    published = pd.DataFrame([dict(task="temporal_order", T=20, K=K, alpha=0.1, gamma=0.01,
+                                   c0=0.0, c1=0.1, accuracy=99.84, solved=False)
+                              for K in (10, 20)])
+    rows = run_rows([("temporal_order", 20, False, 0.794), ("temporal_order", 20, True, 1.0)],
+                    K=10, alpha=0.1, gamma=0.01, c0=1.0, c1=0.1)
+    t = tables.best_beside_published(rows, published, "smoke")
+    print(t["table"].to_string())
+    assert t["coverage"].startswith("**1 of 2 K values run**")
+    r = t["table"].iloc[0]
+    assert r["ours"] == "✓\u00a00/500" and r["paper"] == "99.84" and r["mark"] == "≠"
+    assert r["ours: α, γ, c₀, c₁"] == "0.1, 0.01, 1, 0.1"
+    assert t["note"].startswith("Not run at this budget: K = 20 (paper: 99.84).")
