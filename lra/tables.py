@@ -261,7 +261,8 @@ def run_coverage(cells: pd.DataFrame, experiment: str, budget: str,
     experiment's full-grid cells have a run, at which budget."""
     full = spec_cells(experiment, keys)
     ran = {tuple(v) for v in cells[list(keys)].itertuples(index=False)} & set(full)
-    what = "(" + ", ".join(keys) + ") cells" if len(keys) > 1 else f"{keys[0]} values"
+    names = [COLUMN_LABELS.get(k, k) for k in keys]
+    what = "(" + ", ".join(names) + ") cells" if len(keys) > 1 else f"{names[0]} values"
     return f"**{len(ran)} of {len(full)} {what} run**, at {budget_phrase(budget)}."
 
 
@@ -441,3 +442,16 @@ def best_beside_published(rows: pd.DataFrame, published: pd.DataFrame, budget: s
             f"zero errors on {n:,} validation samples (the paper's protocol: "
             f"{PAPER_VALIDATION:,}). " + mark_legend())
     return dict(coverage=coverage, table=pd.DataFrame(out), note=note)
+
+
+def best_over_grid(rows: pd.DataFrame, by: list[str], budget: str, experiment: str) -> dict:
+    """Our best run per cell ``by`` (e.g. task, T, λ for Figure 5) over the rest of the grid:
+    ``✓ 0/N`` when any run solved, else the best validation accuracy (%), with a coverage line
+    against the experiment's full grid. Returns ``coverage`` and ``table``."""
+    from .report import best_per_cell
+    cells = best_per_cell(rows, by)
+    n = validation_size(budget)
+    cells["best over the grid"] = [result_text(s, a, n)
+                                   for s, a in zip(cells.solved, cells.accuracy)]
+    return dict(coverage=run_coverage(cells, experiment, budget, keys=tuple(by)),
+                table=cells[by + ["best over the grid", "runs"]])

@@ -234,3 +234,15 @@ def test_table4_best_run_beside_the_paper_with_k_not_run_named():
     assert r["ours"] == "✓\u00a00/500" and r["paper"] == "99.84" and r["mark"] == "≠"
     assert r["ours: α, γ, c₀, c₁"] == "0.1, 0.01, 1, 0.1"
     assert t["note"].startswith("Not run at this budget: K = 20 (paper: 99.84).")
+
+
+def test_best_over_grid_for_figure5_counts_its_cells_and_says_n():
+    rows = run_rows([("temporal_order", 20, False, 0.91), ("temporal_order", 20, False, 0.92),
+                     ("temporal_order_3bit", 10, True, 1.0)], lam=0.1).assign(key="k")
+    rows.loc[1, "lam"] = 1.0
+    t = tables.best_over_grid(rows, ["task", "T", "lam"], "smoke", "fig5")
+    print(t["coverage"])
+    print(t["table"].to_string())
+    # fig5's full grid: 3 tasks (each at one T) x 3 lambdas = 9 cells; 3 of them have rows
+    assert t["coverage"].startswith("**3 of 9 (task, T, λ) cells run**")
+    assert list(t["table"]["best over the grid"]) == ["91.00", "92.00", "✓\u00a00/500"]
