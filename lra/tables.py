@@ -78,7 +78,7 @@ def column_header(keys, values) -> str:
 def humanise(df: pd.DataFrame) -> pd.DataFrame:
     """Human headers (``lam`` -> ``λ``) and task, loss and method names, for any table shown."""
     out = df.copy()
-    for key, labels in VALUE_LABELS.items():
+    for key in VALUE_LABELS:
         if key in out.columns:
             out[key] = [value_label(key, v) for v in out[key]]
     return out.rename(columns={c: COLUMN_LABELS[c] for c in out.columns if c in COLUMN_LABELS})
@@ -97,6 +97,7 @@ def validation_size(budget: str) -> int:
 
 
 def iteration_cap(budget: str) -> int | None:
+    """The iteration cap of a budget, an overridden cap (``-capN``) included."""
     base, cap = split_budget(budget)
     return cap if cap is not None else (BUDGETS[base].max_iterations if base in BUDGETS else None)
 
