@@ -64,8 +64,11 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def show(df: pd.DataFrame) -> None:
+    """A table in the book, with human headers and task names (:func:`lra.tables.humanise`)."""
     from IPython.display import Markdown, display
-    display(Markdown(markdown_table(df)))
+
+    from .tables import humanise
+    display(Markdown(markdown_table(humanise(df))))
 
 
 def say(text: str) -> None:
