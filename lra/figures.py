@@ -2,9 +2,10 @@
 
 Each function regenerates one of the paper's figures (named in its docstring) from stored data
 (``results/``: our runs, with provenance) and returns a matplotlib figure; nothing here computes a
-result. Every figure is 7.5 in wide at 100 dpi (750 px: the book's text column, ~780 px, shows it
-unscaled) with every text at 10 pt or more (≈ 14 px), an axis label on every axis that shows
-numbers, a labelled colour bar for every colour scale and legends outside the data.
+result. Every figure is 7.5 in wide at 100 dpi (~760 px: the book's text column shows it at 660-772
+px) with every text at 10 pt or more (≈ 14 px at full size, ≥ 12 px at 660 px), an axis label on
+every axis that shows numbers, a labelled colour bar for every colour scale and legends outside the
+data.
 :func:`legibility_problems` checks those rules on a drawn figure; :func:`glue_figure` checks them
 before handing a figure to the book (myst-nb's glue), so an illegible figure fails the build.
 
@@ -19,9 +20,13 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-FIG_WIDTH_IN = 7.5          # the book's text column at DPI
+FIG_WIDTH_IN = 7.5          # at DPI: ~760 px once trimmed, shown unscaled in a wide window
 DPI = 100
-PAGE_WIDTH_PX = 780         # width of the book's text column (sphinx-book-theme, desktop)
+# The width a figure is shown at in the book's text column (sphinx-book-theme 1.3, measured in
+# Chromium): 660 px in a 1280-px-wide window, the narrowest desktop layout (it grows to 727 px at
+# 1024 px, where the sidebar folds away, and figures up to 772 px are shown unscaled from 1440 px).
+PAGE_WIDTH_PX = 660
+MAX_WIDTH_PX = 780          # a figure at most this wide is never scaled down on a wide screen
 MIN_FONT_PT = 10.0          # smallest text size in points, at the figure's own size
 MIN_TEXT_PX = 10.0          # smallest text height in pixels at the rendered width
 
@@ -46,10 +51,17 @@ STYLE = {"font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "xtick.l
 
 @contextmanager
 def style():
-    """The book's figure style (sizes in points, at DPI) for the figures made inside it."""
+    """The book's figure style (sizes in points, at DPI) for the figures made inside it.
+
+    Leaving the context restores every rcParam but the interactive flag: in a Jupyter kernel the
+    first figure loads the inline backend, which turns interactive mode on; restoring it would
+    stop the kernel from showing any later figure inline."""
+    import matplotlib
     import matplotlib.pyplot as plt
     with plt.rc_context(STYLE):
         yield
+        interactive = matplotlib.is_interactive()
+    matplotlib.interactive(interactive)
 
 
 def _figure(height_in: float, width_in: float = FIG_WIDTH_IN):
@@ -368,23 +380,46 @@ def draw_lra_diff():
 
 
 # ---------------------------------------------------------------------- the tasks' chapter
+PLANTED_COLOUR = "tab:red"
+
+
 def plot_task_examples(examples: list[tuple[str, np.ndarray, int]]):
-    """One input sequence of each task (the tasks of the paper's Section IV), as an image:
-    time step on x, input symbol on y, black where the one-hot input is 1.
+    """One input sequence of each task (the paper's Section IV tasks) as an image: time step on x,
+    input symbol on y; the symbols that decide the label (0 and 1) red, distractors black.
 
     ``examples``: (task name, one-hot inputs of shape (T, n_in), label) per task."""
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import Patch
     with style():
-        fig = _figure(3.4)
-        axes = fig.subplots(1, len(examples))
-        for ax, (name, x, label) in zip(np.atleast_1d(axes), examples):
+        fig = _figure(3.7)
+        axes = np.atleast_1d(fig.subplots(1, len(examples)))
+        for ax, (name, x, label) in zip(axes, examples):
             x = np.asarray(x)
             T, n_in = x.shape
-            ax.imshow(x.T, aspect="auto", cmap="Greys", interpolation="nearest", origin="lower",
+            rgb = np.ones((n_in, T, 3))
+            on = x.T > 0
+            rgb[on] = to_rgb("black")
+            rgb[:2][on[:2]] = to_rgb(PLANTED_COLOUR)
+            ax.imshow(rgb, aspect="auto", interpolation="nearest", origin="lower",
                       extent=(-0.5, T - 0.5, -0.5, n_in - 0.5))
             ax.set_title(f"{TASK_LABELS.get(name, name)}\nT = {T}, label {label}")
             ax.set_xlabel("time step t")
             ax.set_ylabel("input symbol")
+        fig.legend(handles=[Patch(color=PLANTED_COLOUR, label="symbol 0 or 1 (sets the label)"),
+                            Patch(color="black", label="distractor")],
+                   loc="outside lower center", ncols=2, frameon=False)
     return fig
+
+
+def describe_task_examples(examples: list[tuple[str, np.ndarray, int]]) -> str:
+    """Where the label-setting symbols (0 and 1) sit in each example of the tasks' figure."""
+    parts = []
+    for name, x, _ in examples:
+        sym = np.asarray(x).argmax(axis=1)
+        at = ", ".join(str(t) for t in np.flatnonzero(sym < 2))
+        parts.append(f"{TASK_LABELS.get(name, name).lower()} at t = {at}")
+    return ("In these examples the symbols that set the label sit at: " + "; ".join(parts)
+            + "; every other step is a distractor.")
 
 
 # -------------------------------------------------------------------------------- captions
@@ -464,3 +499,67 @@ def glue_markdown(name: str, text: str) -> None:
     from IPython.display import Markdown
     from myst_nb import glue
     glue(name, Markdown(text), display=False)
+
+
+def no_data(message: str):
+    """A placeholder figure saying why a figure cannot be drawn (nothing stored yet)."""
+    with style():
+        fig = _figure(1.0)
+        ax = fig.add_subplot()
+        ax.axis("off")
+        ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    return fig
+
+
+def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=None):
+    """Glue the gradient-flow figure (paper Figures 2-4) of an experiment's stored run for the book:
+    ``name`` (:func:`plot_gradient_flow`), ``name``_grid (:func:`plot_gradient_flow_grid`, legible
+    at full size), ``name``_budget (the budget, for the caption) and ``name``_reading (the
+    reading, the run's configuration and provenance, and the command that recomputes it).
+    Returns the probes, or None when nothing is stored (the figures then say so)."""
+    from .report import budget_note, load
+    from .store import ResultsStore
+    store = store or ResultsStore()
+    df, used = load(experiment, budget, store)
+    probes = store.probes(experiment, used, df.iloc[0]["key"]) if not df.empty else None
+    command = campaign_command(experiment, used)
+    glue_markdown(f"{name}_budget", budget_note(used))
+    if not probes:
+        why = (f"No stored {'probes' if not df.empty else 'run'} for {experiment} at budget "
+               f"{used}: run `{command}`")
+        glue_figure(name, no_data(why.replace("`", "")))
+        glue_figure(f"{name}_grid", no_data(why.replace("`", "")))
+        glue_markdown(f"{name}_reading", why + ".")
+        return None
+    row = df.iloc[0]
+    config = (f"α = {row.alpha:g}, γ = {row.gamma:g}, K = {row.K:g}, c0 = {row.c0:g}, "
+              f"c1 = {row.c1:g}, λ = {row.lam:g}, normalisation {row.norm}")
+    provenance = budget_note(used, df)[len(budget_note(used)):].strip()   # runs, device, commit
+    glue_figure(name, plot_gradient_flow(probes))
+    glue_figure(f"{name}_grid", plot_gradient_flow_grid(probes), page_width_px=None)
+    glue_markdown(f"{name}_reading",
+                  f"{describe_gradient_flow(probes)} The run: {config}; best validation accuracy "
+                  f"{row.best_accuracy * 100:.2f} % after {row.iterations:,} iterations. "
+                  f"{provenance}\n\nReproduce this figure's run: `{command}`")
+    return probes
+
+
+def glue_lambda_sensitivity(name: str, experiment: str = "fig5", budget: str = "auto",
+                            store=None):
+    """Glue paper Figure 5 from an experiment's stored rows for the book: ``name``
+    (:func:`plot_lambda_sensitivity`), ``name``_budget (for the caption) and ``name``_reading
+    (the reading, provenance and the command that recomputes it). Returns the rows."""
+    from .report import budget_note, load
+    df, used = load(experiment, budget, store)
+    command = campaign_command(experiment, used)
+    glue_markdown(f"{name}_budget", budget_note(used))
+    if df.empty:
+        why = f"No stored runs for {experiment} at budget {used}: run `{command}`"
+        glue_figure(name, no_data(why.replace("`", "")))
+        glue_markdown(f"{name}_reading", why + ".")
+        return df
+    provenance = budget_note(used, df)[len(budget_note(used)):].strip()
+    glue_figure(name, plot_lambda_sensitivity(df))
+    glue_markdown(f"{name}_reading", f"{describe_lambda_sensitivity(df)} {provenance}\n\n"
+                                     f"Reproduce this figure's runs: `{command}`")
+    return df
