@@ -385,7 +385,8 @@ PLANTED_COLOUR = "tab:red"
 
 def plot_task_examples(examples: list[tuple[str, np.ndarray, int]]):
     """One input sequence of each task (the paper's Section IV tasks) as an image: time step on x,
-    input symbol on y; the symbols that decide the label (0 and 1) red, distractors black.
+    input symbol on y; the symbols that decide the label (0 and 1) red and ringed, distractors
+    black.
 
     ``examples``: (task name, one-hot inputs of shape (T, n_in), label) per task."""
     from matplotlib.colors import to_rgb
@@ -402,6 +403,9 @@ def plot_task_examples(examples: list[tuple[str, np.ndarray, int]]):
             rgb[:2][on[:2]] = to_rgb(PLANTED_COLOUR)
             ax.imshow(rgb, aspect="auto", interpolation="nearest", origin="lower",
                       extent=(-0.5, T - 0.5, -0.5, n_in - 0.5))
+            t_planted, s_planted = np.nonzero(x[:, :2] > 0)     # rings: visible among 100 rows
+            ax.plot(t_planted, s_planted, ls="none", marker="o", ms=11, mfc="none", mew=1.5,
+                    mec=PLANTED_COLOUR, clip_on=False)
             ax.set_title(f"{TASK_LABELS.get(name, name)}\nT = {T}, label {label}")
             ax.set_xlabel("time step t")
             ax.set_ylabel("input symbol")
