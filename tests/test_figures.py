@@ -229,3 +229,24 @@ def test_campaign_command_names_the_budget_and_its_cap():
     assert figures.campaign_command("fig2", "paper") == "lra campaign --experiments fig2 --budget paper"
     assert (figures.campaign_command(["fig5", "fig4"], "smoke-cap500")
             == "lra campaign --experiments fig5 fig4 --budget smoke --max-iterations 500")
+
+
+def test_a_figure_with_nothing_stored_says_so_and_how_to_compute_it(tmp_path, monkeypatch):
+    from lra.store import ResultsStore
+    glued = {}
+    monkeypatch.setattr(figures, "glue_figure",
+                        lambda name, fig, page_width_px=None: glued.__setitem__(name, fig))
+    monkeypatch.setattr(figures, "glue_markdown", lambda name, text: glued.__setitem__(name, text))
+    store = ResultsStore(tmp_path)
+    assert figures.glue_gradient_flow("f2", "fig2", "auto", store) is None
+    assert figures.glue_lambda_sensitivity("f5", "fig5", "auto", store).empty
+    print(glued["f2_reading"], glued["f5_reading"], sep="\n")
+    assert glued["f2_reading"] == ("No stored run for fig2 at budget smoke: run "
+                                   "`lra campaign --experiments fig2 --budget smoke`.")
+    assert "`lra campaign --experiments fig5 --budget smoke`" in glued["f5_reading"]
+    assert "Budget used: **smoke**" in glued["f2_budget"]
+    for name in ("f2", "f2_grid", "f5"):
+        texts = [t.get_text() for t in visible_texts(glued[name])]
+        assert any("lra campaign" in t for t in texts), texts
+        assert figures.legibility_problems(glued[name]) == []
+        plt.close(glued[name])
