@@ -179,20 +179,24 @@ def simulated_best_of_chance(n_validation: int, n_configs: int, p: float, trials
 
 
 def context_table(grid_sizes: dict, validation_sizes: dict, label_sets: dict) -> pd.DataFrame:
-    """Per task: chance, the best constant predictor on the stored validation sets (min–max over
-    the given label sets) and the expected best-of-grid accuracy at chance, for each grid size
-    (``{description: number of configurations}``) and validation size (``{budget: n}``)."""
+    """One row per task and validation size: chance, the best constant predictor on the given
+    validation label sets (min–max over them; only for the size they have) and the expected
+    best-of-grid accuracy at chance for each grid size (``{description: configurations}``);
+    ``validation_sizes``: ``{budget: n}``."""
     rows = []
     for task, label_list in label_sets.items():
         p = chance_level(task)
         const = [best_constant_accuracy(y) for y in label_list]
-        row = {"task": task.replace("_", " "), "chance (%)": f"{100 * p:.1f}",
-               "best constant predictor (%)": f"{100 * min(const):.2f}–{100 * max(const):.2f}"}
+        sizes = {len(y) for y in label_list}
         for budget, n in validation_sizes.items():
+            row = {"task": task, "validation samples": f"{n:,} ({budget})",
+                   "chance (%)": f"{100 * p:.1f}",
+                   "best constant predictor (%)": (f"{100 * min(const):.2f}–{100 * max(const):.2f}"
+                                                   if sizes == {n} else "–")}
             for name, m in grid_sizes.items():
-                row[f"best of {m} at chance, {n:,} samples ({budget}; {name}) (%)"] = \
+                row[f"best of {m} at chance ({name}) (%)"] = \
                     f"{100 * expected_best_of_chance(n, m, p):.2f}"
-        rows.append(row)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

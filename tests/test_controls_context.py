@@ -66,11 +66,12 @@ def test_expected_best_of_chance_against_simulation(n, m, p):
 
 def test_context_table():
     labels = {"random_permutation": [torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1])]}
-    t = context_table({"Table I cell": 15}, {"paper": 10_000}, labels)
+    t = context_table({"Table I cell": 15}, {"toy": 4, "paper": 10_000}, labels)
     print(t.to_string())
-    assert t.loc[0, "chance (%)"] == "50.0"
-    assert t.loc[0, "best constant predictor (%)"] == "50.00–75.00"
-    assert t.iloc[0, -1] == f"{100 * expected_best_of_chance(10_000, 15, 0.5):.2f}"
+    assert list(t["chance (%)"]) == ["50.0", "50.0"]
+    # the constant predictor is shown only for the size of the label sets given
+    assert list(t["best constant predictor (%)"]) == ["50.00–75.00", "–"]
+    assert t.iloc[1, -1] == f"{100 * expected_best_of_chance(10_000, 15, 0.5):.2f}"
 
 
 def test_mcnemar_on_hand_made_predictions():
