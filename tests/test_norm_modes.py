@@ -94,3 +94,14 @@ def test_reference_would_catch_the_other_reading():
     print(f"relative error of W_xh vs reference 'forced': {err_other:.2e}, "
           f"vs 'forced_dh': {err_same:.2e}")
     assert err_other > 1e-2 and err_same < 1e-8
+
+
+def test_fused_chain_sees_the_delta_h_rule():
+    """The fused chain kernel (lra.fused) normalises Delta h only, reading Hyper.mode: for
+    forced_dh that must be the "forced" rule (its chain equals the "forced" member's), while the
+    weight gradients, normalised outside the kernel, read Hyper.mode_w ("standard")."""
+    hy = Hyper([LRADiffConfig(norm=m) for m in ("standard", "off", "forced", "forced_dh")])
+    print("mode (Delta h):", hy.mode.tolist(), " mode_w (weights):", hy.mode_w.tolist())
+    assert hy.mode.tolist() == [0, 1, 2, 2]
+    assert hy.mode_w.tolist() == [0, 1, 2, 0]
+    assert hy.head(2).mode_w.tolist() == [0, 1]
