@@ -1,12 +1,19 @@
 """Controls the paper lacks: does the learning rule beat a network whose recurrent weights never
-learn? (book chapter "RNN-LRA-diff", section "Control: readout only"; :mod:`lra.readout`).
+learn? (book chapters "RNN-LRA-diff", section "Control: readout only", and "Control: the reservoir
+argument"; :mod:`lra.readout`): the readout-only control beside the tables, the released grid
+search's selection rule, context rows (chance, best constant predictor, best-of-grid at chance),
+paired McNemar tests between methods, and how far training moves each weight matrix.
 """
 from __future__ import annotations
 
+import math
+
 import pandas as pd
+import torch
 
 from .report import published
 from .store import solved_flags
+from .tasks import get_task
 
 
 # Tables II and III publish two variants side by side; ours is the one the experiment runs.
@@ -123,7 +130,6 @@ def class_probabilities(task: str) -> list[float]:
     """The exact class distribution of a task's generator (book chapter "Tasks"): temporal order
     4 and 3-bit temporal order 8 equally likely classes (independent fair bits); random
     permutation 2 equally likely classes (the first bit) among its 100 outputs."""
-    from .tasks import get_task
     spec = get_task(task)
     n = 2 if spec.name == "random_permutation" else 2 ** len(spec.offsets)
     return [1.0 / n] * n
@@ -137,14 +143,12 @@ def chance_level(task: str) -> float:
 def best_constant_accuracy(labels) -> float:
     """Accuracy on ``labels`` of the best constant prediction (the most frequent label): what
     the readout's bias alone can reach on that validation set."""
-    import torch
     labels = torch.as_tensor(labels)
     return float(torch.bincount(labels).max()) / len(labels)
 
 
 def _binomial_cdf(n: int, p: float) -> list[float]:
     """P(X <= k), k = 0..n, for X ~ Binomial(n, p), from log-pmfs (exact to float64 rounding)."""
-    import math
     logs = [math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
             + k * math.log(p) + (n - k) * math.log1p(-p) for k in range(n + 1)]
     top = max(logs)
@@ -171,7 +175,6 @@ def expected_best_of_chance(n_validation: int, n_configs: int, p: float) -> floa
 def simulated_best_of_chance(n_validation: int, n_configs: int, p: float, trials: int = 20_000,
                              seed: int = 0) -> float:
     """Monte Carlo of :func:`expected_best_of_chance` (fixed seed): the check of the formula."""
-    import torch
     g = torch.Generator().manual_seed(seed)
     count = torch.full((trials, n_configs), float(n_validation), dtype=torch.float64)
     hits = torch.binomial(count, torch.full_like(count, p), generator=g)
@@ -207,9 +210,6 @@ def mcnemar(correct_a, correct_b) -> dict:
     """Exact McNemar test of two classifiers on the same samples: b = samples only A gets right,
     c = only B; under H0 (equal accuracy) b ~ Binomial(b + c, 1/2). Two-sided p-value
     min(1, 2 P(X <= min(b, c))). Returns b, c, the accuracy difference A - B and p."""
-    import math
-
-    import torch
     a = torch.as_tensor(correct_a, dtype=torch.bool)
     b_ = torch.as_tensor(correct_b, dtype=torch.bool)
     if a.shape != b_.shape or a.dim() != 1:
@@ -250,7 +250,6 @@ MOTION_ROLES = ("W_hh", "W_xh", "W_hy")
 def relative_motion(initial, final) -> dict:
     """||W_final - W_init||_F / ||W_init||_F per layer role, per member: (P, ...) tensors in,
     {role: list of P floats} out. A readout-only network has exactly 0 for W_hh and W_xh."""
-    import torch
     out = {}
     for role in MOTION_ROLES:
         w0, w1 = getattr(initial, role), getattr(final, role)
