@@ -257,3 +257,53 @@ def relative_motion(initial, final) -> dict:
         den = torch.linalg.vector_norm(w0.flatten(1), dim=1)
         out[role] = (num / den).tolist()
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the reservoir runs' records (scripts/reservoir_runs.py stores, per run, the weight
+# motion and the final network's per-sample correctness as its probe record).
+
+def motion_frame(rows: pd.DataFrame, records: dict) -> pd.DataFrame:
+    """One row per run with a record: algorithm, task, T, seed, iterations and the relative
+    motion of each role in :data:`MOTION_ROLES`."""
+    out = [{"algorithm": r.algorithm, "task": r.task, "T": int(r.T), "seed": int(r.seed),
+            "iterations": int(r.iterations), **records[r.key]["motion"]}
+           for r in rows.itertuples() if records.get(r.key) is not None]
+    return pd.DataFrame(out, columns=["algorithm", "task", "T", "seed", "iterations",
+                                      *MOTION_ROLES])
+
+
+def correctness_by_cell(rows: pd.DataFrame, records: dict) -> dict:
+    """{(task, T): {algorithm: {seed: bool array}}} from the stored per-sample correctness."""
+    out = {}
+    for r in rows.itertuples():
+        rec = records.get(r.key)
+        if rec is None:
+            continue
+        bits = torch.tensor([c == "1" for c in rec["correct"]])
+        out.setdefault((r.task, int(r.T)), {}).setdefault(r.algorithm, {})[int(r.seed)] = bits
+    return out
+
+
+def paired_table(correct: dict, pairs, names: dict | None = None,
+                 level: float = 0.05) -> pd.DataFrame:
+    """Per (task, T) and pair (a, b) of :func:`correctness_by_cell`: the paired multi-seed
+    comparison of :func:`paired_seeds` as one reader-facing row (differences in points)."""
+    names = names or {}
+    rows = []
+    for (task, T), by_method in sorted(correct.items()):
+        for a, b in pairs:
+            if a not in by_method or b not in by_method:
+                continue
+            s = paired_seeds(by_method, a, b, level)
+            rows.append({"task": task, "T": T,
+                         "comparison": f"{names.get(a, a)} − {names.get(b, b)}",
+                         "final accuracy difference, points: mean (min–max)":
+                             f"{100 * s['diff_mean']:+.1f} ({100 * s['diff_min']:+.1f} to "
+                             f"{100 * s['diff_max']:+.1f})",
+                         f"seeds better (p < {level:g})": f"{s['a_better']}/{s['seeds']}",
+                         f"seeds worse (p < {level:g})": f"{s['b_better']}/{s['seeds']}",
+                         "largest p": f"{s['max_p']:.2g}",
+                         "better in every seed": s["a_better"] == s["seeds"],
+                         "better in no seed": s["a_better"] == 0})
+    return pd.DataFrame(rows)

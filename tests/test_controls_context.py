@@ -118,3 +118,29 @@ def test_relative_motion():
     print(m)
     assert abs(m["W_hh"][0] - 0.5) < 1e-6 and m["W_hh"][1] == 0.0
     assert m["W_xh"] == [0.0, 0.0] and m["W_hy"] == [0.0, 0.0]
+
+
+def test_reading_the_reservoir_records():
+    """motion_frame / correctness_by_cell / paired_table on a hand-made store of three runs."""
+    import pandas as pd
+    from lra.controls import correctness_by_cell, motion_frame, paired_table
+    rows = pd.DataFrame([
+        dict(key="a0", algorithm="lra_diff", task="temporal_order", T=10, seed=0, iterations=300),
+        dict(key="r0", algorithm="readout_only", task="temporal_order", T=10, seed=0,
+             iterations=300),
+        dict(key="x0", algorithm="bptt", task="temporal_order", T=10, seed=0, iterations=50)])
+    motion = {"W_hh": 0.01, "W_xh": 0.002, "W_hy": 1.0}
+    records = {"a0": {"motion": motion, "correct": "1" * 30 + "0" * 70},
+               "r0": {"motion": {"W_hh": 0.0, "W_xh": 0.0, "W_hy": 0.5}, "correct": "0" * 100},
+               "x0": None}                            # a run without a record is skipped
+    m = motion_frame(rows, records)
+    print(m.to_string())
+    assert list(m["algorithm"]) == ["lra_diff", "readout_only"] and m["W_hh"].iloc[0] == 0.01
+    c = correctness_by_cell(rows, records)
+    assert set(c) == {("temporal_order", 10)} and int(c[("temporal_order", 10)]["lra_diff"][0].sum()) == 30
+    t = paired_table(c, [("lra_diff", "readout_only"), ("bptt", "readout_only")],
+                     {"lra_diff": "LRA", "readout_only": "RO"})
+    print(t.to_string())
+    assert len(t) == 1 and t.loc[0, "comparison"] == "LRA − RO"     # no bptt record: no row
+    assert t.loc[0, "seeds better (p < 0.05)"] == "1/1" and bool(t.loc[0, "better in every seed"])
+    assert t.loc[0, "final accuracy difference, points: mean (min–max)"] == "+30.0 (+30.0 to +30.0)"
