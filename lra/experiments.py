@@ -276,3 +276,13 @@ EXPERIMENTS["fig3_dh"] = Experiment(
     _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)), _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
     fixed=dict(c0=1.0, c1=1.0, loss="mse", norm="forced_dh"),
     probe_every={"smoke": 10, "paper": 100}, notebook="vanishing_gradients")
+
+# Figure 3's two readings over five seeds (no probes): the seeds' spread behind claim C7.
+for _name, _norm, _what in (("fig3_dh_seeds", "forced_dh", "Delta h forced alone"),
+                            ("fig3_seeds", "forced", "Delta h and weight gradients forced")):
+    EXPERIMENTS[_name] = Experiment(
+        _name, f"Figure 3's configuration, {_what}, five seeds", "Figure 3 (seeds)", "lra_diff",
+        ("random_permutation",), (10,), _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+        _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+        fixed=dict(c0=1.0, c1=1.0, loss="mse", norm=_norm), seeds=5,
+        notebook="vanishing_gradients")
