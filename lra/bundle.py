@@ -455,37 +455,12 @@ def ingest(paths, store: ResultsStore | None = None, repo: Path | None = None) -
         verify(b, repo)
     targets = sorted({(t["experiment"], t["budget"]) for b in bundles
                       for t in b.manifest.get("tables", [])})
+    _plan(bundles, store, targets, IngestReport())    # refuse clashes before any lock file
     report = IngestReport()
     with contextlib.ExitStack() as locks:
         for exp, budget in targets:        # one order for every writer: no deadlock
             locks.enter_context(file_lock(store.dir(exp, budget) / ".lock"))
-        plan = {}                          # (exp, budget) -> [(row, probes, prov)]
-        for exp, budget in targets:
-            meta, data = store._state(exp, budget)
-            have = {r["key"]: r for r in _read_str(data).to_dict("records")} if data else {}
-            seen = dict(have)
-            for b in bundles:
-                for t in b.manifest.get("tables", []):
-                    if (t["experiment"], t["budget"]) != (exp, budget):
-                        continue
-                    typed = pd.read_csv(io.BytesIO(b.files[t["file"]]))
-                    typed = {r["key"]: r for r in typed.to_dict("records")}
-                    rows = {r["key"]: r for r in t["rows"]}
-                    for row in b.table(t).to_dict("records"):
-                        k = row["key"]
-                        if k in seen:
-                            if not same_numbers(seen[k], row):
-                                b.refuse(f"duplicate key {k} in {exp}/{budget} with different "
-                                         f"numbers from the stored (or another bundle's) row")
-                            report.skipped += 1
-                            continue
-                        seen[k] = row
-                        probe = t.get("probes", {}).get(k)
-                        prov = {**t["writes"][rows[k]["write"]],
-                                "ingested_from": b.path.name, "bundle_sha256": b.sha256}
-                        plan.setdefault((exp, budget), []).append(
-                            (typed[k], json.loads(b.files[probe["file"]]) if probe else None,
-                             prov))
+        plan = _plan(bundles, store, targets, report)     # again, now that no one else writes
         for (exp, budget), items in plan.items():     # one write per source provenance
             groups: dict[str, list] = {}
             for row, probe, prov in items:
@@ -500,6 +475,37 @@ def ingest(paths, store: ResultsStore | None = None, repo: Path | None = None) -
         for c in b.manifest.get("checkpoints", []):
             _ingest_checkpoint(b, c, store, report)
     return report
+
+
+def _plan(bundles, store, targets, report) -> dict:
+    """The rows to write per table, [(typed row, probes, provenance)]; counts identical
+    duplicates in ``report``; refuses a key stored (or in another bundle) with other numbers."""
+    plan = {}
+    for exp, budget in targets:
+        _, data = store._state(exp, budget)
+        seen = {r["key"]: r for r in _read_str(data).to_dict("records")} if data else {}
+        for b in bundles:
+            for t in b.manifest.get("tables", []):
+                if (t["experiment"], t["budget"]) != (exp, budget):
+                    continue
+                typed = pd.read_csv(io.BytesIO(b.files[t["file"]]))
+                typed = {r["key"]: r for r in typed.to_dict("records")}
+                rows = {r["key"]: r for r in t["rows"]}
+                for row in b.table(t).to_dict("records"):
+                    k = row["key"]
+                    if k in seen:
+                        if not same_numbers(seen[k], row):
+                            b.refuse(f"duplicate key {k} in {exp}/{budget} with different "
+                                     "numbers from the stored (or another bundle's) row")
+                        report.skipped += 1
+                        continue
+                    seen[k] = row
+                    probe = t.get("probes", {}).get(k)
+                    prov = {**t["writes"][rows[k]["write"]],
+                            "ingested_from": b.path.name, "bundle_sha256": b.sha256}
+                    plan.setdefault((exp, budget), []).append(
+                        (typed[k], json.loads(b.files[probe["file"]]) if probe else None, prov))
+    return plan
 
 
 def _ingest_checkpoint(b: Bundle, c: dict, store: ResultsStore, report: IngestReport) -> None:

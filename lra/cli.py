@@ -462,22 +462,22 @@ def cmd_ingest(args):
 
 
 def cmd_status(args):
-    from .experiments import get_budget
-    from .runner import status
+    from .runner import budget_named, status
     from .store import code_version
     budgets = None
     if args.budget:
         try:
-            get_budget(args.budget)
+            budget_named(args.budget)
         except ValueError as e:
             raise UsageError(str(e)) from None
         budgets = [args.budget]
     rows = status(budgets=budgets)
     w = max(len(r["experiment"]) for r in rows)
-    print(f"{'experiment':{w}s} {'backs':32s} {'budget':7s} {'done':>6s} {'missing':>8s} "
+    bw = max(7, *(len(r["budget"]) for r in rows))
+    print(f"{'experiment':{w}s} {'backs':32s} {'budget':{bw}s} {'done':>6s} {'missing':>8s} "
           f"{'stale':>6s}  state")
     for r in rows:
-        print(f"{r['experiment']:{w}s} {r['backs']:32s} {r['budget']:7s} {r['done']:6d} "
+        print(f"{r['experiment']:{w}s} {r['backs']:32s} {r['budget']:{bw}s} {r['done']:6d} "
               f"{r['missing']:8d} {r['stale']:6d}  {r['state']}")
         for m in r.get("machines", []):
             print(f"{'':{w}s}   {m['rows']:5d} row(s) from {m['device']} @ {m['commit']}")

@@ -56,6 +56,14 @@ def budget_with_cap(budget: Budget, max_iterations: int | None) -> Budget:
                                f"{max_iterations}")
 
 
+def budget_named(name: str) -> Budget:
+    """A budget by its stored name: ``smoke``, ``paper``, or a capped one (``smoke-cap20``)."""
+    base, sep, cap = name.partition("-cap")
+    if sep and cap.isdigit() and int(cap) >= 1:
+        return budget_with_cap(get_budget(base), int(cap))
+    return get_budget(name)
+
+
 def populations_dir(store: ResultsStore, budget: Budget) -> Path:
     """Where populations in flight keep their checkpoints: one folder per budget, shared by every
     experiment (a merged population belongs to several). Temporary files of killed writers
@@ -398,7 +406,7 @@ def status(store=None, budgets=None) -> list[dict]:
     out = []
     for name, exp in EXPERIMENTS.items():
         for b in budgets or BUDGETS:
-            budget = get_budget(b)
+            budget = budget_named(b)
             error, machines = None, []
             try:
                 df = store.load(name, b)
