@@ -1,0 +1,67 @@
+"""`lra campaign --executor local`: one submitit job per shard, in rounds (issue 14, item 3).
+
+Two local jobs must compute exactly the rows of one sequential campaign (same keys, same
+numbers), including a derived experiment that only becomes plannable once its source is
+complete (a second round), and their bundle must hold every row they computed."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lra import bundle as B
+from lra.store import ResultsStore
+
+pytest.importorskip("submitit")
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPS = ["table1", "table1_multiseed"]
+ARGS = ["campaign", "--budget", "smoke", "--max-iterations", "20", "--threads", "1",
+        "--device", "cpu", "--experiments", *EXPS]
+BUDGET = "smoke-cap20"
+VOLATILE = ["wall_seconds", "device", "commit", "population"]
+
+
+def lra(root, *extra):
+    env = {**os.environ, "LRA_RESULTS": str(root), "PYTHONPATH": str(ROOT),
+           "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "lra", *ARGS, *extra], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def tables(root):
+    store = ResultsStore(root)
+    return {e: store.load(e, BUDGET).drop(columns=VOLATILE).sort_values("key")
+            .reset_index(drop=True) for e in EXPS}
+
+
+def test_local_executor_two_jobs_equal_one_sequential_campaign(tmp_path):
+    seq = lra(tmp_path / "seq")
+    assert seq.returncode == 0, seq.stderr[-2000:]
+    par = lra(tmp_path / "par", "--executor", "local", "--jobs", "2",
+              "--executor-folder", str(tmp_path / "jobs"), "--bundle", str(tmp_path / "b.tgz"))
+    print(par.stdout, par.stderr[-3000:])
+    assert par.returncode == 0 and "complete" in par.stdout, par.stderr[-3000:]
+    rounds = [line for line in par.stderr.splitlines() if "job(s) submitted (local)" in line]
+    assert len(rounds) == 2          # the multi-seed rows wait for table1: a second round
+    a, b = tables(tmp_path / "seq"), tables(tmp_path / "par")
+    for e in EXPS:
+        print(f"{e}: sequential {len(a[e])} rows, executor {len(b[e])} rows")
+        assert len(a[e]) == len(b[e]) > 0
+        pd.testing.assert_frame_equal(a[e], b[e], check_dtype=False)
+    m = B.read_bundle(tmp_path / "b.tgz").manifest
+    packed = {t["experiment"]: sorted(r["key"] for r in t["rows"]) for t in m["tables"]}
+    assert packed == {e: sorted(b[e]["key"]) for e in EXPS}
+    assert not (tmp_path / "b.tgz.journal").exists()
+
+
+def test_slurm_without_slurm_is_one_clear_line(tmp_path):
+    import shutil
+    if shutil.which("sbatch"):
+        pytest.skip("this machine has Slurm")
+    out = lra(tmp_path, "--executor", "slurm")
+    print(out.stderr)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "--executor slurm needs Slurm" in out.stderr
