@@ -31,16 +31,19 @@ def git(cwd, *args):
                           text=True).stdout.strip()
 
 
-def make_checkout(path: Path) -> Path:
-    """A minimal project checkout (lra/, _toc.yml, book/) committed in a fresh git repository."""
+def make_checkout(path: Path, extra=(), message="snapshot") -> Path:
+    """A minimal project checkout (lra/, _toc.yml, book/, the ``extra`` folders) committed in a
+    fresh git repository."""
     path.mkdir(parents=True)
-    shutil.copytree(ROOT / "lra", path / "lra", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("lra", *extra):
+        shutil.copytree(ROOT / folder, path / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "_toc.yml", path / "_toc.yml")
     (path / "book").mkdir()
     (path / "book" / "README.md").write_text("placeholder\n")
     git(path, "init", "-q")
     git(path, "add", "-A")
-    git(path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "snapshot")
+    git(path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
     return path
 
 
