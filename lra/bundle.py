@@ -49,6 +49,10 @@ NUMBER_COLUMNS = [c for c in COLUMNS
                   if c not in ("wall_seconds", "population", "device", "commit", "code_version")]
 
 
+# Columns read as text when rows are merged (a hex key or commit of digits only must not become
+# a number).
+TEXT_COLUMNS = ["key", "experiment", "budget", "algorithm", "variant", "switches", "task", "loss",
+                "norm", "optimiser", "stop_reason", "device", "commit", "curve", "code_version"]
 # What a bundle's manifest says of the machine and code behind all its rows.
 MACHINE_FIELDS = ("commit", "dirty", "device", "torch", "python")
 
@@ -488,7 +492,8 @@ def _plan(bundles, store, targets, report) -> dict:
             for t in b.manifest.get("tables", []):
                 if (t["experiment"], t["budget"]) != (exp, budget):
                     continue
-                typed = pd.read_csv(io.BytesIO(b.files[t["file"]]))
+                typed = pd.read_csv(io.BytesIO(b.files[t["file"]]),
+                                    dtype={c: str for c in TEXT_COLUMNS})
                 typed = {r["key"]: r for r in typed.to_dict("records")}
                 rows = {r["key"]: r for r in t["rows"]}
                 for row in b.table(t).to_dict("records"):

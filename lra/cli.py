@@ -395,7 +395,11 @@ def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
     from .engine import resolve_device
     from .store import provenance
     entries = store.entries()
-    manifest = write_bundle(out, store, entries, provenance(resolve_device(device), budget.name))
+    try:
+        manifest = write_bundle(out, store, entries,
+                                provenance(resolve_device(device), budget.name))
+    except ValueError as e:   # rows of several machines: the rows are stored, the bundle not
+        raise UsageError(f"no bundle written: {e}") from None
     rows = sum(len(t["rows"]) for t in manifest["tables"])
     print(f"bundle {out}: {rows} row(s) in {len(manifest['tables'])} table(s), "
           f"{len(manifest['checkpoints'])} checkpoint(s) of populations in flight; commit "

@@ -125,11 +125,10 @@ def shard_argv(args, names: list[str], threads: int | None) -> list[str]:
 
 
 def job_env(results_root: Path, journal: Path | None) -> dict[str, str]:
-    """What every job needs from the parent: the results folder, where the code is, the
-    bundle journal (if any) and the commit the parent runs (a job copies it only if set)."""
-    env = {"LRA_RESULTS": str(results_root),
-           "PYTHONPATH": os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]),
-                                                     os.environ.get("PYTHONPATH", "")] if p)}
+    """What every job needs from the parent: the results folder, the bundle journal (if any),
+    and the parent's commit override and chain choice where set. (A job imports lra as the
+    parent does: from the installed package or the inherited PYTHONPATH.)"""
+    env = {"LRA_RESULTS": str(results_root)}
     if journal is not None:
         env["LRA_BUNDLE_JOURNAL"] = str(journal)
     for k in ("LRA_GIT_COMMIT", "LRA_GIT_DIRTY", "LRA_CHAIN"):

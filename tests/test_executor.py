@@ -65,3 +65,17 @@ def test_slurm_without_slurm_is_one_clear_line(tmp_path):
     print(out.stderr)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "--executor slurm needs Slurm" in out.stderr
+
+
+def test_executor_without_submitit_is_one_clear_line(monkeypatch, capsys, tmp_path):
+    import lra.executor
+    from lra.cli import main
+    monkeypatch.setattr(lra.executor, "submitit", None)
+    monkeypatch.setenv("LRA_RESULTS", str(tmp_path))
+    for kind in ("local", "slurm"):
+        code = main([*ARGS[:1], "--budget", "smoke", "--experiments", "fig2", "--executor", kind])
+        err = capsys.readouterr().err
+        print(err)
+        assert code == 2 and err.count("\n") == 1 and "needs submitit" in err
+        assert "lra-book[cluster]" in err
+    assert not any(tmp_path.iterdir())
