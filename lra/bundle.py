@@ -29,7 +29,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import platform
 import subprocess
 import sys

@@ -19,6 +19,7 @@ experiment, or missing, make it say so and exit 1.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import subprocess
@@ -435,8 +436,9 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out) -> i
     rounds, statuses = run_sharded(
         args.executor, shard_argv(args, names, threads), args.jobs,
         job_env(store.root, journal), folder, gpus=gpus, cpus=threads or 4,
-        minutes=int(parse_duration(args.job_time) // 60) if args.job_time else 24 * 60,
+        minutes=math.ceil(parse_duration(args.job_time) / 60) if args.job_time else 24 * 60,
         partition=args.partition, missing=missing,
+        time_limit=parse_duration(args.time_limit) if args.time_limit else None,
         log=lambda s: print(s, file=sys.stderr, flush=True))
     if bundle_out is not None:
         write_campaign_bundle(bundle_out, store, capped, args.device)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 try:
@@ -80,15 +81,24 @@ def make_executor(kind: str, folder: Path, *, gpus: int, cpus: int, minutes: int
 
 
 def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], folder: Path, *,
-                gpus: int, cpus: int, minutes: int, partition: str | None, missing, log=print):
+                gpus: int, cpus: int, minutes: int, partition: str | None, missing,
+                time_limit: float | None = None, log=print):
     """Submit ``jobs`` shards of ``lra campaign ARGV`` per round until ``missing()`` (rows still
-    to compute) is 0 or a round computes nothing. Returns (rounds, exit statuses of the last
-    round)."""
+    to compute) is 0, a round computes nothing, or ``time_limit`` seconds have passed (each
+    round's jobs get the time left as their --time-limit). Returns (rounds, exit statuses of the
+    last round)."""
     ex = make_executor(kind, folder, gpus=gpus, cpus=cpus, minutes=minutes, partition=partition)
     statuses: list[int] = []
     before = missing()
+    start = time.monotonic()
     for rnd in range(1, MAX_ROUNDS + 1):
-        submitted = [ex.submit(CampaignJob([*argv, "--shard", f"{i}/{jobs}"], env))
+        limit = []
+        if time_limit is not None:
+            left = time_limit - (time.monotonic() - start)
+            if left < 1:
+                return rnd - 1, statuses
+            limit = ["--time-limit", f"{int(left)}s"]
+        submitted = [ex.submit(CampaignJob([*argv, *limit, "--shard", f"{i}/{jobs}"], env))
                      for i in range(jobs)]
         log(f"round {rnd}: {jobs} job(s) submitted ({kind}): "
             f"{', '.join(j.job_id for j in submitted)}; logs in {folder}")
@@ -109,10 +119,11 @@ def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], fold
 
 
 def shard_argv(args, names: list[str], threads: int | None) -> list[str]:
-    """The ``lra campaign`` arguments of one job: the parent's, without executor options."""
+    """The ``lra campaign`` arguments of one job: the parent's, without executor options and
+    time limit (:func:`run_sharded` gives each round the time left)."""
     argv = ["campaign", "--budget", args.budget, "--device", args.device,
             "--experiments", *names]
-    for flag, value in (("--time-limit", args.time_limit), ("--seeds", args.seeds),
+    for flag, value in (("--seeds", args.seeds),
                         ("--max-iterations", args.max_iterations),
                         ("--population", args.population), ("--threads", threads)):
         if value is not None:
