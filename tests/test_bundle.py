@@ -38,7 +38,8 @@ def make_checkout(path: Path, extra=(), message="snapshot") -> Path:
     for folder in ("lra", *extra):
         shutil.copytree(ROOT / folder, path / folder,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "_toc.yml", path / "_toc.yml")
+    for name in ("_toc.yml", ".gitignore"):     # .gitignore: __pycache__/ is not dirt
+        shutil.copy(ROOT / name, path / name)
     (path / "book").mkdir()
     (path / "book" / "README.md").write_text("placeholder\n")
     git(path, "init", "-q")
@@ -50,8 +51,8 @@ def make_checkout(path: Path, extra=(), message="snapshot") -> Path:
 def lra(checkout: Path, *args, results=None):
     env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1",
            "LRA_RESULTS": str(results or checkout / "results")}
-    for k in ("LRA_GIT_COMMIT", "LRA_GIT_DIRTY"):
-        env.pop(k, None)
+    for k in ("LRA_GIT_COMMIT", "LRA_GIT_DIRTY", "PYTHONDONTWRITEBYTECODE"):
+        env.pop(k, None)                            # (bytecode written, as on most machines)
     return subprocess.run([sys.executable, "-m", "lra", *args], cwd=checkout, env=env,
                           capture_output=True, text=True, timeout=600)
 

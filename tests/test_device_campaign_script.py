@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(cmd, cwd, **env):
     e = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", **env}
-    for k in ("LRA_RESULTS", "LRA_GIT_COMMIT", "LRA_GIT_DIRTY", "PYTHONPATH"):
+    for k in ("LRA_RESULTS", "LRA_GIT_COMMIT", "LRA_GIT_DIRTY", "PYTHONPATH",
+              "PYTHONDONTWRITEBYTECODE"):
         if k not in env:
             e.pop(k, None)
     return subprocess.run(cmd, cwd=cwd, env=e, capture_output=True, text=True, timeout=600)
