@@ -211,6 +211,8 @@ def write_bundle(out: Path, store: ResultsStore, entries: list[dict], prov: dict
         if ck is None or not ck.exists():
             continue          # finished since (by a later job of the same campaign)
         name = f"checkpoints/{ck.parent.name}/{ck.name}"
+        if name in files:
+            continue          # stopped again (a requeued job): its latest state is read once
         files[name] = ck.read_bytes()
         checkpoints.append(dict(file=name, budget=ck.parent.name, population=ck.stem,
                                 sha256=sha256(files[name])))
@@ -282,18 +284,24 @@ def read_bundle(path: Path) -> Bundle:
 
 
 # ----------------------------------------------------------------------------- verifying
+def known_budget(name: str):
+    """The base budget of a stored budget name (``smoke``, ``paper``, ``smoke-cap20``), or None."""
+    from .experiments import BUDGETS
+    base, sep, cap = name.partition("-cap")
+    if base not in BUDGETS or (sep and not (cap.isdigit() and int(cap) >= 1)) or \
+            (not sep and cap):
+        return None
+    return BUDGETS[base]
+
+
 def spec_keys(experiment: str, budget_name: str, seeds: int) -> set[str] | None:
     """Every run key the spec of ``experiment`` can ask for at this budget (seeds 0..seeds-1,
     every curriculum stage), or None when no such experiment or budget exists."""
-    from .experiments import BUDGETS, EXPERIMENTS
+    from .experiments import EXPERIMENTS
     exp = EXPERIMENTS.get(experiment)
-    budget = BUDGETS.get(budget_name.split("-cap")[0])
+    budget = known_budget(budget_name)
     if exp is None or budget is None:
         return None
-    if budget_name != budget.name:
-        cap = budget_name[len(budget.name):]
-        if not (cap.startswith("-cap") and cap[4:].isdigit()):
-            return None
     if exp.derived_from:
         return spec_keys(exp.derived_from, budget_name, max(seeds, exp.seeds))
     seeds = max(seeds, exp.seeds)
@@ -345,6 +353,17 @@ def _verify_specs(b: Bundle) -> None:
                 b.refuse(f"unknown experiment spec: row {row['key']} of {t['experiment']} "
                          f"({row['algorithm']} {row['task']} T={row['T']}) is no run of that "
                          f"spec at budget {t['budget']}")
+
+
+def _verify_checkpoints(b: Bundle) -> None:
+    """A checkpoint names a budget of this checkout and a population id (16 hex digits): it is
+    written to results/_populations/<budget>/<population>.pt and nowhere else."""
+    for c in b.manifest.get("checkpoints", []):
+        budget, pop = str(c.get("budget", "")), str(c.get("population", ""))
+        if known_budget(budget) is None or len(pop) != 16 or \
+                any(ch not in "0123456789abcdef" for ch in pop):
+            b.refuse(f"unknown experiment spec: checkpoint {c.get('file')} names budget "
+                     f"{budget!r} and population {pop!r}")
 
 
 def _verify_code(b: Bundle, repo: Path) -> None:
@@ -429,6 +448,7 @@ def verify(b: Bundle, repo: Path | None = None) -> None:
     repo = Path(repo) if repo else repo_root()
     _verify_hashes(b)
     _verify_specs(b)
+    _verify_checkpoints(b)
     _verify_code(b, repo)
     _verify_machine(b)
 

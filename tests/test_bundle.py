@@ -286,3 +286,15 @@ def test_checkpoint_of_a_stopped_population_travels(world, capsys, tmp_path, mon
     assert (results / "_populations" / "smoke" / f"{pop.id}.pt").read_bytes() == ck.read_bytes()
     code, o, err = ingest(world["b"], results, out, capsys=capsys)
     assert code == 0 and "1 kept" in o, o + err
+
+
+def test_checkpoint_outside_the_populations_folder_refused(world, capsys, tmp_path):
+    def edit(m, f):
+        f["checkpoints/x.pt"] = b"x"
+        m["checkpoints"] = [dict(file="checkpoints/x.pt", budget="../../etc", population="x",
+                                 sha256=B.sha256(b"x"))]
+    bad = repack(world["bundle"], tmp_path / "bad.tgz", edit)
+    code, out, err = ingest(world["b"], tmp_path / "results", bad, capsys=capsys)
+    print(err.strip())
+    assert code == 2 and "names budget '../../etc'" in err and files_of(tmp_path) == {
+        "bad.tgz": bad.read_bytes()}
