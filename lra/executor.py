@@ -64,19 +64,28 @@ def check_available(kind: str) -> None:
                                   "on the cluster's login node, or use --executor local")
 
 
-def make_executor(kind: str, folder: Path, *, gpus: int, cpus: int, minutes: int,
-                  partition: str | None = None):
-    check_available(kind)
-    ex = submitit.AutoExecutor(folder=str(folder), cluster="local" if kind == "local" else None)
-    params = dict(name="lra-campaign", timeout_min=minutes, gpus_per_node=gpus,
-                  cpus_per_task=cpus, tasks_per_node=1, nodes=1)
+def job_parameters(kind: str, *, gpus: int, cpus: int, minutes: int,
+                   partition: str | None = None) -> dict:
+    """submitit's parameters for one shard job (AutoExecutor names; ``slurm_`` = Slurm only)."""
+    params = dict(name="lra-campaign", timeout_min=minutes, cpus_per_task=cpus,
+                  tasks_per_node=1, nodes=1)
     if kind == "slurm":
-        # one GPU per job (gpus_per_node becomes Slurm's --gpus-per-node; sites that only know
-        # gres get it with --gres gpu:1), and the requeue signal two minutes before the limit
-        params.update(slurm_signal_delay_s=120)
+        # one GPU per job as a generic resource (sbatch --gres=gpu:1, known to every Slurm
+        # version), and the requeue signal (USR2) two minutes before the time limit
+        if gpus:
+            params["slurm_gres"] = f"gpu:{gpus}"
+        params["slurm_signal_delay_s"] = 120
         if partition:
             params["slurm_partition"] = partition
-    ex.update_parameters(**params)
+    else:
+        params["gpus_per_node"] = gpus
+    return params
+
+
+def make_executor(kind: str, folder: Path, **job):
+    check_available(kind)
+    ex = submitit.AutoExecutor(folder=str(folder), cluster="local" if kind == "local" else None)
+    ex.update_parameters(**job_parameters(kind, **job))
     return ex
 
 

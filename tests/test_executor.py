@@ -79,3 +79,20 @@ def test_executor_without_submitit_is_one_clear_line(monkeypatch, capsys, tmp_pa
         assert code == 2 and err.count("\n") == 1 and "needs submitit" in err
         assert "lra-book[cluster]" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_slurm_jobs_ask_for_one_gpu_and_a_requeue_signal():
+    """What sbatch is asked for (no Slurm needed): one GPU per job as a generic resource, the
+    time limit, and USR2 two minutes before it (submitit then requeues the Checkpointable job)."""
+    from submitit.helpers import Checkpointable
+    from lra.executor import CampaignJob, job_parameters
+    p = job_parameters("slurm", gpus=1, cpus=8, minutes=240, partition="gpu")
+    print(p)
+    assert p["slurm_gres"] == "gpu:1" and "gpus_per_node" not in p
+    assert p["timeout_min"] == 240 and p["slurm_signal_delay_s"] == 120
+    assert p["slurm_partition"] == "gpu" and p["cpus_per_task"] == 8
+    assert job_parameters("local", gpus=0, cpus=1, minutes=5)["gpus_per_node"] == 0
+    job = CampaignJob(["campaign", "--shard", "0/2"], {"LRA_RESULTS": "/x"})
+    assert isinstance(job, Checkpointable)
+    again = job.checkpoint()               # what submitit resubmits at the time limit
+    assert again.function is job and again.function.argv == job.argv
