@@ -431,11 +431,19 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out) -> i
         return sum(len(v) for v in missing_by_experiment(names, capped, store, args.seeds,
                                                           lengths).values())
 
-    gpus = 0 if args.device == "cpu" or args.executor == "local" else 1
+    gpus = 0 if args.device == "cpu" else 1       # per Slurm job
+    local_gpus = []                                 # local jobs: one of these each, in turn
+    if args.executor == "local" and args.device != "cpu":
+        import torch
+        local_gpus = ([int(args.device.split(":")[1])] if args.device.startswith("cuda:")
+                      else list(range(torch.cuda.device_count())))
+    argv = shard_argv(args, names, threads)
+    if local_gpus and args.device.startswith("cuda"):
+        argv[argv.index("--device") + 1] = "cuda"   # the one GPU a local job sees
     start = time.monotonic()
     rounds, statuses = run_sharded(
-        args.executor, shard_argv(args, names, threads), args.jobs,
-        job_env(store.root, journal), folder, gpus=gpus, cpus=threads or 4,
+        args.executor, argv, args.jobs, job_env(store.root, journal), folder, gpus=gpus,
+        local_gpus=local_gpus, cpus=threads or 4,
         minutes=math.ceil(parse_duration(args.job_time) / 60) if args.job_time else 24 * 60,
         partition=args.partition, missing=missing,
         time_limit=parse_duration(args.time_limit) if args.time_limit else None,

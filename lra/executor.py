@@ -78,7 +78,7 @@ def job_parameters(kind: str, *, gpus: int, cpus: int, minutes: int,
         if partition:
             params["slurm_partition"] = partition
     else:
-        params["gpus_per_node"] = gpus
+        params["gpus_per_node"] = min(gpus, 1)    # 0 hides every GPU from a local job
     return params
 
 
@@ -91,12 +91,14 @@ def make_executor(kind: str, folder: Path, **job):
 
 def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], folder: Path, *,
                 gpus: int, cpus: int, minutes: int, partition: str | None, missing,
-                time_limit: float | None = None, log=print):
-    """Submit ``jobs`` shards of ``lra campaign ARGV`` per round until ``missing()`` (rows still
-    to compute) is 0, a round computes nothing, or ``time_limit`` seconds have passed (each
+                local_gpus: list[int] = (), time_limit: float | None = None, log=print):
+    """Submit ``jobs`` shards of ``lra campaign ARGV`` per round (``gpus``: per Slurm job;
+    ``local_gpus``: this machine's GPUs, one to each local job in turn) until ``missing()`` (rows
+    still to compute) is 0, a round computes nothing, or ``time_limit`` seconds have passed (each
     round's jobs get the time left as their --time-limit). Returns (rounds, exit statuses of the
     last round)."""
-    ex = make_executor(kind, folder, gpus=gpus, cpus=cpus, minutes=minutes, partition=partition)
+    ex = make_executor(kind, folder, gpus=gpus if kind == "slurm" else len(local_gpus),
+                       cpus=cpus, minutes=minutes, partition=partition)
     statuses: list[int] = []
     before = missing()
     start = time.monotonic()
@@ -107,8 +109,14 @@ def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], fold
             if left < 1:
                 return rnd - 1, statuses
             limit = ["--time-limit", f"{int(left)}s"]
-        submitted = [ex.submit(CampaignJob([*argv, *limit, "--shard", f"{i}/{jobs}"], env))
-                     for i in range(jobs)]
+        submitted = []
+        for i in range(jobs):
+            if kind == "local" and local_gpus:
+                # local jobs see one GPU each, in turn (submitit hides the others)
+                ex.update_parameters(gpus_per_node=1,
+                                     visible_gpus=(local_gpus[i % len(local_gpus)],))
+            submitted.append(ex.submit(CampaignJob([*argv, *limit, "--shard", f"{i}/{jobs}"],
+                                                   env)))
         log(f"round {rnd}: {jobs} job(s) submitted ({kind}): "
             f"{', '.join(j.job_id for j in submitted)}; logs in {folder}")
         statuses = []
