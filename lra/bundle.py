@@ -461,6 +461,7 @@ class IngestReport:
     checkpoints: list = field(default_factory=list)  # checkpoint files written
     kept: list = field(default_factory=list)        # checkpoints not written (rows stored or
                                                     # a local checkpoint as far along)
+    verified: list = field(default_factory=list)    # one line per bundle: what it holds
 
 
 def _checkpoint_iteration(data: bytes) -> int:
@@ -480,6 +481,12 @@ def ingest(paths, store: ResultsStore | None = None, repo: Path | None = None) -
                       for t in b.manifest.get("tables", [])})
     _plan(bundles, store, targets, IngestReport())    # refuse clashes before any lock file
     report = IngestReport()
+    for b in bundles:
+        m = b.manifest
+        report.verified.append(
+            f"verified {b.path.name}: {sum(len(t['rows']) for t in m.get('tables', []))} row(s), "
+            f"{len(m.get('checkpoints', []))} checkpoint(s); commit {m['commit'][:12]} (clean, "
+            f"in this history), {m['device']}, torch {m['torch']}, {m['created']}")
     with contextlib.ExitStack() as locks:
         for exp, budget in targets:        # one order for every writer: no deadlock
             locks.enter_context(file_lock(store.dir(exp, budget) / ".lock"))

@@ -466,6 +466,8 @@ def cmd_ingest(args):
         report = ingest(args.bundles)
     except BundleRefused as e:
         raise UsageError(str(e)) from None
+    for line in report.verified:
+        print(line)
     for (exp, budget), n in sorted(report.added.items()):
         print(f"{exp}/{budget}: {n} row(s) added")
     print(f"ingested {len(args.bundles)} bundle(s): {sum(report.added.values())} row(s) added, "
