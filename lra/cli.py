@@ -431,6 +431,9 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out) -> i
         return sum(len(v) for v in missing_by_experiment(names, capped, store, args.seeds,
                                                           lengths).values())
 
+    def stored():
+        return sum(len(store.load(n, capped.name)) for n in names)
+
     gpus = 0 if args.device == "cpu" else 1       # per Slurm job
     local_gpus = []                                 # local jobs: one of these each, in turn
     if args.executor == "local" and args.device != "cpu":
@@ -445,7 +448,7 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out) -> i
         args.executor, argv, args.jobs, job_env(store.root, journal), folder, gpus=gpus,
         local_gpus=local_gpus, cpus=threads or 4,
         minutes=math.ceil(parse_duration(args.job_time) / 60) if args.job_time else 24 * 60,
-        partition=args.partition, missing=missing,
+        partition=args.partition, missing=missing, stored=stored,
         time_limit=parse_duration(args.time_limit) if args.time_limit else None,
         log=lambda s: print(s, file=sys.stderr, flush=True))
     if bundle_out is not None:

@@ -90,17 +90,18 @@ def make_executor(kind: str, folder: Path, **job):
 
 
 def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], folder: Path, *,
-                gpus: int, cpus: int, minutes: int, partition: str | None, missing,
+                gpus: int, cpus: int, minutes: int, partition: str | None, missing, stored,
                 local_gpus: list[int] = (), time_limit: float | None = None, log=print):
     """Submit ``jobs`` shards of ``lra campaign ARGV`` per round (``gpus``: per Slurm job;
     ``local_gpus``: this machine's GPUs, one to each local job in turn) until ``missing()`` (rows
-    still to compute) is 0, a round computes nothing, or ``time_limit`` seconds have passed (each
-    round's jobs get the time left as their --time-limit). Returns (rounds, exit statuses of the
-    last round)."""
+    still to compute, counting those unlocked so far) is 0, a round adds no row to ``stored()``
+    (rows in the tables; missing rows may grow as a finished source unlocks a derived
+    experiment), or ``time_limit`` seconds have passed (each round's jobs get the time left as
+    their --time-limit). Returns (rounds, exit statuses of the last round)."""
     ex = make_executor(kind, folder, gpus=gpus if kind == "slurm" else len(local_gpus),
                        cpus=cpus, minutes=minutes, partition=partition)
     statuses: list[int] = []
-    before = missing()
+    before, rows_before = missing(), stored()
     start = time.monotonic()
     for rnd in range(1, MAX_ROUNDS + 1):
         limit = []
@@ -127,11 +128,12 @@ def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], fold
                 log(f"job {job.job_id} (shard {i}/{jobs}) failed: "
                     f"{' '.join(str(e).split())[:300]}; log: {job.paths.stderr}")
                 statuses.append(1)
-        now = missing()
-        log(f"round {rnd}: exit statuses {statuses}; rows missing {before} -> {now}")
-        if now == 0 or now >= before or any(s not in (0, 1) for s in statuses):
+        now, rows_now = missing(), stored()
+        log(f"round {rnd}: exit statuses {statuses}; rows stored {rows_before} -> {rows_now}, "
+            f"missing {before} -> {now}")
+        if now == 0 or rows_now <= rows_before or any(s not in (0, 1) for s in statuses):
             return rnd, statuses
-        before = now
+        before, rows_before = now, rows_now
     return MAX_ROUNDS, statuses
 
 
