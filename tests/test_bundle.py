@@ -196,6 +196,8 @@ REFUSALS = {
     "row on another device": (
         edit_rows(lambda r: r.update(device="NVIDIA H100 80GB HBM3")), "device/torch mismatch"),
     "written with another torch": (on_writes(False, torch="2.0.0"), "device/torch mismatch"),
+    "code version not the commit's": (
+        edit_rows(lambda r: r.update(code_version="0" * 12)), "provenance mismatch"),
 }
 
 
