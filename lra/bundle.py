@@ -476,7 +476,11 @@ def ingest(paths, store: ResultsStore | None = None, repo: Path | None = None) -
     store = store or ResultsStore()
     bundles = [read_bundle(Path(p)) for p in paths]
     for b in bundles:
-        verify(b, repo)
+        try:
+            verify(b, repo)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            b.refuse(f"malformed manifest or table ({type(e).__name__}: "
+                     f"{' '.join(str(e).split())[:160]})")
     targets = sorted({(t["experiment"], t["budget"]) for b in bundles
                       for t in b.manifest.get("tables", [])})
     _plan(bundles, store, targets, IngestReport())    # refuse clashes before any lock file

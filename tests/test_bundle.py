@@ -262,6 +262,12 @@ def test_not_a_bundle_refused(world, capsys, tmp_path):
     code, out, err = ingest(world["b"], tmp_path / "results", junk, capsys=capsys)
     print(err.strip())
     assert code == 2 and "not a readable bundle" in err
+    torn = repack(world["bundle"], tmp_path / "torn.tgz",
+                  lambda m, f: [t.pop("rows") for t in m["tables"]], rehash=False)
+    code, out, err = ingest(world["b"], tmp_path / "results", torn, capsys=capsys)
+    print(err.strip())
+    assert code == 2 and "malformed manifest" in err and err.count("\n") == 1
+    assert not (tmp_path / "results").exists()
 
 
 def test_checkpoint_of_a_stopped_population_travels(world, capsys, tmp_path, monkeypatch):
