@@ -91,6 +91,16 @@ def row_versions(df: pd.DataFrame) -> list[str]:
     return sorted(set(v))
 
 
+def row_sources(df: pd.DataFrame) -> list[dict]:
+    """Where a table's rows were computed: row counts per (device, commit), most rows first."""
+    if df.empty:
+        return []
+    src = df[["device", "commit"]].fillna("unknown").astype(str)
+    counts = src.groupby(["device", "commit"], sort=True).size()
+    out = [dict(device=d, commit=c, rows=int(n)) for (d, c), n in counts.items()]
+    return sorted(out, key=lambda m: (-m["rows"], m["device"], m["commit"]))
+
+
 def solved_flags(column: pd.Series) -> pd.Series:
     """The ``solved`` column as booleans, however the CSV reader typed it."""
     return column.astype(str).str.lower() == "true"
