@@ -328,7 +328,10 @@ class ResultsStore:
         if data is None:
             return pd.DataFrame(columns=COLUMNS)
         try:
-            df = pd.read_csv(io.BytesIO(data), keep_default_na=True)
+            # keys, commits and code versions are hex text: one in ~1,850 keys is all digits,
+            # which type inference would turn into a number (never "done", then duplicated)
+            df = pd.read_csv(io.BytesIO(data), keep_default_na=True,
+                             dtype={"key": str, "commit": str, "code_version": str})
         except Exception as e:  # pandas raises many kinds
             raise CorruptResults(f"{path} cannot be parsed ({e})") from None
         for c, default in OPTIONAL_COLUMNS.items():
