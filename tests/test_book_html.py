@@ -84,6 +84,8 @@ def html_dir(tmp_path_factory):
     jb = Path(sys.executable).with_name("jupyter-book")
     subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"],
                    check=True, capture_output=True, cwd=ROOT)
+    for nb in (out / "_build" / "jupyter_execute" / "book").glob("*.ipynb"):   # as `make book`
+        shutil.copy(nb, out / "_build" / "html" / "_sources" / "book" / nb.name)
     return out / "_build" / "html"
 
 
@@ -130,6 +132,16 @@ def render(url: str, tmp_path) -> dict:
     assert m, f"the page did not finish loading: {url}"
     import html
     return json.loads(html.unescape(m.group(1)))
+
+
+def test_downloads_are_the_executed_notebooks(html_dir):
+    """The download button of a chapter gives the notebook with the outputs the page shows."""
+    for chapter in ("lra_diff", "findings"):
+        nb = json.loads((html_dir / "_sources" / "book" / f"{chapter}.ipynb").read_text())
+        outputs = sum(len(c.get("outputs", [])) for c in nb["cells"])
+        source = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+        print(chapter, outputs, "outputs in the download")
+        assert outputs > sum(len(c.get("outputs", [])) for c in source["cells"])
 
 
 def test_every_chapter_is_in_the_toc():
