@@ -38,7 +38,8 @@ def test_random_permutation_level_follows_the_rows(tmp_path):
         ("temporal_order", 10, 0, 1.0, True)]), PROV)
     f = findings.random_permutation_level(store)
     print(f.markdown())
-    assert "97.12 % best of 1 run(s) in `table1` (smoke), 0 solved" in f.text
+    assert "97.12 % best of 1 run in `table1` (smoke), 0 solved" in f.text
+    assert "reaches 97.12 % on random permutation at T = 10" in f.headline
     assert f.budgets == ("smoke",) and f.doc == "lra_diff"
     assert "50.54–50.93 %" in f.text          # the paper's range, read from the published table
 
@@ -101,5 +102,5 @@ def test_coverage_counts_cells_of_the_paper_grid(tmp_path):
         ("temporal_order", 15, 0, 1.0, True, {"K": 20})]), PROV)  # not a cell of the paper
     cov = findings.coverage(store).set_index("table")
     print(cov)
-    assert cov.loc["table1", "paper"] == 2 and cov.loc["table1", "smoke"] == 0
+    assert cov.loc["Table I", "paper"] == 2 and cov.loc["Table I", "smoke"] == 0
     assert findings.rows_by_device(store, "paper").to_dict() == {"test-device": 4}
