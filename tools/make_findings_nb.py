@@ -23,23 +23,24 @@ from lra import findings
 from lra.experiments import get_budget
 from lra.notebook import say, show
 from lra.store import ResultsStore, repo_root
-from lra.verdicts import all_verdicts
+from lra import verdicts
 
 store = ResultsStore()""")
 md("## What surprised us")
 code("""say("\\n".join(f"* {f.markdown()}" for f in findings.surprises(store)))""")
 md("""## The paper's claims
 
-The verdict on each claim C1–C10, from {doc}`verdicts`, where each is argued with its evidence.
-A verdict computed at the smoke budget is marked *indicative*.""")
-code("""v = all_verdicts(store)
-show(v[["claim", "statement", "verdict", "budget"]].rename(columns=str.capitalize))
-reproduced = v[v.verdict.str.startswith("reproduced")].claim.tolist()
-not_reproduced = v[v.verdict.str.startswith("not reproduced")].claim.tolist()
-untested = v[v.verdict.str.startswith("no evidence")].claim.tolist()
-say(f"Reproduced: {', '.join(reproduced) or 'none'}; not reproduced: "
-    f"{', '.join(not_reproduced) or 'none'}; not tested yet: {', '.join(untested) or 'none'}; "
-    "the others partly.")""")
+The verdict on each part of the claims C1–C10, from {doc}`verdicts`, where each is argued with its
+evidence and the readout-only control. *Indicative* means the evidence falls short of the paper's
+protocol (budget, seeds or cells); *supported* needs all three.""")
+code("""parts = pd.DataFrame(verdicts.summary(store))
+show(parts[["claim", "tests", "verdict", "strength"]].rename(columns={
+    "claim": "Claim", "tests": "The paper says LRA-diff…", "verdict": "Verdict",
+    "strength": "Strength"}))
+counts = parts.verdict.value_counts()
+say(f"Of {len(parts)} claim parts: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+    + f"; {int((parts.strength == 'supported').sum())} supported by paper-budget evidence, "
+    f"{int((parts.strength == 'indicative').sum())} indicative only.")""")
 md("""## Scope, budgets and compute
 
 How much of the paper's protocol has been run. Each published table's grid of (task, K, T) cells
