@@ -266,3 +266,23 @@ def get_experiment(name: str) -> Experiment:
 
 def experiments_for_notebook(notebook: str) -> list[Experiment]:
     return [e for e in EXPERIMENTS.values() if e.notebook == notebook]
+
+
+# Figure 3's second reading (issue 10, point 4): the paper forces "c1 = 1.0" on Delta h alone;
+# ``fig3`` (norm="forced") also forces every layer's weight gradients to norm c0.
+EXPERIMENTS["fig3_dh"] = Experiment(
+    "fig3_dh", "Gradient flow with Delta h alone forced to norm c1 = 1 (weight gradients clipped)",
+    "Figure 3 (Delta h forced alone)", "lra_diff", ("random_permutation",), (10,),
+    _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)), _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+    fixed=dict(c0=1.0, c1=1.0, loss="mse", norm="forced_dh"),
+    probe_every={"smoke": 10, "paper": 100}, notebook="vanishing_gradients")
+
+# Figure 3's two readings over five seeds (no probes): the seeds' spread behind claim C7.
+for _name, _norm, _what in (("fig3_dh_seeds", "forced_dh", "Delta h forced alone"),
+                            ("fig3_seeds", "forced", "Delta h and weight gradients forced")):
+    EXPERIMENTS[_name] = Experiment(
+        _name, f"Figure 3's configuration, {_what}, five seeds", "Figure 3 (seeds)", "lra_diff",
+        ("random_permutation",), (10,), _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+        _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+        fixed=dict(c0=1.0, c1=1.0, loss="mse", norm=_norm), seeds=5,
+        notebook="vanishing_gradients")

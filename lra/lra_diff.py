@@ -59,7 +59,26 @@ from .model import (RNNParams, cross_entropy, cross_entropy_grad, input_projecti
 from .optim import sgd_
 
 LOCAL_LOSSES = ("mse", "log_penalty")
-NORM_MODES = ("standard", "off", "forced")
+NORM_MODES = ("standard", "off", "forced", "forced_dh")
+# What each mode does to the two kinds of Normalize call of Algorithm 1: the target displacement
+# Delta h (line 21, constant c1) and the weight gradients (lines 16-18, constant c0), each as one of
+# the three elementary rules of :func:`normalize` ("standard", "off", "forced"). "forced" is the
+# book's first reading of Fig. 3 (every Normalize forced: Delta h and the weight gradients);
+# "forced_dh" the second, the paper's "c1 = 1.0 always enforced" on Delta h alone, the weight
+# gradients keeping line 29's rule.
+NORM_RULES = {"standard": ("standard", "standard"), "off": ("off", "off"),
+              "forced": ("forced", "forced"), "forced_dh": ("forced", "standard")}
+ELEMENTARY = ("standard", "off", "forced")
+
+
+def dh_rule(norm: str) -> str:
+    """The elementary rule mode ``norm`` applies to Delta h (line 21)."""
+    return NORM_RULES[norm][0]
+
+
+def weight_rule(norm: str) -> str:
+    """The elementary rule mode ``norm`` applies to the weight gradients (lines 16-18)."""
+    return NORM_RULES[norm][1]
 
 
 @dataclass(frozen=True)
@@ -69,7 +88,9 @@ class LRADiffConfig:
     alpha: SGD learning rate; gamma: target step (eq. 4); K: inner steps; c0: Normalize constant of
     the weight gradients (lines 16-18); c1: of the target displacement Delta h (line 21);
     lam: regulariser weight lambda (Algorithm 2; 0 = Algorithm 1); loss: local loss L;
-    norm: "standard" (line 29), "off" (never), "forced" (always rescale to norm c, Fig. 3).
+    norm: "standard" (line 29), "off" (never), "forced" (always rescale to norm c: Delta h and the
+    weight gradients, Fig. 3's first reading), "forced_dh" (Delta h always rescaled to norm c1, the
+    weight gradients by line 29: Fig. 3's second reading); see :data:`NORM_RULES`.
     """
     alpha: float = 0.1
     gamma: float = 0.1
@@ -153,11 +174,17 @@ class Hyper:
         self.lam = torch.tensor([c.lam for c in configs], **f32)
         self.log_penalty = torch.tensor([c.loss == "log_penalty" for c in configs],
                                         device=device).view(-1, 1, 1)
-        self.mode = torch.tensor([NORM_MODES.index(c.norm) for c in configs], device=device)
+        # Elementary rule (index into ELEMENTARY) of each member's Delta h (``mode``, also what the
+        # fused chain kernel reads) and of its weight gradients (``mode_w``).
+        self.mode = torch.tensor([ELEMENTARY.index(dh_rule(c.norm)) for c in configs],
+                                 device=device)
+        self.mode_w = torch.tensor([ELEMENTARY.index(weight_rule(c.norm)) for c in configs],
+                                   device=device)
         # Python-level facts that let the step skip work no member needs.
         self.K_max = max(c.K for c in configs)
         self.K_uniform = len({c.K for c in configs}) == 1
-        self.modes = {c.norm for c in configs}
+        self.modes = {dh_rule(c.norm) for c in configs}
+        self.modes_w = {weight_rule(c.norm) for c in configs}
         self.losses = {c.loss for c in configs}
         self.any_reg = any(c.lam > 0 for c in configs)
         # Members sorted by K, largest first (the campaign planner orders them so): inner step k
@@ -176,7 +203,8 @@ class Hyper:
         if n not in self._heads:
             h = object.__new__(Hyper)
             h.__dict__.update(self.__dict__)
-            for name in ("alpha", "gamma", "K", "c0", "c1", "lam", "log_penalty", "mode"):
+            for name in ("alpha", "gamma", "K", "c0", "c1", "lam", "log_penalty", "mode",
+                         "mode_w"):
                 setattr(h, name, getattr(self, name)[:n])
             h._heads = {}
             self._heads[n] = h
@@ -195,8 +223,9 @@ def member_norm(d: torch.Tensor) -> torch.Tensor:
 def normalize(d: torch.Tensor, c: torch.Tensor, mode: torch.Tensor, modes=None) -> torch.Tensor:
     """Algorithm 1, line 29, per member: rescale to norm c when c > 0 and ||d|| >= c.
 
-    mode 0 "standard" (line 29), 1 "off" (identity), 2 "forced" (always rescale to norm c when
-    c > 0: the paper's "indiscriminately force the normalisation", Fig. 3).
+    mode: index into :data:`ELEMENTARY` — 0 "standard" (line 29), 1 "off" (identity), 2 "forced"
+    (always rescale to norm c when c > 0: the paper's "indiscriminately force the normalisation",
+    Fig. 3); ``modes``: the set of their names present (a shortcut when it is {"standard"}).
     """
     n = member_norm(d)
     safe = n.clamp_min(torch.finfo(d.dtype).tiny)
@@ -391,7 +420,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
     W_hh, W_hy = params.W_hh, params.W_hy
     W_hyT = W_hy.transpose(1, 2)
     b_h, b_y = params.b_h.unsqueeze(1), params.b_y.unsqueeze(1)
-    gamma, mode = hyper.gamma, hyper.mode
+    gamma, mode_w = hyper.gamma, hyper.mode_w
     c_w = hyper.c0
     c_d = hyper.c0 if sw.single_clip else hyper.c1
     xw = input_projection(params, x)
@@ -402,7 +431,7 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
     g_logits = cross_entropy_grad(logits, y)
     dW_hy, db_y = output_grads(z[:, -1], g_logits)
     if sw.single_clip:
-        dW_hy = normalize(dW_hy, c_w, mode, hyper.modes)
+        dW_hy = normalize(dW_hy, c_w, mode_w, hyper.modes_w)
 
     # Lines 8-13 (reading A1): K gradient steps on h_{T-1} against E.
     prefix = hyper.K_sorted and not hyper.K_uniform
@@ -475,10 +504,10 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
         g_h = omega_grad_h_released(omega_delta[:, 1:], W_hh.unsqueeze(1), h[:, :-1])
         pend = x[:, :-1].transpose(-1, -2) @ g_h * hyper.lam.view(P, 1, 1, 1)
         g_xh = g_xh + torch.cat([pend, torch.zeros_like(pend[:, :1])], 1)
-    g_hh = _normalize_layers(g_hh, c_w, mode, hyper.modes)
-    g_xh = _normalize_layers(g_xh, c_w, mode, hyper.modes)
+    g_hh = _normalize_layers(g_hh, c_w, mode_w, hyper.modes_w)
+    g_xh = _normalize_layers(g_xh, c_w, mode_w, hyper.modes_w)
     if not sw.single_clip:
-        g_b = _normalize_layers(g_b, c_w, mode, hyper.modes)
+        g_b = _normalize_layers(g_b, c_w, mode_w, hyper.modes_w)
     first = 1 if sw.skip_first_step else 0
     grads = RNNParams(W_xh=g_xh[:, first:].sum(1), W_hh=g_hh[:, first:].sum(1),
                       W_hy=dW_hy, b_h=g_b[:, first:].sum(1), b_y=db_y)

@@ -64,8 +64,11 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def show(df: pd.DataFrame) -> None:
+    """A table in the book, with human headers and task names (:func:`lra.tables.humanise`)."""
     from IPython.display import Markdown, display
-    display(Markdown(markdown_table(df)))
+
+    from .tables import humanise
+    display(Markdown(markdown_table(humanise(df))))
 
 
 def say(text: str) -> None:
@@ -113,8 +116,9 @@ def check_against_reference(params, x, y, configs, rho_min: float = 1e6) -> list
     per_step = {"W_hh": "dW_hh_norm", "W_xh": "dW_xh_norm", "b_h": "db_h_norm"}
     failures = []
     for p, c in enumerate(configs):
-        first = 0 if c.norm == "forced" else 1          # Omega_t enters from t = 1
-        if (c.lam > 0 or c.norm == "forced") and not rho[p, first:].min() >= rho_min:
+        forced = c.norm in ("forced", "forced_dh")      # both readings force Delta h
+        first = 0 if forced else 1                      # Omega_t enters from t = 1
+        if (c.lam > 0 or forced) and not rho[p, first:].min() >= rho_min:
             failures.append(f"member {p} ({c}): error signal at rounding level (min rho = "
                             f"{float(rho[p, first:].min()):.1e}); its update is not determined")
             continue

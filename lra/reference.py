@@ -30,6 +30,13 @@ def bptt_single(W: dict, x, y) -> dict:
     return {k: v.grad for k, v in Wg.items()}
 
 
+# Fig. 3's two readings of forced normalisation: which rule each kind of Normalize call follows,
+# (Delta h on line 21, weight gradients on lines 16-18). Written out here independently of
+# lra.lra_diff.NORM_RULES so that the tests compare two statements of the same reading.
+RULES_SINGLE = {"standard": ("standard", "standard"), "off": ("off", "off"),
+                "forced": ("forced", "forced"), "forced_dh": ("forced", "standard")}
+
+
 def normalize_single(d, c, mode="standard"):
     """Algorithm 1, line 29 (mode "forced": always rescale to norm c; "off": never)."""
     n = d.norm()
@@ -50,12 +57,14 @@ def local_loss_single(z, target, kind):
 def lra_diff_single(W: dict, x, y, gamma=0.1, K=10, c0=1.0, c1=1.0, lam=0.0, loss="mse",
                     norm="standard") -> dict:
     """Algorithm 1 (lam = 0) or 2 (lam > 0) for one network, with this book's readings A1-A6.
+    ``norm``: a key of :data:`RULES_SINGLE`.
 
     Returns the updates of W_xh, W_hh, W_hy, b_h, b_y (before the learning rate).
     """
     W = {k: v.detach() for k, v in W.items()}
     T = x.shape[0]
     hs, zs, _ = rnn_forward(W, x)
+    dh_mode, w_mode = RULES_SINGLE[norm]
 
     def output(h_last):  # E as a function of the top pre-activation
         return F.cross_entropy(torch.tanh(h_last) @ W["W_hy"] + W["b_y"], y)
@@ -91,7 +100,7 @@ def lra_diff_single(W: dict, x, y, gamma=0.1, K=10, c0=1.0, c1=1.0, lam=0.0, los
             (d_omega,) = torch.autograd.grad(omega, W_hh)
             step["W_hh"] = step["W_hh"] + lam * d_omega
         for k in grads:
-            grads[k] += normalize_single(step[k], c0, norm)
+            grads[k] += normalize_single(step[k], c0, w_mode)
         if t == 0:
             break
         # Lines 19-26: K steps on h_{t-1} towards the target of step t.
@@ -100,7 +109,7 @@ def lra_diff_single(W: dict, x, y, gamma=0.1, K=10, c0=1.0, c1=1.0, lam=0.0, los
             h_bar = h_bar.clone().requires_grad_(True)
             z_t = torch.tanh(torch.tanh(h_bar) @ W["W_hh"] + x[t] @ W["W_xh"] + W["b_h"])
             (dh,) = torch.autograd.grad(local_loss_single(z_t, z_hat, loss), h_bar)
-            h_bar = (h_bar - gamma * normalize_single(dh, c1, norm)).detach()
+            h_bar = (h_bar - gamma * normalize_single(dh, c1, dh_mode)).detach()
         z_hat = torch.tanh(h_bar)
     return {"W_xh": grads["W_xh"], "W_hh": grads["W_hh"], "W_hy": g_hy, "b_h": grads["b_h"],
             "b_y": g_by}

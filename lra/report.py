@@ -16,7 +16,10 @@ from .store import ResultsStore, code_version, row_versions, solved_flags, stale
 PUBLISHED = Path(__file__).parent / "published"
 TASK_LABELS = {"temporal_order": "Temporal order", "temporal_order_3bit": "3-bit temporal order",
                "random_permutation": "Random permutation"}
-AGREE_POINTS = 1.0   # accuracy differences below one point count as agreement
+AGREE_POINTS = 2.0
+"""Tolerance (percentage points of validation accuracy) below which two unsolved cells count as
+agreeing: the agreement marks of the tables (:func:`lra.tables.mark`) and the verdicts
+(:mod:`lra.verdicts`) use this one constant."""
 
 
 def published(table: str) -> pd.DataFrame:
@@ -47,19 +50,70 @@ def load(experiment: str, budget: str = "auto", store=None) -> tuple[pd.DataFram
     return df, b
 
 
-def budget_note(budget: str, df: pd.DataFrame | None = None) -> str:
-    """What budget the rows shown were computed with and, given the rows, where and by what code."""
-    base = budget.split("-cap")[0]
-    desc = BUDGETS[base].description if base in BUDGETS else budget
-    if budget != base:
-        desc += f" (cap overridden: {budget})"
+def budget_description(budget: str, experiment: str | None = None) -> str:
+    """What a budget runs, in words: cap, validation set, checks and, given the experiment, how
+    much of its grid ("a single configuration" where the experiment has one, not "the full
+    grid"); ends by saying whether this is the paper's protocol."""
+    from .experiments import get_experiment
+    from .tables import iteration_cap, split_budget, validation_size
+    base, cap = split_budget(budget)
+    if base not in BUDGETS:
+        return budget
+    b = BUDGETS[base]
+    what = (f"{iteration_cap(budget):,}-iteration cap"
+            + (f" (overridden: {budget})" if cap is not None else "")
+            + f", {validation_size(budget):,}-sample validation every {b.check_every} iterations")
+    grid = "the full grid" if b.full_grid else "a corner of the grid"
+    if experiment is not None:
+        try:
+            exp = get_experiment(experiment)
+        except ValueError:
+            exp = None
+        if exp is not None and exp.derived_from:
+            grid = (f"the best configuration of each `{exp.derived_from}` cell, re-run with "
+                    f"{exp.seeds} seeds")
+        elif exp is not None:
+            n, full = len(exp.configs(b)), len(exp.configs(BUDGETS["paper"]))
+            grid = ("a single configuration" if n == 1 else
+                    f"the full grid ({n} configurations)" if n == full else
+                    f"a corner of the grid ({n} of {full} configurations)")
+            if exp.curriculum:
+                grid += f", curriculum up to T = {b.max_length}"
+    label = "the paper's protocol" if base == "paper" and cap is None else f"{base} budget"
+    tail = "" if base == "paper" and cap is None else "; NOT the paper's protocol"
+    return f"{label}: {what}, {grid}{tail}"
+
+
+def budget_note(budget: str, df: pd.DataFrame | None = None, reproduce: bool = True) -> str:
+    """What budget the rows shown were computed with and, given the rows, how many, where and by
+    what code, and (``reproduce``) the command that computes them."""
+    experiments = []
+    if df is not None and not df.empty and "experiment" in df:
+        experiments = list(dict.fromkeys(df["experiment"].astype(str)))
+    desc = budget_description(budget, experiments[0] if len(experiments) == 1 else None)
     note = f"Budget used: **{budget}** — {desc}."
     if df is not None and not df.empty:
         devices = ", ".join(sorted(set(df["device"].astype(str))))
         commits = ", ".join(sorted(set(df["commit"].astype(str))))
-        note += f" {len(df)} run(s) on {devices}, code at commit {commits}."
+        runs = "1 run" if len(df) == 1 else f"{len(df)} runs"
+        note += f" {runs} on {devices}, code at commit {commits}."
         note += " " + staleness_note(df)
+        if reproduce and experiments:
+            from .experiments import EXPERIMENTS
+            from .tables import reproduce_line
+            known = [e for e in experiments if e in EXPERIMENTS]
+            if known:
+                note += " " + reproduce_line(known, budget, _seeds_beyond_spec(df, known))
     return note
+
+
+def _seeds_beyond_spec(df: pd.DataFrame, experiments: list[str]) -> int | None:
+    """``--seeds N`` when the rows hold more seeds than the experiments' specs run by default."""
+    from .experiments import get_experiment
+    if "seed" not in df:
+        return None
+    n = int(pd.to_numeric(df["seed"], errors="coerce").max()) + 1
+    return n if n > max(get_experiment(e).seeds for e in experiments) else None
 
 
 def staleness_note(df: pd.DataFrame) -> str:
@@ -86,52 +140,42 @@ def best_per_cell(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def cell_text(solved, accuracy) -> str:
+    """A cell as "✓" (solved) or its accuracy; the tables say "✓ 0/N" instead
+    (:func:`lra.tables.result_text`: solved on how many validation samples)."""
     if solved is None or (isinstance(accuracy, float) and np.isnan(accuracy) and not solved):
         return "—"
     return "✓" if bool(solved) else f"{accuracy:.2f}"
 
 
-def compare(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Side by side: ours | paper | agreement mark per cell.
+def compare(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str],
+            budget: str = "paper") -> pd.DataFrame:
+    """Side by side: ours | paper | agreement mark per cell, ours computed at ``budget`` (its
+    validation size decides whether "both solved" is "=" or "≈"; :func:`lra.tables.mark`).
 
-    Marks: "=" same verdict (both solved, or accuracies within one point), "≠" different solved
-    verdict, "Δ" both unsolved but more than one point apart, "?" not run yet.
-    """
-    m = paper.merge(ours, on=keys, how="left", suffixes=("_paper", "_ours"))
-    rows = []
-    for _, r in m.iterrows():
-        ran = not pd.isna(r.get("runs"))
-        ours_txt = cell_text(r["solved_ours"], r["accuracy_ours"]) if ran else "not run"
-        paper_txt = cell_text(r["solved_paper"], r["accuracy_paper"])
-        if not ran:
-            mark = "?"
-        elif bool(r["solved_ours"]) != bool(r["solved_paper"]):
-            mark = "≠"
-        elif bool(r["solved_ours"]) or abs(r["accuracy_ours"] - r["accuracy_paper"]) < AGREE_POINTS:
-            mark = "="
-        else:
-            mark = "Δ"
-        rows.append({**{k: r[k] for k in keys}, "ours": ours_txt, "paper": paper_txt,
-                     "match": mark})
-    return pd.DataFrame(rows)
+    Marks: "=", "≈", "≠", "Δ" as in :func:`lra.tables.mark`, and "?" for a cell not run.
+    The book's chapters use :func:`lra.tables.compare`, which also keeps a ``ran`` column."""
+    from . import tables
+    comp = tables.compare(ours, paper, keys, budget)
+    comp["match"] = [m if ran else "?" for m, ran in zip(comp["match"], comp["ran"])]
+    return comp.drop(columns=["ran"])
 
 
 def wide(comp: pd.DataFrame, index: list[str], column: str) -> pd.DataFrame:
-    """Pivot a comparison to the paper's layout: one row per index, 'ours / paper mark' cells."""
+    """Pivot a comparison to the paper's layout: one row per index, 'ours │ paper mark' cells,
+    human headers ("T = 10") and task names."""
+    from .tables import column_header, humanise
     if comp.empty:
         return comp
     c = comp.copy()
     c["cell"] = c["ours"] + " │ " + c["paper"] + " " + c["match"]
     out = c.pivot_table(index=index, columns=column, values="cell", aggfunc="first")
-    out.columns = [f"{column}={v}" for v in out.columns]
-    out = out.reset_index()
-    if "task" in out:
-        out["task"] = out["task"].map(TASK_LABELS).fillna(out["task"])
-    return out
+    out.columns = [column_header(column, v) for v in out.columns]
+    return humanise(out.reset_index())
 
 
 def agreement_counts(comp: pd.DataFrame) -> dict:
-    return {k: int((comp["match"] == k).sum()) for k in ("=", "≠", "Δ", "?")}
+    """Cells per mark of :func:`compare` ("?": not run)."""
+    return {k: int((comp["match"] == k).sum()) for k in ("=", "≈", "≠", "Δ", "?")}
 
 
 def curriculum_max_T(df: pd.DataFrame) -> dict:
@@ -147,96 +191,6 @@ def curriculum_max_T(df: pd.DataFrame) -> dict:
         out[task] = dict(max_T=best, last_T=int(d["T"].max()),
                          complete=bool(T not in solved.index or not solved.get(T, False)))
     return out
-
-
-# ------------------------------------------------------------------------------------ figures
-PROBE_ROWS = [("local_loss", "local loss L(z, ẑ)"), ("dh_norm", "‖Δh_t‖"),
-              ("dW_hh_norm", "‖∇W_hh^t‖"), ("dW_xh_norm", "‖∇W_xh^t‖")]
-
-
-def plot_gradient_flow(probes: list[dict], title: str, layers=None):
-    """Figures 2-4: one column per time step (layer) plus the global loss, one row per quantity,
-    against training iterations (log scale; exact zeros drawn at the bottom edge)."""
-    import matplotlib.pyplot as plt
-    its = np.array([p["iteration"] for p in probes])
-    T = len(probes[0]["dh_norm"])
-    layers = list(range(1, T)) if layers is None else layers
-    fig, axes = plt.subplots(len(PROBE_ROWS), len(layers) + 1,
-                             figsize=(1.6 * (len(layers) + 1), 1.5 * len(PROBE_ROWS)),
-                             sharex=True, squeeze=False)
-    floor = 1e-30
-    for i, (key, label) in enumerate(PROBE_ROWS):
-        data = np.array([p[key] for p in probes])          # (n, T)
-        for j, t in enumerate(layers):
-            ax = axes[i, j]
-            ax.semilogy(its, np.maximum(data[:, t], floor), lw=0.8)
-            ax.set_ylim(floor / 10, max(1.0, data.max() * 10))
-            if i == 0:
-                ax.set_title(f"L{t}", fontsize=8)
-            if j == 0:
-                ax.set_ylabel(label, fontsize=7)
-            ax.tick_params(labelsize=5)
-        axes[i, -1].axis("off")
-    g = np.array([p["global_loss"] for p in probes])
-    axes[0, -1].axis("on")
-    axes[0, -1].plot(its, g, lw=0.8, color="k")
-    axes[0, -1].set_title("global loss", fontsize=8)
-    axes[0, -1].tick_params(labelsize=5)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def plot_lambda_sensitivity(df: pd.DataFrame, title: str):
-    """Figure 5: best accuracy over the (alpha, gamma) grid against lambda, per task."""
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3))
-    for task, d in df.groupby("task"):
-        best = d.groupby("lam")["best_accuracy"].max() * 100
-        T = int(d["T"].iloc[0])
-        ax.plot(best.index, best.values, marker="o", label=f"{TASK_LABELS[task]} (T={T})")
-    ax.set_xscale("log")
-    ax.set_xlabel("λ")
-    ax.set_ylabel("best validation accuracy (%)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def draw_figure1():
-    """Figure 1: LRA-diff in an unrolled RNN — forward states z_t, targets ẑ_t built backwards by
-    K steps of size γ, and W_hh, W_xh trained by the local losses L(z_t, ẑ_t)."""
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 3))
-    ax.axis("off")
-    n = 5
-    for i in range(n):
-        x = 1.5 * i
-        label = ["0", "1", "…", "T-2", "T-1"][i]
-        ax.add_patch(plt.Circle((x, 0), 0.3, fill=False))
-        ax.text(x, 0, f"z$_{{{label}}}$", ha="center", va="center", fontsize=9)
-        ax.add_patch(plt.Circle((x, 1.4), 0.3, fill=False, ls="--", color="tab:red"))
-        ax.text(x, 1.4, f"ẑ$_{{{label}}}$", ha="center", va="center", fontsize=9, color="tab:red")
-        ax.text(x, -1.0, f"x$_{{{label}}}$", ha="center", va="center", fontsize=9)
-        ax.annotate("", (x, -0.3), (x, -0.8), arrowprops=dict(arrowstyle="->"))
-        ax.text(x + 0.35, 0.7, "L", fontsize=8, color="tab:blue")
-        ax.plot([x, x], [0.3, 1.1], color="tab:blue", lw=0.8, ls=":")
-        if i < n - 1:
-            ax.annotate("", (x + 1.2, 0), (x + 0.3, 0), arrowprops=dict(arrowstyle="->"))
-            ax.text(x + 0.75, 0.1, "W$_{hh}$", fontsize=7, ha="center")
-            ax.annotate("", (x + 0.3, 1.4), (x + 1.2, 1.4),
-                        arrowprops=dict(arrowstyle="->", color="tab:red"))
-            ax.text(x + 0.75, 1.5, "K×γ", fontsize=7, ha="center", color="tab:red")
-    ax.annotate("", (1.5 * (n - 1) + 1.1, 0), (1.5 * (n - 1) + 0.3, 0),
-                arrowprops=dict(arrowstyle="->"))
-    ax.text(1.5 * (n - 1) + 1.4, 0, "ŷ → E", va="center", fontsize=9)
-    ax.set_xlim(-0.6, 1.5 * n + 0.8)
-    ax.set_ylim(-1.3, 1.9)
-    ax.set_title("RNN-LRA-diff: targets ẑ_t propagate backwards; W_hh, W_xh minimise "
-                 "L(z_t, ẑ_t) at every step", fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 # two-sided 95 % Student-t quantiles by degrees of freedom (a statistical constant, not a result)

@@ -25,6 +25,7 @@ EXPECTED = {
     "intro": (1, 0, 0), "findings": (2, 0, 0), "tasks": (1, 1, 1), "rnn_bptt": (0, 0, 3), "tptt": (0, 0, 3),
     "lra_diff": (2, 1, 10), "local_losses": (1, 0, 1), "normalisation": (2, 0, 1),
     "vanishing_gradients": (0, 3, 1), "regularisation": (1, 1, 3), "sensitivity": (1, 1, 1),
+    "reservoir": (4, 2, 3),
     "released_code": (2, 0, 0), "verdicts": (1, 0, 0), "engine": (2, 0, 1), "explore": (0, 0, 1),
     "references": (0, 0, 0),
 }

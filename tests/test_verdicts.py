@@ -221,9 +221,27 @@ def test_probe_counts_are_counts_and_c7_credits_the_rule_against_the_control():
     part([a], "C7a"), part([b], "C7b")
     assert a.verdict == "reproduced" and "in 3 of 3 probes" in a.text() and "%" not in a.text()
     assert b.verdict == "not reproduced"
-    assert "solves random permutation at T = 10 in 300" in b.text()
+    assert "solves random permutation at T = 10 in 1 of 1 seed (300 iterations)" in b.text()
+    assert "Δh and the weight gradients forced" in b.text()
     assert "solves what the readout alone does not" in b.control
     assert b.budgets == ["paper", "smoke"] and b.strength == "indicative"
+
+
+def test_c7_reads_dh_forced_alone_first_and_reports_the_variant():
+    """The paper forces Δh (fig3_dh); forcing the weight gradients too (fig3) is a variant."""
+    f2 = runs("fig2", "paper", [dict(task=RP, T=10, acc=0.98, iterations=100000)])
+    f3 = runs("fig3", "paper", [dict(task=RP, T=10, acc=1.0, iterations=300, norm="forced")])
+    dh = runs("fig3_dh", "paper", [dict(task=RP, T=10, acc=0.97, iterations=100000,
+                                        norm="forced_dh")])
+    src = FrameResults({("fig2", "paper"): f2, ("fig3", "paper"): f3, ("fig3_dh", "paper"): dh},
+                       {("fig2", "paper", f2.key[0]): probes(10, 10, 6),
+                        ("fig3_dh", "paper", dh.key[0]): probes(3, 10, 0)})
+    a, b = c7(src)
+    print(b.text())
+    assert "Δh forced alone" in b.text() and "reaches 97.00 %, not solved" in b.text()
+    assert "Forcing the weight gradients as well (the variant) solves it in 1 of 1 seed" \
+        in b.text()
+    assert b.verdict == "reproduced"          # 97 % vs 98 %: no better than the unmodified run
 
 
 def curriculum(experiment, budget, task, top, **kw):
