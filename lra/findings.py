@@ -96,7 +96,7 @@ def random_permutation_level(store: ResultsStore) -> Finding | None:
     at_chance = expected_best_of_chance(n_paper, PAPER_GRID_CONFIGS, p)
     return Finding(
         f"**RNN-LRA-diff reaches {_pct(best)} on random permutation at T = 10, not the paper's "
-        f"{lo:.2f}–{hi:.2f} %**, and {solved} of {runs} runs solve it. Only {classes} of the "
+        f"{lo:.2f}–{hi:.2f} % (chance: {_pct(p)})**, and {solved} of {runs} runs solve it. Only {classes} of the "
         f"{symbols} output symbols can be the answer, so chance is {_pct(p)}, and the best of "
         f"{PAPER_GRID_CONFIGS} configurations guessing at chance on {n_paper:,} validation "
         f"samples is expected to score {_pct(at_chance)} (the paper reports {grid} such "
