@@ -3,7 +3,11 @@
     lra list                                   notebooks, their parameters, the experiments
     lra run NOTEBOOK [-p NAME VALUE]... [-o OUT]   execute one chapter with papermill
     lra campaign --budget paper --time-limit 12m [--experiments ...]   compute missing rows
-    lra status [--budget B]                    done / missing rows per experiment and budget
+    lra campaign ... --bundle OUT.tgz          ... and pack the rows it computed, with provenance
+    lra campaign ... --executor local|slurm --jobs N   one submitit job per shard
+    lra ingest BUNDLE...                       verify bundles, then merge them into results/
+    lra status [--budget B]                    done / missing rows per experiment and budget,
+                                               and the machines (device, commit) of the rows
 
 Bad input (unknown notebook, experiment, parameter, budget, kernel or device; wrong type;
 out-of-range value; an output path that would overwrite the project's files) and a broken results
@@ -15,6 +19,7 @@ experiment, or missing, make it say so and exit 1.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import subprocess
@@ -274,9 +279,27 @@ def cmd_campaign(args):
             raise UsageError(f"--lengths must be sequence lengths >= 10, got {bad}")
         lengths = set(args.lengths)
     check_device(args.device)
+    bundle_out = check_bundle_output(args)
+    if args.executor:
+        if args.dry_run:
+            raise UsageError("--executor submits jobs; with --dry-run there is nothing to submit")
+        if args.shard is not None:
+            raise UsageError("--executor makes its own shards (--jobs N); drop --shard")
+        if args.jobs < 1:
+            raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+        from .executor import ExecutorUnavailable, check_available
+        try:
+            check_available(args.executor)
+        except ExecutorUnavailable as e:
+            raise UsageError(str(e)) from None
     from .runner import budget_with_cap, missing_runs, run_experiments
     from .store import ResultsStore
-    store = ResultsStore()
+    journal = os.environ.get("LRA_BUNDLE_JOURNAL")
+    if bundle_out is not None or journal:
+        from .bundle import RecordingStore
+        store = RecordingStore(journal=journal or None)
+    else:
+        store = ResultsStore()
     capped = budget_with_cap(budget, args.max_iterations)
     from .runner import populations_dir
     check_checkpoints(populations_dir(store, capped))
@@ -297,6 +320,8 @@ def cmd_campaign(args):
                                      max_members=args.population, lengths=lengths,
                                      device_name_for_projection=args.projection_device)))
         return 0
+    if args.executor:
+        return campaign_with_executor(args, names, capped, lengths, store, bundle_out)
     from .engine import resolve_device
     if resolve_device(args.device).type == "cpu":
         import torch
@@ -313,6 +338,10 @@ def cmd_campaign(args):
                           log=lambda s: print(s, file=sys.stderr, flush=True), lengths=lengths,
                           concurrent=args.concurrent, shard=shard)
     took = f"{res['plans_run']} population(s) run in {time.monotonic() - start:.1f} s"
+    if hasattr(store, "record_stopped"):
+        store.record_stopped(res.get("stopped", []))
+    if bundle_out is not None:
+        write_campaign_bundle(bundle_out, store, capped, args.device)
     if res.get("busy"):
         print(f"campaign {res['budget']}: incomplete; {res['busy']} population(s) being trained "
               f"by another process (run again once it is done); {took}")
@@ -341,24 +370,136 @@ def cmd_campaign(args):
     return 0
 
 
+def check_bundle_output(args) -> Path | None:
+    """The bundle file a campaign will write (refused under the project's own folders)."""
+    if args.bundle is None:
+        return None
+    if args.dry_run:
+        raise UsageError("--bundle packs the rows a campaign computes; --dry-run computes none")
+    out = Path(args.bundle).expanduser()
+    if not out.name.endswith((".tgz", ".tar.gz")):
+        raise UsageError(f"--bundle {args.bundle}: give a file name ending in .tgz")
+    if out.is_dir():
+        raise UsageError(f"--bundle {args.bundle}: is a directory")
+    root = repo_root().resolve()
+    target = out.resolve()
+    for protected in ("book", "results", "lra", "tests"):
+        d = root / protected
+        if d in target.parents:
+            raise UsageError(f"--bundle {args.bundle}: refusing to write under {protected}/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
+    from .bundle import write_bundle
+    from .engine import resolve_device
+    from .store import provenance
+    entries = store.entries()
+    try:
+        manifest = write_bundle(out, store, entries,
+                                provenance(resolve_device(device), budget.name))
+    except ValueError as e:   # rows of several machines: the rows are stored, the bundle not
+        raise UsageError(f"no bundle written: {e}") from None
+    rows = sum(len(t["rows"]) for t in manifest["tables"])
+    print(f"bundle {out}: {rows} row(s) in {len(manifest['tables'])} table(s), "
+          f"{len(manifest['checkpoints'])} checkpoint(s) of populations in flight; commit "
+          f"{manifest['commit'][:12]}{' (DIRTY: lra ingest will refuse it)' if manifest['dirty'] else ''}"
+          f", {manifest['device']}, torch {manifest['torch']}")
+    if store.journal is not None:
+        store.journal.unlink(missing_ok=True)
+        store.journal.with_name(store.journal.name + ".lock").unlink(missing_ok=True)
+
+
+def campaign_with_executor(args, names, capped, lengths, store, bundle_out) -> int:
+    """Submit the campaign as ``--jobs`` shard jobs through submitit, round after round."""
+    from .executor import job_env, run_sharded, shard_argv
+    from .runner import missing_by_experiment
+    threads = args.threads
+    if threads is None and args.executor == "local":
+        # the cores shared out, every job the same (and so one device name in all their rows)
+        threads = max(1, physical_cores() // args.jobs)
+    journal = None
+    if bundle_out is not None:
+        journal = bundle_out.with_name(bundle_out.name + ".journal")
+        journal.unlink(missing_ok=True)
+        from .bundle import RecordingStore
+        store = RecordingStore(store.root, journal=journal)
+    folder = Path(args.executor_folder or repo_root() / "runs" / "submitit")
+
+    def missing():
+        return sum(len(v) for v in missing_by_experiment(names, capped, store, args.seeds,
+                                                          lengths).values())
+
+    def stored():
+        return sum(len(store.load(n, capped.name)) for n in names)
+
+    gpus = 0 if args.device == "cpu" else 1       # per Slurm job
+    local_gpus = []                                 # local jobs: one of these each, in turn
+    if args.executor == "local" and args.device != "cpu":
+        import torch
+        local_gpus = ([int(args.device.split(":")[1])] if args.device.startswith("cuda:")
+                      else list(range(torch.cuda.device_count())))
+    argv = shard_argv(args, names, threads)
+    if local_gpus and args.device.startswith("cuda"):
+        argv[argv.index("--device") + 1] = "cuda"   # the one GPU a local job sees
+    start = time.monotonic()
+    rounds, statuses = run_sharded(
+        args.executor, argv, args.jobs, job_env(store.root, journal), folder, gpus=gpus,
+        local_gpus=local_gpus, cpus=threads or 4,
+        minutes=math.ceil(parse_duration(args.job_time) / 60) if args.job_time else 24 * 60,
+        partition=args.partition, missing=missing, stored=stored,
+        time_limit=parse_duration(args.time_limit) if args.time_limit else None,
+        log=lambda s: print(s, file=sys.stderr, flush=True))
+    if bundle_out is not None:
+        write_campaign_bundle(bundle_out, store, capped, args.device)
+    left = missing()
+    took = f"{rounds} round(s) of {args.jobs} job(s) in {time.monotonic() - start:.1f} s"
+    if left == 0:
+        print(f"campaign {capped.name}: complete; {took}")
+        return 0
+    print(f"campaign {capped.name}: incomplete ({left} row(s) missing; job exit statuses "
+          f"{statuses}); {took}")
+    return 1
+
+
+def cmd_ingest(args):
+    from .bundle import BundleRefused, ingest
+    try:
+        report = ingest(args.bundles)
+    except BundleRefused as e:
+        raise UsageError(str(e)) from None
+    for line in report.verified:
+        print(line)
+    for (exp, budget), n in sorted(report.added.items()):
+        print(f"{exp}/{budget}: {n} row(s) added")
+    print(f"ingested {len(args.bundles)} bundle(s): {sum(report.added.values())} row(s) added, "
+          f"{report.skipped} identical duplicate(s) skipped, {len(report.checkpoints)} "
+          f"checkpoint(s) of populations in flight written"
+          + (f", {len(report.kept)} kept (the local one is as far along)" if report.kept else ""))
+    return 0
+
+
 def cmd_status(args):
-    from .experiments import get_budget
-    from .runner import status
+    from .runner import budget_named, status
     from .store import code_version
     budgets = None
     if args.budget:
         try:
-            get_budget(args.budget)
+            budget_named(args.budget)
         except ValueError as e:
             raise UsageError(str(e)) from None
         budgets = [args.budget]
     rows = status(budgets=budgets)
     w = max(len(r["experiment"]) for r in rows)
-    print(f"{'experiment':{w}s} {'backs':32s} {'budget':7s} {'done':>6s} {'missing':>8s} "
+    bw = max(7, *(len(r["budget"]) for r in rows))
+    print(f"{'experiment':{w}s} {'backs':32s} {'budget':{bw}s} {'done':>6s} {'missing':>8s} "
           f"{'stale':>6s}  state")
     for r in rows:
-        print(f"{r['experiment']:{w}s} {r['backs']:32s} {r['budget']:7s} {r['done']:6d} "
+        print(f"{r['experiment']:{w}s} {r['backs']:32s} {r['budget']:{bw}s} {r['done']:6d} "
               f"{r['missing']:8d} {r['stale']:6d}  {r['state']}")
+        for m in r.get("machines", []):
+            print(f"{'':{w}s}   {m['rows']:5d} row(s) from {m['device']} @ {m['commit']}")
     stale = sum(r["stale"] for r in rows)
     from .store import CODE_MODULES
     modules = ",".join(m[:-3] for m in CODE_MODULES)
@@ -410,6 +551,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--projection-device", default=None,
                    help="with --dry-run: project on this device's committed benchmark "
                         "(e.g. 'NVIDIA H100 80GB HBM3'; default: the device in use)")
+    c.add_argument("--bundle", default=None, metavar="OUT.tgz",
+                   help="pack the rows this campaign computes (and checkpoints of populations "
+                        "it stops) with their provenance, for `lra ingest` elsewhere")
+    c.add_argument("--executor", choices=("local", "slurm"), default=None,
+                   help="submit one job per shard through submitit (pip install "
+                        "'lra-book[cluster]'): local subprocesses or Slurm jobs")
+    c.add_argument("--jobs", type=int, default=2, help="with --executor: shards (jobs) per round")
+    c.add_argument("--job-time", default=None,
+                   help="with --executor: each job's time limit (e.g. 4h; default 24h); a job "
+                        "stopped at it is requeued and resumes from its checkpoint")
+    c.add_argument("--partition", default=None, help="with --executor slurm: the partition")
+    c.add_argument("--executor-folder", default=None,
+                   help="with --executor: where submitit keeps job files and logs (default "
+                        "runs/submitit; on Slurm it must be on a shared filesystem)")
+    i = sub.add_parser("ingest", help="verify result bundles and merge them into results/")
+    i.add_argument("bundles", nargs="+", metavar="BUNDLE")
     s = sub.add_parser("status", help="done / missing rows per experiment and budget")
     s.add_argument("--budget", default=None)
     return p
@@ -424,7 +581,7 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         fn = {"list": cmd_list, "run": cmd_run, "campaign": cmd_campaign,
-              "status": cmd_status}[args.command]
+              "ingest": cmd_ingest, "status": cmd_status}[args.command]
         code = fn(args) or 0
         sys.stdout.flush()
         return code

@@ -56,6 +56,14 @@ def budget_with_cap(budget: Budget, max_iterations: int | None) -> Budget:
                                f"{max_iterations}")
 
 
+def budget_named(name: str) -> Budget:
+    """A budget by its stored name: ``smoke``, ``paper``, or a capped one (``smoke-cap20``)."""
+    base, sep, cap = name.partition("-cap")
+    if sep and cap.isdigit() and int(cap) >= 1:
+        return budget_with_cap(get_budget(base), int(cap))
+    return get_budget(name)
+
+
 def populations_dir(store: ResultsStore, budget: Budget) -> Path:
     """Where populations in flight keep their checkpoints: one folder per budget, shared by every
     experiment (a merged population belongs to several). Temporary files of killed writers
@@ -325,13 +333,14 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
 
     Stops cleanly (checkpointing the population in flight) when ``time_limit`` seconds have passed;
     calling again with the same experiments resumes. Returns {"finished": bool, "plans_run": n,
-    "budget": name, "rows_missing": {experiment: n}}.
+    "budget": name, "rows_missing": {experiment: n}, "stopped": [checkpoint paths of the
+    populations this call stopped at the time limit]} (a bundle carries those checkpoints).
     """
     for n in names:
         get_experiment(n)
     budget, device, store, max_members = _campaign_setting(budget, max_iterations, device, store,
                                                            max_members)
-    start = time.monotonic()
+    start, wall_start = time.monotonic(), time.time()
     plans_run = 0
 
     def missing_counts():
@@ -352,8 +361,11 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
             plans_run += sum(d is not None for d in done)
             busy = sum(d is None for d in done)
             if busy or not all(done):
+                stopped = [str(checkpoint_path(store, budget, p)) for p, d in zip(todo, done)
+                           if d is False and checkpoint_path(store, budget, p).exists()
+                           and checkpoint_path(store, budget, p).stat().st_mtime >= wall_start]
                 return dict(finished=False, plans_run=plans_run, budget=budget.name,
-                            rows_missing=missing_counts(), busy=busy)
+                            rows_missing=missing_counts(), busy=busy, stopped=stopped)
             continue
         trained = busy = 0
         for pop in todo:
@@ -371,7 +383,8 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
             trained += 1
             if not finished:
                 return dict(finished=False, plans_run=plans_run, budget=budget.name,
-                            rows_missing=missing_counts())
+                            rows_missing=missing_counts(),
+                            stopped=[str(checkpoint_path(store, budget, pop))])
         if busy and not trained:
             # everything left is in training elsewhere: stop rather than wait
             return dict(finished=False, plans_run=plans_run, budget=budget.name,
@@ -384,19 +397,21 @@ def status(store=None, budgets=None) -> list[dict]:
 
     ``stale``: stored rows computed by other code than the current (store.code_version; rows
     from before the column count as unknown, hence stale). ``error``: the table's CorruptResults
-    message (a corrupt table is reported, not skipped, and does not stop the others)."""
+    message (a corrupt table is reported, not skipped, and does not stop the others).
+    ``machines``: where the rows were computed, row counts per (device, commit)."""
     from .experiments import BUDGETS, EXPERIMENTS
-    from .store import CorruptResults, code_version, stale_rows
+    from .store import CorruptResults, code_version, row_sources, stale_rows
     store = store or ResultsStore()
     current = code_version()
     out = []
     for name, exp in EXPERIMENTS.items():
         for b in budgets or BUDGETS:
-            budget = get_budget(b)
-            error = None
+            budget = budget_named(b)
+            error, machines = None, []
             try:
                 df = store.load(name, b)
                 done, stale = len(df), int(stale_rows(df, current).sum())
+                machines = row_sources(df)
                 missing = len(missing_runs(exp, budget, store))
                 state = "complete" if missing == 0 else ("partial" if done else "empty")
                 if exp.derived_from and missing_runs(get_experiment(exp.derived_from), budget,
@@ -407,5 +422,5 @@ def status(store=None, budgets=None) -> list[dict]:
             except CorruptResults as e:  # report, do not crash the whole status
                 done, missing, stale, state, error = 0, 0, 0, "CORRUPT (see below)", str(e)
             out.append(dict(experiment=name, budget=b, done=done, missing=missing, stale=stale,
-                            state=state, backs=exp.backs, error=error))
+                            state=state, backs=exp.backs, error=error, machines=machines))
     return out

@@ -91,6 +91,16 @@ def row_versions(df: pd.DataFrame) -> list[str]:
     return sorted(set(v))
 
 
+def row_sources(df: pd.DataFrame) -> list[dict]:
+    """Where a table's rows were computed: row counts per (device, commit), most rows first."""
+    if df.empty:
+        return []
+    src = df[["device", "commit"]].fillna("unknown").astype(str)
+    counts = src.groupby(["device", "commit"], sort=True).size()
+    out = [dict(device=d, commit=c, rows=int(n)) for (d, c), n in counts.items()]
+    return sorted(out, key=lambda m: (-m["rows"], m["device"], m["commit"]))
+
+
 def solved_flags(column: pd.Series) -> pd.Series:
     """The ``solved`` column as booleans, however the CSV reader typed it."""
     return column.astype(str).str.lower() == "true"
@@ -318,7 +328,10 @@ class ResultsStore:
         if data is None:
             return pd.DataFrame(columns=COLUMNS)
         try:
-            df = pd.read_csv(io.BytesIO(data), keep_default_na=True)
+            # keys, commits and code versions are hex text: one in ~1,850 keys is all digits,
+            # which type inference would turn into a number (never "done", then duplicated)
+            df = pd.read_csv(io.BytesIO(data), keep_default_na=True,
+                             dtype={"key": str, "commit": str, "code_version": str})
         except Exception as e:  # pandas raises many kinds
             raise CorruptResults(f"{path} cannot be parsed ({e})") from None
         for c, default in OPTIONAL_COLUMNS.items():

@@ -1,34 +1,28 @@
 #!/usr/bin/env bash
-# Bring a device slice's output (scripts/device_campaign.sh) into this checkout, after checking
-# that the code which ran is the commit it claims:
-#   bash scripts/unpack_device_slice.sh DIR      (DIR holds campaign.tgz, checkpoints.tgz.part-*)
-# Refuses (exit 2, nothing written) when the sources that ran do not hash as that commit's lra/.
+# Bring a device slice's output (scripts/device_campaign.sh) into this checkout:
+#   bash scripts/unpack_device_slice.sh DIR      (DIR holds bundle.tgz or bundle.tgz.part-*,
+#                                                 logs.tgz and commit.txt)
+# A wrapper around `lra ingest`: it joins the bundle's parts and ingests it (refused, exit 2 and
+# nothing written, unless the commit that ran is in this repository's history, its lra/ sources
+# hash as that commit's, and every row verifies: see lra/bundle.py). Only then does it copy the
+# slice's benchmark results and logs under benchmarks/results/ (files, not rows).
+# PYTHON (default: .venv/bin/python if present, else python3) runs lra.
 set -euo pipefail
-dir=${1:?usage: unpack_device_slice.sh DIR}
+dir=$(cd "${1:?usage: unpack_device_slice.sh DIR}" && pwd)
 cd "$(dirname "$0")/.."
+PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-tar xzf "$dir/campaign.tgz" -C "$tmp"
-ran=$(cat "$tmp/lra-logs/source.sha256")
-commit=$(cat "$tmp/lra-logs/commit.txt" 2>/dev/null || true)
-commit=${commit:-$(cat .git-commit)}
-git cat-file -e "$commit^{commit}" 2>/dev/null || { echo "commit $commit is not in this repository" >&2; exit 2; }
-mkdir "$tmp/src" && git archive "$commit" lra | tar -x -C "$tmp/src"
-want=$(cd "$tmp/src" && find lra -name '*.py' | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)
-if [ "$ran" != "$want" ]; then
-  echo "the sources that ran ($ran) are not commit $commit's lra/ ($want): refusing" >&2; exit 2
+if [ -f "$dir/bundle.tgz" ]; then
+  bundle="$dir/bundle.tgz"
+elif ls "$dir"/bundle.tgz.part-* >/dev/null 2>&1; then
+  cat "$dir"/bundle.tgz.part-* > "$tmp/bundle.tgz"; bundle="$tmp/bundle.tgz"
+else
+  echo "no bundle.tgz (or bundle.tgz.part-*) in $dir: the slice computed nothing" >&2; exit 2
 fi
-echo "verified: the device ran commit $commit (lra/ sha256 $ran)"
-# The slice's tables replace ours, so ours must be the committed ones the slice started from
-# (rows added here since would otherwise be overwritten).
-if [ -n "$(git status --porcelain -- results ':!results/_populations')" ]; then
-  echo "results/ has uncommitted changes: commit or move them first (the slice's tables replace ours)" >&2
-  exit 2
+PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} "$PY" -m lra ingest "$bundle"
+if [ -f "$dir/logs.tgz" ]; then
+  tar xzf "$dir/logs.tgz" -C "$tmp"
+  [ -d "$tmp/benchmarks/results" ] && cp -r "$tmp/benchmarks/results/." benchmarks/results/
+  mkdir -p benchmarks/results/logs && cp "$tmp"/lra-logs/* benchmarks/results/logs/
 fi
-cp -r "$tmp/results/." results/
-cp -r "$tmp/benchmarks/results/." benchmarks/results/
-mkdir -p benchmarks/results/logs && cp "$tmp"/lra-logs/* benchmarks/results/logs/
-if ls "$dir"/checkpoints.tgz.part-* >/dev/null 2>&1; then
-  cat "$dir"/checkpoints.tgz.part-* | tar xzf -
-  echo "checkpoints of populations in flight: $(ls results/_populations/*/ 2>/dev/null | tr '\n' ' ')"
-fi
-git status --short results benchmarks | head -40
+git status --short results benchmarks 2>/dev/null | head -40 || true

@@ -347,3 +347,20 @@ def test_status_exits_nonzero_on_a_corrupt_table(tmp_path):
     r = cli(["status", "--budget", "smoke"], tmp_path)
     one_line_exit_2(r, "1 corrupt table(s)", "checksum")
     assert "fig2" in r.stdout and "CORRUPT" in r.stdout
+
+
+def test_all_digit_keys_stay_text(tmp_path):
+    """A hex key (or commit) made only of digits is read back as text: the row counts as done and
+    appending it again adds nothing (type inference made it an integer: recomputed, duplicated)."""
+    from lra.store import COLUMNS, ResultsStore
+    store = ResultsStore(tmp_path)
+    row = {c: None for c in COLUMNS} | dict(
+        key="0123456789012345", experiment="table1", budget="smoke", task="temporal_order", T=10,
+        seed=0, solved=False, iterations=1, best_accuracy=0.5, commit="1234567", curve="[]")
+    prov = dict(commit="1234567", dirty=False, device="test", torch="x", python="x", date="x",
+                budget="smoke", command="test")
+    assert store.append("table1", "smoke", [row], prov) == 1
+    print(store.done_keys("table1", "smoke"))
+    assert store.done_keys("table1", "smoke") == {"0123456789012345"}
+    assert store.load("table1", "smoke")["commit"].tolist() == ["1234567"]
+    assert store.append("table1", "smoke", [row], prov) == 0
