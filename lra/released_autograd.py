@@ -62,6 +62,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -79,6 +80,8 @@ VALIDATION_SIZE = 10_000
 VALIDATION_BATCH = 1_000
 PATIENCE = 30            # validation checks without a new lowest error (line 313)
 SOLVED_ERROR = 1e-4      # line 363
+# The source that ran (hashed at import, so a file edited during a run cannot be misrecorded).
+SOURCE_SHA256 = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 
 # ----------------------------------------------------------------------------- data and init
@@ -196,7 +199,8 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
     T, B = x.shape[:2]
     H = P["W_hh"].shape[0]
     grad = lambda out, wrt: torch.autograd.grad(out, wrt, retain_graph=True)[0]
-    hs, zs, logits = unroll(P, x, torch.zeros(B, H))
+    f = dict(dtype=P["W_hh"].dtype)
+    hs, zs, logits = unroll(P, x, torch.zeros(B, H, **f))
 
     # Lines 235-249: output layer, ordinary gradient of E; W_hy's gradient clipped (deviation 1).
     E = global_loss(logits, y_onehot)
@@ -205,7 +209,7 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
 
     # Lines 251-265: K steps on h_{T-1}; Delta constant, h_bar keeps its graph to h_{T-1}.
     h_bar = hs[-1]
-    top_dh = torch.zeros(K)
+    top_dh = torch.zeros(K, **f)
     for k in range(K):
         d = grad(E, h_bar)
         top_dh[k] = torch.linalg.norm(d, ord="fro")
@@ -213,12 +217,12 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
         z_hat = torch.tanh(h_bar)
         E = global_loss(z_hat @ P["W_hy"] + P["b_y"], y_onehot)
 
-    g = {"W_hh": torch.zeros(T, H, H), "b_h": torch.zeros(T, H),
-         "W_xh": torch.zeros(T, *P["W_xh"].shape)}
-    targets = torch.zeros(T, B, H)
+    g = {"W_hh": torch.zeros(T, H, H, **f), "b_h": torch.zeros(T, H, **f),
+         "W_xh": torch.zeros(T, *P["W_xh"].shape, **f)}
+    targets = torch.zeros(T, B, H, **f)
     targets[T - 1] = z_hat.detach()
-    chain_dh = torch.zeros(T, K)
-    layer_loss = torch.zeros(T)
+    chain_dh = torch.zeros(T, K, **f)
+    layer_loss = torch.zeros(T, **f)
     L = mse(zs[-1], z_hat)                                       # line 273
     for l in range(T - 1, 0, -1):                                # lines 275-298
         layer_loss[l] = L.detach()
@@ -355,6 +359,38 @@ def train(spec: RunSpec, log=None) -> dict:
             "wall_seconds": round(time.time() - t0, 1)}
 
 
+# ----------------------------------------------------------------------------- stored output
+
+_CHECK = re.compile(r"^It ([\d,]+)/[\d,]+\s+Train loss: (\S+)\s+Val loss: (\S+)\s+"
+                    r"Val Acc: ([\d.]+)%\s+Highest: ([\d.]+)%")
+_START = re.compile(r"Starting val loss: (\S+)\s+Starting val accuracy: ([\d.]+)%")
+
+
+def parse_released_output(text: str) -> dict:
+    """The curve the released script prints (line 359: one line per validation check) and how it
+    stopped (lines 339, 364, 368), in the layout of :func:`train`'s result. Accuracies are
+    fractions, as printed (four decimals of a percentage)."""
+    curve = {"iteration": [], "accuracy": [], "highest": [], "train_loss": [], "val_loss": []}
+    start, stop = None, "max_iterations"
+    for line in text.splitlines():
+        m = _CHECK.match(line)
+        if m:
+            it, tl, vl, acc, hi = m.groups()
+            for key, v in zip(curve, (int(it.replace(",", "")), float(acc) / 100,
+                                      float(hi) / 100, float(tl), float(vl))):
+                curve[key].append(v)
+        elif _START.search(line):
+            start = float(_START.search(line).group(2)) / 100
+        elif line.startswith("PROBLEM SOLVED"):
+            stop = "solved"
+        elif line.startswith("Validation error not reducing"):
+            stop = "patience"
+        elif line.startswith("Training loss is NAN"):
+            stop = "nan"
+    return {"start_accuracy": start, "curve": curve, "stop_reason": stop,
+            "best_accuracy": max(curve["highest"], default=start)}
+
+
 # ----------------------------------------------------------------------------- provenance
 
 
@@ -368,7 +404,7 @@ def provenance() -> dict:
     run = lambda *a: subprocess.run(a, cwd=root, capture_output=True, text=True).stdout.strip()
     return {"commit": run("git", "rev-parse", "HEAD"),
             "dirty": bool(run("git", "status", "--porcelain", "--", "lra")),
-            "module_sha256": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12],
+            "module_sha256": SOURCE_SHA256,
             "torch": torch.__version__, "numpy": np.__version__,
             "device": f"cpu ({platform.machine()}, {os.cpu_count()} cores), torch threads "
                       f"{torch.get_num_threads()}",
