@@ -359,6 +359,50 @@ def train(spec: RunSpec, log=None) -> dict:
             "wall_seconds": round(time.time() - t0, 1)}
 
 
+def step_diagnostic(task: str, gamma: float, K: int = 10, c: float = 1.0, T: int = 10,
+                    seed: int = 1234) -> dict:
+    """Where the released step and the local reading part, on one batch: the script's initial
+    weights and first training batch. Per layer t (lists over t = 0..T-1): the local loss that
+    trains layer t, the norms of its W_hh, W_xh, b_h terms (after Normalize), the norm of the
+    first target step Delta h_t (k = 0, after Normalize) and of the target displacement
+    z_hat_t - z_t; and the summed updates' relative differences. ``local`` is
+    :func:`lra.lra_diff.lra_diff_grads` with every released-code switch on."""
+    from .lra_diff import (Hyper, LRADiffConfig, ReleasedCodeSwitches, hidden_target_chain,
+                           lra_diff_grads)
+    from .model import RNNParams, input_projection, unroll as unroll_population
+    rng = np.random.RandomState(seed)
+    stream_batch(rng, task, T, VALIDATION_SIZE)
+    W = released_init(task, seed)
+    x, y = stream_batch(rng, task, T, BATCH)
+    R = released_step(W, x, torch.nn.functional.one_hot(y, TASK_SHAPES[task][1]).float(),
+                      gamma, K, c)
+    _, zs, _ = unroll(W, x, torch.zeros(BATCH, HIDDEN))
+    z = torch.stack(zs).detach()
+    norms = lambda a: torch.linalg.vector_norm(a.flatten(1), dim=1).tolist()
+    clipped = lambda n: [min(v, c) if c > 0 else v for v in n]
+    released = {"local_loss": R.layer_loss.tolist(), "dW_hh": norms(R.layer["W_hh"]),
+                "dW_xh": norms(R.layer["W_xh"]), "db_h": norms(R.layer["b_h"]),
+                "dh_k0": clipped(R.chain_dh[:, 0].tolist()[:-1]) + [min(float(R.top_dh[0]), c)],
+                "target_displacement": norms(R.targets - z)}
+    sw = ReleasedCodeSwitches.all_on()
+    hyper = Hyper([LRADiffConfig(alpha=1.0, gamma=float(gamma), K=K, c0=c, c1=c, lam=0.0)])
+    params = RNNParams(**{k: v.unsqueeze(0) for k, v in W.items()})
+    grads, st = lra_diff_grads(params, x.unsqueeze(0), y.unsqueeze(0), hyper, sw, probe=True)
+    xw = input_projection(params, x.unsqueeze(0))
+    h, zp, _ = unroll_population(params, xw)
+    targets, _, _ = hidden_target_chain(params.W_hh, h, zp, xw + params.b_h[:, None, None],
+                                        R.targets[-1].unsqueeze(0), hyper, sw)
+    local = {"local_loss": st["local_loss"][0].tolist(), "dW_hh": st["dW_hh_norm"][0].tolist(),
+             "dW_xh": st["dW_xh_norm"][0].tolist(), "db_h": st["db_h_norm"][0].tolist(),
+             "dh_k0": st["dh_norm"][0].tolist(), "target_displacement": norms(targets[0] - zp[0])}
+    rel = {k: float((R.grads[k] - v[0]).norm() / R.grads[k].norm()) for k, v in grads.items()}
+    return {"task": task, "gamma": gamma, "K": K, "c": c, "T": T, "seed": seed,
+            "released_autograd": released, "local_all_switches": local,
+            "summed_update_relative_difference": rel,
+            "post_target_loss": {"released_autograd": R.train_loss,
+                                 "local_all_switches": float(st["post_target_loss"][0])}}
+
+
 # ----------------------------------------------------------------------------- stored output
 
 _CHECK = re.compile(r"^It ([\d,]+)/[\d,]+\s+Train loss: (\S+)\s+Val loss: (\S+)\s+"
