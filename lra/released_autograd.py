@@ -435,6 +435,50 @@ def parse_released_output(text: str) -> dict:
             "best_accuracy": max(curve["highest"], default=start)}
 
 
+_RELEASED_FILE = re.compile(r"^(perm|temp)_a([\d.]+)_g([\d.]+)\.txt$")
+
+
+def load_runs(folder) -> list[dict]:
+    """Every stored run of ``results/released_script``: the script's printed output
+    (``<perm|temp>_a<lr>_g<gamma>.txt``, reading "released script") and this module's runs
+    (``ours/*.json``, readings "autograd" and "local"), each as a dict with ``reading``, ``task``,
+    ``lr``, ``gamma``, ``switches`` and the fields of :func:`train`'s result."""
+    folder = Path(folder)
+    tasks = {v: k for k, v in RELEASED_TASK_NAMES.items()}
+    runs = []
+    for f in sorted(folder.glob("*.txt")):
+        m = _RELEASED_FILE.match(f.name)
+        if m:
+            r = parse_released_output(f.read_text())
+            r["iterations"] = r["curve"]["iteration"][-1] if r["curve"]["iteration"] else 0
+            if "WRAPPER returned" not in f.read_text():   # our wrapper's last line: run ended
+                r["stop_reason"] = "incomplete"
+            runs.append({"reading": "released script", "task": tasks[m.group(1)],
+                         "lr": float(m.group(2)), "gamma": float(m.group(3)), "switches": (),
+                         "file": f.name, **r})
+    for f in sorted((folder / "ours").glob("*.json")):
+        r = json.loads(f.read_text())
+        sp = r["spec"]
+        runs.append({"reading": sp["reading"], "task": sp["task"], "lr": sp["lr"],
+                     "gamma": sp["gamma"], "switches": tuple(sp["switches"]), "file": f.name,
+                     **r})
+    return runs
+
+
+def curve_difference(a: dict, b: dict) -> dict:
+    """Absolute differences of two runs' validation accuracies at the checks both made
+    (percentage points): max, mean, number of common checks, and the first check where they
+    differ by more than the printing resolution (5e-5 points: four decimals of a percentage)."""
+    ca, cb = a["curve"], b["curve"]
+    acc_b = dict(zip(cb["iteration"], cb["accuracy"]))
+    common = [(it, acc, acc_b[it]) for it, acc in zip(ca["iteration"], ca["accuracy"])
+              if it in acc_b]
+    d = [abs(u - v) * 100 for _, u, v in common]
+    first = next((it for (it, _, _), x in zip(common, d) if x > 5e-5), None)
+    return {"max": max(d) if d else float("nan"), "mean": float(np.mean(d)) if d else float("nan"),
+            "checks": len(d), "first_differing_check": first}
+
+
 # ----------------------------------------------------------------------------- provenance
 
 
