@@ -516,8 +516,9 @@ def main(argv=None) -> None:
     spec = RunSpec(a.task, a.lr, a.gamma, a.reading,
                    tuple(s for s in a.switches.split(",") if s), max_iterations=a.max_iterations)
     out = Path(a.out_dir) / f"{spec.label()}.json"
+    prov = provenance()            # at the start: the commit and tree the run started from
     result = train(spec, log=lambda s: print(s, flush=True))
-    result["provenance"] = provenance()
+    result["provenance"] = prov
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}: {result['stop_reason']} after {result['iterations']} iterations, "
           f"best {result['best_accuracy']:.4%}")
