@@ -187,14 +187,30 @@ class StepResult:
 
 
 def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float, K: int = 10,
-                  c: float = 1.0) -> StepResult:
+                  c: float = 1.0, history: bool = True, chain: str = "released") -> StepResult:
     """``calc_grads`` (lines 231-300) for one mini-batch, by autograd over the unrolled graph.
 
     W: dict of W_xh (n_in, H), W_hh (H, H), W_hy (H, n_out), b_h (H,), b_y (n_out,); x (T, B, n_in);
     y_onehot (B, n_out). The training forward pass starts from a zero state (line 329).
     Every gradient is a separate ``autograd.grad`` call on the retained graph, in the script's
     order, so that the accumulation (and its rounding) is the same.
+
+    Two ablations localise the two places where the script's computation is not one-step (the
+    defaults are the script's computation):
+
+    * ``history=False``: each layer's weight gradient (lines 283-285) is taken from the same loss
+      rebuilt on a one-step graph — every state entering a step is a constant — so that only the
+      steps the loss touches directly contribute: step l+1 (z_{l+1} and the recomputed activity
+      tanh(z_hat_l W_hh + ...)) and step l (through z_hat_l = tanh(h_l - gamma sum Delta)).
+    * ``chain="local"``: the first target step below each layer (k = 0 in ``get_target``)
+      differentiates L(z_l(h_bar), z_hat_l) through z_l only (the target z_hat_l a constant),
+      instead of the loss in hand through every path.
+
+    With both, the step is the package's local reading with every released-code switch on
+    (:func:`lra.lra_diff.lra_diff_grads`; checked in ``tests/test_released_autograd.py``).
     """
+    if chain not in ("released", "local"):
+        raise ValueError(f"chain must be 'released' or 'local', got {chain!r}")
     P = {k: v.detach().clone().requires_grad_(True) for k, v in W.items()}
     T, B = x.shape[:2]
     H = P["W_hh"].shape[0]
@@ -216,6 +232,8 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
         h_bar = h_bar - gamma * clip(d, c)
         z_hat = torch.tanh(h_bar)
         E = global_loss(z_hat @ P["W_hy"] + P["b_y"], y_onehot)
+    h_hat = [None] * T                # final pre-activation of each target (for history=False)
+    h_hat[T - 1] = h_bar.detach()
 
     g = {"W_hh": torch.zeros(T, H, H, **f), "b_h": torch.zeros(T, H, **f),
          "W_xh": torch.zeros(T, *P["W_xh"].shape, **f)}
@@ -227,23 +245,51 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
     for l in range(T - 1, 0, -1):                                # lines 275-298
         layer_loss[l] = L.detach()
         # Lines 283-285: the layer's gradients through the whole graph L depends on.
-        g["W_hh"][l] = grad(L, P["W_hh"])
-        g["b_h"][l] = grad(L, P["b_h"])
-        g["W_xh"][l] = grad(L, P["W_xh"])
+        L_w, Q = (L, P) if history else _one_step_loss(P, x, zs, h_hat, l)
+        g["W_hh"][l] = grad(L_w, Q["W_hh"])
+        g["b_h"][l] = grad(L_w, Q["b_h"])
+        g["W_xh"][l] = grad(L_w, Q["W_xh"])
         g["W_hh"][l] = clip(g["W_hh"][l], c)                     # lines 295-296 (b_h unclipped)
         g["W_xh"][l] = clip(g["W_xh"][l], c)
         # ``get_target`` (lines 195-216): K steps on h_{l-1} against the loss in hand.
         h_bar = hs[l - 1]
         for k in range(K):
-            d = grad(L, h_bar)
+            if k == 0 and chain == "local":
+                z_l = torch.tanh(torch.tanh(h_bar) @ P["W_hh"] + x[l] @ P["W_xh"] + P["b_h"])
+                d = grad(mse(z_l, targets[l]), h_bar)
+            else:
+                d = grad(L, h_bar)
             chain_dh[l - 1, k] = torch.linalg.norm(d, ord="fro")
             h_bar = h_bar - gamma * clip(d, c)
             z_below = torch.tanh(h_bar)
             L = mse(zs[l], torch.tanh(z_below @ P["W_hh"] + x[l] @ P["W_xh"] + P["b_h"]))
         targets[l - 1] = z_below.detach()
+        h_hat[l - 1] = h_bar.detach()
     grads = {"W_xh": g["W_xh"].sum(0), "W_hh": g["W_hh"].sum(0), "W_hy": g_hy,
              "b_h": g["b_h"].sum(0), "b_y": g_by}
     return StepResult(grads, g, targets, top_dh, chain_dh, layer_loss, float(E.detach()))
+
+
+def _one_step_loss(P: dict, x: torch.Tensor, zs: list, h_hat: list, l: int):
+    """The loss that trains layer l, rebuilt on a one-step graph with fresh weight leaves Q (same
+    value): every state entering a step is a constant, and z_hat_t = tanh(h_t - gamma sum Delta)
+    keeps its dependence on its own step's h_t (derivative 1, value h_hat_t exactly)."""
+    Q = {k: v.detach().clone().requires_grad_(True) for k, v in P.items()}
+    T = x.shape[0]
+
+    def h_at(t):
+        state = zs[t - 1].detach() if t > 0 else torch.zeros_like(zs[0])
+        return state @ Q["W_hh"] + x[t] @ Q["W_xh"] + Q["b_h"]
+
+    def target(t):
+        h = h_at(t)
+        return torch.tanh(h - h.detach() + h_hat[t])
+
+    if l == T - 1:
+        h = h_at(l)
+        return mse(torch.tanh(h), torch.tanh(h - h.detach() + h_hat[l])), Q
+    z_up = torch.tanh(h_at(l + 1))
+    return mse(z_up, torch.tanh(target(l) @ Q["W_hh"] + x[l + 1] @ Q["W_xh"] + Q["b_h"])), Q
 
 
 def local_step(W: dict, x: torch.Tensor, y: torch.Tensor, gamma: float, K: int, c: float,
@@ -301,11 +347,15 @@ class RunSpec:
     max_iterations: int = 10_000
     check_every: int = 100
     patience: bool = True
+    history: bool = True               # autograd reading: see released_step
+    chain: str = "released"
 
     def label(self) -> str:
         base = f"{self.task}_a{self.lr:g}_g{self.gamma:g}"
         if self.reading == "autograd":
-            return f"autograd_{base}"
+            ablation = ("" if self.history else "_nohistory") + (
+                "" if self.chain == "released" else f"_chain{self.chain}")
+            return f"autograd{ablation}_{base}"
         return f"local_{'+'.join(self.switches) or 'paper'}_{base}"
 
 
@@ -329,7 +379,7 @@ def train(spec: RunSpec, log=None) -> dict:
         x, y = stream_batch(rng, spec.task, spec.T, BATCH)
         if spec.reading == "autograd":
             res = released_step(W, x, torch.nn.functional.one_hot(y, n_out).float(), spec.gamma,
-                                spec.K, spec.c)
+                                spec.K, spec.c, spec.history, spec.chain)
             grads, top_loss, train_loss = res.grads, float(res.layer_loss[-1]), res.train_loss
         else:
             grads, top_loss, train_loss = local_step(W, x, y, spec.gamma, spec.K, spec.c, switches)
@@ -512,9 +562,12 @@ def main(argv=None) -> None:
     ap.add_argument("--reading", default="autograd", choices=("autograd", "local"))
     ap.add_argument("--switches", default="", help="comma-separated switch names (local)")
     ap.add_argument("--max-iterations", type=int, default=10_000)
+    ap.add_argument("--no-history", action="store_true", help="autograd: one-step weight grads")
+    ap.add_argument("--chain", default="released", choices=("released", "local"))
     a = ap.parse_args(argv)
     spec = RunSpec(a.task, a.lr, a.gamma, a.reading,
-                   tuple(s for s in a.switches.split(",") if s), max_iterations=a.max_iterations)
+                   tuple(s for s in a.switches.split(",") if s), max_iterations=a.max_iterations,
+                   history=not a.no_history, chain=a.chain)
     out = Path(a.out_dir) / f"{spec.label()}.json"
     prov = provenance()            # at the start: the commit and tree the run started from
     result = train(spec, log=lambda s: print(s, flush=True))

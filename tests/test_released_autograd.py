@@ -146,3 +146,20 @@ def test_stream_batch_semantics():
     assert torch.equal(sym[1] + 2 * sym[5], y)
     others = torch.cat([sym[:1], sym[2:5], sym[6:]])
     assert int(others.min()) >= 2 and int(others.max()) <= 5
+
+
+def test_both_ablations_give_exactly_the_local_reading(case):
+    """The local switches are the one-step form of the script's step: without the history terms
+    (``history=False``) and with the first chain step through z only (``chain="local"``), the
+    released step's summed updates equal lra_diff_grads with every switch on. Each ablation alone
+    still differs (both differences are real)."""
+    W, x, y, oh, hs, zs, R = case
+    grads, _ = local(W.copy(), x, y, ReleasedCodeSwitches.all_on())
+    both = released_step(W, x, oh, GAMMA, K, C, history=False, chain="local")
+    for k in ("W_hh", "W_xh", "b_h", "W_hy", "b_y"):
+        close(both.grads[k], getattr(grads, k)[0], f"one-step released step = local reading: {k}")
+    for kw in (dict(history=False), dict(chain="local")):
+        one = released_step(W, x, oh, GAMMA, K, C, **kw)
+        d = float((one.grads["W_hh"] - grads.W_hh[0]).norm() / grads.W_hh[0].norm())
+        print(f"{kw} alone vs local reading, grad W_hh: relative difference {d:.3e}")
+        assert d > 1e-6, kw
