@@ -349,13 +349,14 @@ class RunSpec:
     patience: bool = True
     history: bool = True               # autograd reading: see released_step
     chain: str = "released"
+    monitor: bool = False              # also record saturation and weight norms at each check
 
     def label(self) -> str:
         base = f"{self.task}_a{self.lr:g}_g{self.gamma:g}"
         if self.reading == "autograd":
             ablation = ("" if self.history else "_nohistory") + (
                 "" if self.chain == "released" else f"_chain{self.chain}")
-            return f"autograd{ablation}_{base}"
+            return f"autograd{ablation}_{base}" + ("_monitor" if self.monitor else "")
         return f"local_{'+'.join(self.switches) or 'paper'}_{base}"
 
 
@@ -396,6 +397,9 @@ def train(spec: RunSpec, log=None) -> dict:
                 patience, lowest = 0, err
             for key, v in zip(curve, (it, 1 - err, 1 - lowest, train_loss, val_loss)):
                 curve[key].append(v)
+            if spec.monitor:
+                for key, v in monitor_state(W, x_val).items():
+                    curve.setdefault(key, []).append(v)
             if log:
                 log(f"{spec.label()} it {it} acc {1 - err:.4%} highest {1 - lowest:.4%}")
             if err < SOLVED_ERROR:
@@ -451,6 +455,21 @@ def step_diagnostic(task: str, gamma: float, K: int = 10, c: float = 1.0, T: int
             "summed_update_relative_difference": rel,
             "post_target_loss": {"released_autograd": R.train_loss,
                                  "local_all_switches": float(st["post_target_loss"][0])}}
+
+
+def monitor_state(W: dict, x_val: torch.Tensor, n: int = 1000) -> dict:
+    """What the network's state looks like (first n validation examples, the script's validation
+    state): the fraction of last-step units with |z_{T-1}| > 0.99 (saturated), the mean |h_{T-1}|,
+    the largest singular value of W_hh and the norms of W_xh and b_h."""
+    with torch.no_grad():
+        xb = x_val[:, :n]
+        state = torch.zeros(n, W["W_hh"].shape[0]) @ W["W_hh"] + xb[0] @ W["W_xh"] + W["b_h"]
+        hs, zs, _ = unroll(W, xb, state)
+        return {"saturated_fraction": float((zs[-1].abs() > 0.99).float().mean()),
+                "mean_abs_h_last": float(hs[-1].abs().mean()),
+                "W_hh_spectral_norm": float(torch.linalg.matrix_norm(W["W_hh"], ord=2)),
+                "W_xh_norm": float(torch.linalg.norm(W["W_xh"])),
+                "b_h_norm": float(torch.linalg.norm(W["b_h"]))}
 
 
 # ----------------------------------------------------------------------------- stored output
@@ -564,10 +583,11 @@ def main(argv=None) -> None:
     ap.add_argument("--max-iterations", type=int, default=10_000)
     ap.add_argument("--no-history", action="store_true", help="autograd: one-step weight grads")
     ap.add_argument("--chain", default="released", choices=("released", "local"))
+    ap.add_argument("--monitor", action="store_true", help="record saturation and weight norms")
     a = ap.parse_args(argv)
     spec = RunSpec(a.task, a.lr, a.gamma, a.reading,
                    tuple(s for s in a.switches.split(",") if s), max_iterations=a.max_iterations,
-                   history=not a.no_history, chain=a.chain)
+                   history=not a.no_history, chain=a.chain, monitor=a.monitor)
     out = Path(a.out_dir) / f"{spec.label()}.json"
     prov = provenance()            # at the start: the commit and tree the run started from
     result = train(spec, log=lambda s: print(s, flush=True))
