@@ -44,7 +44,7 @@ is below 1e-4 ("solved"), after 30 checks without a new lowest error (deviation 
 when the top layer's local loss is NaN.
 
 Only lambda = 0 (Algorithm 1) is implemented here: the script's regulariser (Algorithm 2,
-deviation 5) is outside this module's scope and is refused.
+deviation 5) is outside this module's scope (the step takes no lambda).
 
 The data stream is the one the script sees: one ``numpy.random.RandomState(seed)`` draws the
 validation set and then every training batch, in the order of the task generators of

@@ -163,3 +163,20 @@ def test_both_ablations_give_exactly_the_local_reading(case):
         d = float((one.grads["W_hh"] - grads.W_hh[0]).norm() / grads.W_hh[0].norm())
         print(f"{kw} alone vs local reading, grad W_hh: relative difference {d:.3e}")
         assert d > 1e-6, kw
+
+
+def test_parse_released_output():
+    """The script's printed curve (line 359) and stop lines (lines 339, 364, 368) are read back."""
+    from lra.released_autograd import parse_released_output
+    text = ("Starting val loss: 4.5041\t Starting val accuracy: 3.8200%\n\n"
+            "It 100/10,000\t\tTrain loss: 0.0226\t\tVal loss: 0.3594\tVal Acc: 97.1100%\t"
+            "Highest: 97.1100% 0\n"
+            "It 1,200/10,000\t\tTrain loss: 0.0118\t\tVal loss: 0.1983\tVal Acc: 50.3200%\t"
+            "Highest: 97.1100% 11\n"
+            "Validation error not reducing. Val acc: 0.9711 Aborting...\n")
+    r = parse_released_output(text)
+    print(r)
+    assert r["curve"]["iteration"] == [100, 1200]
+    assert r["curve"]["accuracy"] == pytest.approx([0.9711, 0.5032], abs=1e-12)
+    assert r["start_accuracy"] == pytest.approx(0.0382) and r["stop_reason"] == "patience"
+    assert r["best_accuracy"] == pytest.approx(0.9711)
