@@ -35,6 +35,8 @@ test: unit unit-fp2 nbval
 
 book: $(STAMP)
 	PATH=$(BIN):$$PATH $(BIN)/jupyter-book build . -W --keep-going
+	@# the page's download button serves the notebook as executed (outputs included)
+	cp _build/jupyter_execute/book/*.ipynb _build/html/_sources/book/
 	@echo "Book: $$(pwd)/_build/html/index.html"
 
 clean:

@@ -4,6 +4,7 @@ Every chapter in _toc.yml must load with its title, its tables and figures prese
 image, no unresolved glue and no execution error. The book is built into a temporary folder unless
 LRA_BOOK_HTML points at an existing build (CI builds once and passes it in).
 """
+import contextlib
 import functools
 import http.server
 import json
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # chapter -> (minimum tables, minimum images, minimum typeset equations) that must render
 EXPECTED = {
-    "intro": (1, 0, 0), "tasks": (1, 1, 1), "rnn_bptt": (0, 0, 3), "tptt": (0, 0, 3),
+    "intro": (1, 0, 0), "findings": (2, 0, 0), "tasks": (1, 1, 1), "rnn_bptt": (0, 0, 3), "tptt": (0, 0, 3),
     "lra_diff": (2, 1, 10), "local_losses": (1, 0, 1), "normalisation": (2, 0, 1),
     "vanishing_gradients": (0, 3, 1), "regularisation": (1, 1, 3), "sensitivity": (1, 1, 1),
     "reservoir": (4, 2, 3),
@@ -30,16 +31,41 @@ EXPECTED = {
 }
 HARNESS = """<!doctype html><html><body><iframe id="f" width="1200" height="900"></iframe><script>
 const f = document.getElementById('f');
-f.onload = () => { const d = f.contentDocument;
-  const imgs = [...d.querySelectorAll('main img, article img, .bd-article img')];
+f.onload = () => { const d = f.contentDocument, w = f.contentWindow;
+  const art = d.querySelector('.bd-article') || d.querySelector('article') || d.body;
+  const imgs = [...art.querySelectorAll('img')];
   const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src);
   const text = d.body ? d.body.innerText : '';
+  const name = e => e.tagName.toLowerCase() + (e.className && e.className.baseVal === undefined ?
+      '.' + String(e.className).trim().split(/\\s+/).slice(0, 3).join('.') : '');
+  const scrolls = e => { for (; e && e !== art.parentElement; e = e.parentElement) {
+      const o = w.getComputedStyle(e).overflowX; if (o === 'auto' || o === 'scroll') return true; }
+      return false; };
+  const right = art.getBoundingClientRect().right;
+  const clipped = [], sticking = [];
+  for (const e of art.querySelectorAll('*')) {
+    if (e.closest('mjx-container, .MathJax, details:not([open])')) continue;
+    const o = w.getComputedStyle(e).overflowX;
+    if ((o === 'hidden' || o === 'clip') && e.scrollWidth > e.clientWidth + 2)
+      clipped.push(name(e) + ': ' + (e.innerText || '').slice(0, 60));
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > right + 2 && !scrolls(e.parentElement))
+      sticking.push(name(e) + ': ' + (e.innerText || '').slice(0, 60));
+  }
+  const uncaptioned = imgs.filter(i => !i.closest('details') && !(i.closest('figure') &&
+      (i.closest('figure').querySelector('figcaption') || {}).textContent)).map(i => i.src);
+  const no_alt = imgs.filter(i => !i.alt || /\\.(png|svg|jpe?g)$/i.test(i.alt.trim()))
+      .map(i => i.src);
+  const checks = [...art.querySelectorAll('.tag_nbval-check-output .cell_output')]
+      .map(o => o.innerText);
   document.body.setAttribute('data-result', JSON.stringify({
     h1: (d.querySelector('h1') || {}).textContent || '', images: imgs.length, broken: broken,
-    tables: d.querySelectorAll('.bd-article table, article table').length,
+    tables: art.querySelectorAll('table').length,
     errors: d.querySelectorAll('.output.traceback, .output.error, div.cell_output .ansi-red-fg').length,
     math: d.querySelectorAll('mjx-container').length,
     glue: /\\{glue:|No key '/.test(text), traceback: /Traceback \\(most recent call last\\)/.test(text),
+    clipped: clipped.slice(0, 5), sticking: sticking.slice(0, 5), uncaptioned: uncaptioned,
+    no_alt: no_alt, checks: checks, nbval_markers: /NBVAL_/.test(text),
     length: text.length })); };
 f.src = decodeURIComponent(location.hash.slice(1));
 </script></body></html>"""
@@ -59,11 +85,14 @@ def html_dir(tmp_path_factory):
     jb = Path(sys.executable).with_name("jupyter-book")
     subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"],
                    check=True, capture_output=True, cwd=ROOT)
+    for nb in (out / "_build" / "jupyter_execute" / "book").glob("*.ipynb"):   # as `make book`
+        shutil.copy(nb, out / "_build" / "html" / "_sources" / "book" / nb.name)
     return out / "_build" / "html"
 
 
-@pytest.fixture(scope="module")
-def server(html_dir):
+@contextlib.contextmanager
+def serve(directory: Path):
+    """A local HTTP server for a built book (and the checking harness at /__check.html)."""
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
             if self.path.startswith("/__check.html"):
@@ -80,10 +109,18 @@ def server(html_dir):
             pass
 
     httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Handler, directory=str(html_dir)))
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server(html_dir):
+    with serve(html_dir) as url:
+        yield url
 
 
 def render(url: str, tmp_path) -> dict:
@@ -96,6 +133,16 @@ def render(url: str, tmp_path) -> dict:
     assert m, f"the page did not finish loading: {url}"
     import html
     return json.loads(html.unescape(m.group(1)))
+
+
+def test_downloads_are_the_executed_notebooks(html_dir):
+    """The download button of a chapter gives the notebook with the outputs the page shows."""
+    for chapter in ("lra_diff", "findings"):
+        nb = json.loads((html_dir / "_sources" / "book" / f"{chapter}.ipynb").read_text())
+        outputs = sum(len(c.get("outputs", [])) for c in nb["cells"])
+        source = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+        print(chapter, outputs, "outputs in the download")
+        assert outputs > sum(len(c.get("outputs", [])) for c in source["cells"])
 
 
 def test_every_chapter_is_in_the_toc():
@@ -118,3 +165,35 @@ def test_chapter_renders_in_chromium(chapter, server, html_dir, tmp_path):
     assert res["tables"] >= tables, res
     assert res["math"] >= math, res                 # MathJax (vendored) typeset the equations
     assert not res["glue"] and not res["traceback"] and res["errors"] == 0, res
+    # what a reader sees: nothing cut off or sticking out of the column, every figure captioned
+    # and described, no check printing False, no nbval marker
+    assert res["clipped"] == [] and res["sticking"] == [], (res["clipped"], res["sticking"])
+    assert res["uncaptioned"] == [], f"figures without a caption: {res['uncaptioned']}"
+    assert res["no_alt"] == [], f"images without alt text (or a file name as alt): {res['no_alt']}"
+    assert not any(re.search(r"\bFalse\b", c) for c in res["checks"]), res["checks"]
+    assert not res["nbval_markers"], "a # NBVAL_ marker is visible"
+
+
+BAD_PAGE = """<!doctype html><html><body><article class="bd-article" style="width: 600px">
+<h1>A page that breaks every rule</h1>
+<div class="cell tag_nbval-check-output"><div class="cell_output"><pre>equal: False</pre></div></div>
+<pre style="overflow-x: hidden; white-space: pre">%s</pre>
+<div style="width: 900px">a block wider than the column</div>
+<img src="plot.png" alt="plot.png">
+<p>NBVAL_CHECK_OUTPUT</p>
+</article></body></html>""" % ("a long output line " * 20)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt install chromium)")
+def test_the_harness_catches_what_it_checks(tmp_path):
+    """The reader-facing checks above can fail: a page breaking each rule is caught by each."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "bad.html").write_text(BAD_PAGE)
+    with serve(site) as url:
+        res = render(f"{url}/__check.html#/bad.html", tmp_path)
+    print(res)
+    assert res["clipped"] and res["clipped"][0].startswith("pre")
+    assert any(s.startswith("div") for s in res["sticking"])
+    assert res["uncaptioned"] and res["no_alt"]
+    assert any("False" in c for c in res["checks"]) and res["nbval_markers"]

@@ -1,0 +1,114 @@
+"""The findings page states only what stored rows show (synthetic stores), with their budget."""
+import json
+
+from lra import findings
+from lra.store import CONFIG_COLUMNS, ResultsStore
+
+PROV = dict(commit="test", dirty=False, device="test", torch="x", python="x", date="x",
+            budget="smoke", command="test")
+
+
+def rows(experiment, budget, specs, algorithm="lra_diff"):
+    """specs: (task, T, seed, best_accuracy, solved[, extra]) -> rows keyed like real runs."""
+    out = []
+    for i, (task, T, seed, acc, solved, *extra) in enumerate(specs):
+        r = dict(key=f"{experiment}-{i}", experiment=experiment, budget=budget,
+                 algorithm=algorithm, variant="", switches="", task=task, T=T, seed=seed,
+                 **{c: None for c in CONFIG_COLUMNS}, solved=solved, diverged=False,
+                 stop_reason="solved" if solved else "cap", iterations=300,
+                 best_accuracy=acc, final_accuracy=acc, wall_seconds=1.0, population=1,
+                 device="test-device", commit="test", curve=json.dumps([]))
+        out.append(r | (extra[0] if extra else {}))
+    return out
+
+
+def test_nothing_stored_nothing_said(tmp_path):
+    store = ResultsStore(tmp_path)
+    assert findings.surprises(store) == []
+    cov = findings.coverage(store)
+    print(cov)
+    assert (cov.paper == 0).all() and (cov.smoke == 0).all() and cov.cells.iloc[0] == 27
+    assert findings.rows_by_device(store).empty
+
+
+def test_random_permutation_level_follows_the_rows(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append("table1", "smoke", rows("table1", "smoke", [
+        ("random_permutation", 10, 0, 0.9712, False), ("random_permutation", 20, 0, 0.5, False),
+        ("temporal_order", 10, 0, 1.0, True)]), PROV)
+    f = findings.random_permutation_level(store)
+    print(f.markdown())
+    assert "97.12 % best of 1 run in `table1` (smoke), 0 solved" in f.text
+    assert "reaches 97.12 % on random permutation at T = 10" in f.headline
+    assert f.budgets == ("smoke",) and f.doc == "lra_diff"
+    assert "50.54–50.93 %" in f.text          # the paper's range, read from the published table
+
+
+def test_readout_control_counts_seeds(tmp_path):
+    store = ResultsStore(tmp_path)
+    ro = [("temporal_order_3bit", 10, s, acc, ok) for s, acc, ok in
+          [(0, 1.0, True), (0, 0.9, False), (1, 0.98, False)]]   # seed 0: two learning rates
+    store.append("readout_only", "smoke", rows("readout_only", "smoke", ro, "readout"), PROV)
+    lra = [("temporal_order_3bit", 10, s, 1.0, True) for s in (0, 1)]
+    store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", lra), PROV)
+    f = findings.readout_control(store)
+    print(f.text)
+    assert "readout only 99.00 % (solved 1/2 seeds)" in f.text
+    assert "RNN-LRA-diff 100.00 % (solved 2/2)" in f.text
+
+
+def test_three_bit_seeds(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", [
+        ("temporal_order_3bit", 10, s, 1.0 if s < 3 else 0.99, s < 3) for s in range(5)]), PROV)
+    f = findings.three_bit_seeds(store)
+    print(f.text)
+    assert "solved by 3 of 5 seeds" in f.text
+
+
+def test_forced_normalisation_reads_the_paper_first(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append("fig3", "paper", rows("fig3", "paper", [
+        ("random_permutation", 10, 0, 0.6, False)]), PROV)
+    f = findings.forced_normalisation(store)
+    print(f.text)
+    assert f.headline == "Forced normalisation does not solve random permutation at T = 10"
+    assert "as well does not solve it (best 60.00 %)" in f.text and f.budgets == ("paper",)
+    store.append("fig3_dh_seeds", "paper", rows("fig3_dh_seeds", "paper", [
+        ("random_permutation", 10, s, 1.0 if s else 0.9, bool(s), {"iterations": 1000 * (s + 1)})
+        for s in range(3)]), PROV)
+    f = findings.forced_normalisation(store)
+    print(f.text)
+    assert f.headline == "Forced normalisation solves random permutation at T = 10"
+    assert "Δh alone, as the paper describes, solves it in 2 of 3 seeds (2,000–3,000" in f.text
+
+
+def test_deepest_layer_reached():
+    probes = [{"dW_hh_norm": [0, 0, 1e-9, 1, 1]}, {"dW_hh_norm": [0, 0, 0, 1, 1]},
+              {"dW_hh_norm": [0, 0, 1e-9, 1, 1]}]
+    assert findings.deepest_layer_reached(probes) == 2          # 2 of 3 probes reach layer 2
+    assert findings.deepest_layer_reached(probes, share=0.9) == 3
+    assert findings.deepest_layer_reached([{"dW_hh_norm": [0, 0]}]) is None
+
+
+def test_regularised_flow_reads_the_probes(tmp_path):
+    store = ResultsStore(tmp_path)
+    probes = {"fig4-0": [{"dW_hh_norm": [0] * 6 + [1] * 4} for _ in range(3)]}
+    store.append("fig4", "paper", rows("fig4", "paper", [
+        ("random_permutation", 10, 0, 0.99, False, {"lam": 0.1})]), PROV, probes)
+    f = findings.regularised_flow(store)
+    print(f.text)
+    assert "only down to layer L6 of L0–L9" in f.text and "over 3 probes" in f.text
+
+
+def test_coverage_counts_cells_of_the_paper_grid(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append("table1", "paper", rows("table1", "paper", [
+        ("random_permutation", 10, 0, 0.5, False, {"K": 10}),
+        ("random_permutation", 10, 1, 0.5, False, {"K": 10}),     # same cell, another seed
+        ("temporal_order", 10, 0, 1.0, True, {"K": 20}),
+        ("temporal_order", 15, 0, 1.0, True, {"K": 20})]), PROV)  # not a cell of the paper
+    cov = findings.coverage(store).set_index("table")
+    print(cov)
+    assert cov.loc["Table I", "paper"] == 2 and cov.loc["Table I", "smoke"] == 0
+    assert findings.rows_by_device(store, "paper").to_dict() == {"test-device": 4}

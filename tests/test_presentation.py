@@ -1,0 +1,44 @@
+"""Every chapter follows the presentation rules of tools/present_notebooks.py (no visible nbval
+marker, boilerplate hidden behind tags), and the rules catch a chapter that breaks them."""
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("present", ROOT / "tools" / "present_notebooks.py")
+present = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(present)
+
+
+def code(src, tags=None):
+    return {"cell_type": "code", "metadata": {"tags": tags} if tags else {}, "source": src,
+            "outputs": [], "execution_count": None}
+
+
+def test_every_chapter_follows_the_rules():
+    bad = {}
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        found = present.problems(json.loads(path.read_text()), path.name in present.HANDS_ON)
+        if found:
+            bad[path.name] = found
+    print(bad or "every chapter follows the rules")
+    assert not bad, f"run `python tools/present_notebooks.py`: {bad}"
+
+
+def test_rules_catch_and_fix_a_chapter():
+    nb = {"cells": [
+        code("# NBVAL_CHECK_OUTPUT\nassert ok\nprint('equal')\n"),
+        code('budget = "auto"\n', ["parameters"]),
+        code("ctx = setup(['table1'], 'x')\n"),
+        code("show(table)\n"),
+        code("Code(inspect.getsource(f))\n"),
+        {"cell_type": "markdown", "metadata": {}, "source": "# NBVAL_SKIP in prose is fine"}]}
+    found = present.problems(nb)
+    print(found)
+    assert len(found) == 6             # cell 0: the comment and its missing tag
+    assert present.present(nb) and present.problems(nb) == []
+    tags = [c["metadata"].get("tags") for c in nb["cells"][:5]]
+    assert tags == [["nbval-check-output"], ["parameters", "hide-cell"], ["hide-cell"],
+                    ["hide-input"], ["remove-input"]]
+    assert "NBVAL" not in "".join(nb["cells"][0]["source"])
+    assert not present.present(nb)                    # idempotent

@@ -1,0 +1,110 @@
+"""The book's presentation rules, applied to every chapter (idempotent; run after editing a
+chapter: ``python tools/present_notebooks.py``; ``--check`` only reports, exit 1 if a chapter
+breaks a rule — tests/test_presentation.py runs it that way).
+
+* nbval markers are cell tags (``nbval-check-output``...), not ``# NBVAL_*`` comments a reader sees;
+* boilerplate is hidden: the papermill ``parameters`` cell and the ``setup(...)`` cell are
+  collapsed (``hide-cell``), a cell that only prints a function's source shows its output alone
+  (``remove-input``), and a cell that draws a table or figure from stored results shows its
+  output with the code behind a toggle (``hide-input``);
+* cells that check the algorithms (``nbval-check-output``) and cells that define the readable
+  versions stay visible: they are the derivation.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+BOOK = Path(__file__).resolve().parent.parent / "book"
+MARKER = re.compile(r"^\s*#\s*NBVAL_([A-Z_]+)\s*$")
+# chapters whose code is the point (the reader edits and runs it): markers only
+HANDS_ON = {"explore.ipynb"}
+HIDDEN = {"hide-cell", "hide-input", "remove-input", "remove-cell"}
+
+
+def _source(cell) -> str:
+    s = cell["source"]
+    return "".join(s) if isinstance(s, list) else s
+
+
+def _set_source(cell, text: str) -> None:
+    lines = text.splitlines(keepends=True)
+    cell["source"] = lines
+
+
+def wanted_tags(cell, hands_on: bool = False) -> list[str]:
+    """The tags a code cell should carry, from what it does."""
+    src = _source(cell)
+    tags = [t for t in cell.get("metadata", {}).get("tags", [])]
+    for line in src.splitlines():
+        m = MARKER.match(line)
+        if m:
+            tags.append("nbval-" + m.group(1).lower().replace("_", "-"))
+    checks = any(t.startswith("nbval-check") or t == "raises-exception" for t in tags)
+    if hands_on or HIDDEN & set(tags):
+        pass
+    elif "parameters" in tags or re.search(r"^\s*ctx\s*=\s*setup\(", src, re.M):
+        tags.append("hide-cell")
+    elif "inspect.getsource" in src and "Code(" in src:
+        tags.append("remove-input")
+    elif not checks:     # draws a table or figure from stored results: output first
+        tags.append("hide-input")
+    seen, out = set(), []
+    for t in tags:
+        if t not in seen:
+            seen.add(t)
+            out.append(t)
+    return out
+
+
+def present(nb: dict, hands_on: bool = False) -> bool:
+    """Apply the rules to one notebook in place; True if anything changed."""
+    changed = False
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        tags = wanted_tags(cell, hands_on)
+        src = _source(cell)
+        clean = "".join(l for l in src.splitlines(keepends=True) if not MARKER.match(l))
+        if clean != src:
+            _set_source(cell, clean)
+            changed = True
+        if tags != cell.get("metadata", {}).get("tags", []):
+            cell.setdefault("metadata", {})["tags"] = tags
+            changed = True
+    return changed
+
+
+def problems(nb: dict, hands_on: bool = False) -> list[str]:
+    out = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            if any(MARKER.match(l) for l in _source(cell).splitlines()):
+                out.append(f"cell {i}: a # NBVAL_ comment a reader would see")
+            want = wanted_tags(cell, hands_on)
+            if want != cell.get("metadata", {}).get("tags", []):
+                out.append(f"cell {i}: tags {cell.get('metadata', {}).get('tags', [])} "
+                           f"instead of {want}")
+    return out
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    bad = 0
+    for path in sorted(BOOK.glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        hands_on = path.name in HANDS_ON
+        if check:
+            for p in problems(nb, hands_on):
+                print(f"{path.name}: {p}")
+                bad += 1
+        elif present(nb, hands_on):
+            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+            print(f"updated {path.name}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
