@@ -44,7 +44,7 @@ f.onload = () => { const d = f.contentDocument, w = f.contentWindow;
   const right = art.getBoundingClientRect().right;
   const clipped = [], sticking = [];
   for (const e of art.querySelectorAll('*')) {
-    if (e.closest('mjx-container, .MathJax, details:not([open])')) continue;
+    if (e.closest('mjx-container, .MathJax, .math, details:not([open])')) continue;
     const o = w.getComputedStyle(e).overflowX;
     if ((o === 'hidden' || o === 'clip') && e.scrollWidth > e.clientWidth + 2)
       clipped.push(name(e) + ': ' + (e.innerText || '').slice(0, 60));
