@@ -53,26 +53,38 @@ def beside_learning_rule(readout: pd.DataFrame, lra: pd.DataFrame,
     for col, value in PAPER_VARIANT.get(table, {}).items():   # the experiment's own variant
         pub = pub[pub[col] == value]
     pub = pub.assign(paper=[100.0 if s else a for s, a in zip(pub["solved"], pub["accuracy"])])
-    paper = pub.groupby(["task", "T"]).agg(paper_best=("paper", "max")).reset_index()
+    paper = pub.groupby(["task", "T"]).agg(paper_best=("paper", "max"),
+                                           paper_solved=("solved", "any")).reset_index()
     out = ctrl.merge(ours, on=["task", "T"], how="outer").merge(paper, on=["task", "T"],
                                                                how="left")
     return out.sort_values(["task", "T"]).reset_index(drop=True)
 
 
-def control_table(merged: pd.DataFrame) -> pd.DataFrame:
-    """Reader-facing text table of :func:`beside_learning_rule`."""
+def control_table(merged: pd.DataFrame, budget: str | None = None) -> pd.DataFrame:
+    """Reader-facing text table of :func:`beside_learning_rule`: human task names, solved cells
+    as "✓ 0/N" with the validation size of the learning rule's ``budget`` (the paper's: 10,000)."""
+    from .report import TASK_LABELS
+    from .tables import paper_text, result_text, validation_size
+
     def pct(v):
         return "–" if pd.isna(v) else f"{v:.2f}"
+    n = validation_size(budget) if budget else None
     rows = []
     for r in merged.itertuples():
         ctrl = "not run" if pd.isna(r.readout_mean) else (
             f"{r.readout_mean:.2f} ({r.readout_min:.2f}–{r.readout_max:.2f}), "
             f"solved {int(r.readout_solved)}/{int(r.seeds)}")
-        lra = "not run" if pd.isna(r.lra_best) else (
-            "✓" if bool(r.lra_solved) else pct(r.lra_best))
-        rows.append({"task": r.task.replace("_", " "), "T": int(r.T),
+        if pd.isna(r.lra_best):
+            lra = "not run"
+        elif n:
+            lra = result_text(bool(r.lra_solved), r.lra_best, n)
+        else:
+            lra = "✓" if bool(r.lra_solved) else pct(r.lra_best)
+        paper = ("–" if pd.isna(r.paper_best) else
+                 paper_text(bool(getattr(r, "paper_solved", False)), r.paper_best))
+        rows.append({"task": TASK_LABELS.get(r.task, r.task), "T": int(r.T),
                      "readout only: mean (min–max) over seeds": ctrl,
-                     "RNN-LRA-diff, best of grid": lra, "paper, best over K": pct(r.paper_best)})
+                     "RNN-LRA-diff, best of grid": lra, "paper, best over K": paper})
     return pd.DataFrame(rows)
 
 
