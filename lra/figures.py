@@ -521,7 +521,7 @@ def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=N
     at full size), ``name``_budget (the budget, for the caption) and ``name``_reading (the
     reading, the run's configuration and provenance, and the command that recomputes it).
     Returns the probes, or None when nothing is stored (the figures then say so)."""
-    from .report import budget_note, load
+    from .report import budget_note, load, provenance_note
     from .store import ResultsStore
     store = store or ResultsStore()
     df, used = load(experiment, budget, store)
@@ -538,7 +538,7 @@ def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=N
     row = df.iloc[0]
     config = (f"α = {row.alpha:g}, γ = {row.gamma:g}, K = {row.K:g}, c0 = {row.c0:g}, "
               f"c1 = {row.c1:g}, λ = {row.lam:g}, normalisation {row.norm}")
-    provenance = budget_note(used, df)[len(budget_note(used)):].strip()   # runs, device, commit
+    provenance = provenance_note(df)          # runs, device, commit, staleness
     glue_figure(name, plot_gradient_flow(probes))
     glue_figure(f"{name}_grid", plot_gradient_flow_grid(probes), page_width_px=None)
     glue_markdown(f"{name}_reading",
@@ -553,7 +553,7 @@ def glue_lambda_sensitivity(name: str, experiment: str = "fig5", budget: str = "
     """Glue paper Figure 5 from an experiment's stored rows for the book: ``name``
     (:func:`plot_lambda_sensitivity`), ``name``_budget (for the caption) and ``name``_reading
     (the reading, provenance and the command that recomputes it). Returns the rows."""
-    from .report import budget_note, load
+    from .report import budget_note, load, provenance_note
     df, used = load(experiment, budget, store)
     command = campaign_command(experiment, used)
     glue_markdown(f"{name}_budget", budget_note(used))
@@ -562,7 +562,7 @@ def glue_lambda_sensitivity(name: str, experiment: str = "fig5", budget: str = "
         glue_figure(name, no_data(why.replace("`", "")))
         glue_markdown(f"{name}_reading", why + ".")
         return df
-    provenance = budget_note(used, df)[len(budget_note(used)):].strip()
+    provenance = provenance_note(df)
     glue_figure(name, plot_lambda_sensitivity(df))
     glue_markdown(f"{name}_reading", f"{describe_lambda_sensitivity(df)} {provenance}\n\n"
                                      f"Reproduce this figure's runs: `{command}`")

@@ -93,11 +93,7 @@ def budget_note(budget: str, df: pd.DataFrame | None = None, reproduce: bool = T
     desc = budget_description(budget, experiments[0] if len(experiments) == 1 else None)
     note = f"Budget used: **{budget}** — {desc}."
     if df is not None and not df.empty:
-        devices = ", ".join(sorted(set(df["device"].astype(str))))
-        commits = ", ".join(sorted(set(df["commit"].astype(str))))
-        runs = "1 run" if len(df) == 1 else f"{len(df)} runs"
-        note += f" {runs} on {devices}, code at commit {commits}."
-        note += " " + staleness_note(df)
+        note += " " + provenance_note(df)
         if reproduce and experiments:
             from .experiments import EXPERIMENTS
             from .tables import reproduce_line
@@ -105,6 +101,14 @@ def budget_note(budget: str, df: pd.DataFrame | None = None, reproduce: bool = T
             if known:
                 note += " " + reproduce_line(known, budget, _seeds_beyond_spec(df, known))
     return note
+
+
+def provenance_note(df: pd.DataFrame) -> str:
+    """How many rows, computed where and by what code (and whether by the current code)."""
+    devices = ", ".join(sorted(set(df["device"].astype(str))))
+    commits = ", ".join(sorted(set(df["commit"].astype(str))))
+    runs = "1 run" if len(df) == 1 else f"{len(df)} runs"
+    return f"{runs} on {devices}, code at commit {commits}. " + staleness_note(df)
 
 
 def _seeds_beyond_spec(df: pd.DataFrame, experiments: list[str]) -> int | None:
