@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 72      # characters of monospace output that fit the book's text column unclipped
 CHECKED = [(nb.stem, i) for nb in sorted((ROOT / "book").glob("*.ipynb"))
            for i, c in enumerate(json.loads(nb.read_text())["cells"])
-           if c["cell_type"] == "code" and "NBVAL_CHECK_OUTPUT" in "".join(c["source"])]
+           if c["cell_type"] == "code" and ("nbval-check-output" in c["metadata"].get("tags", [])
+                                            or "NBVAL_CHECK_OUTPUT" in "".join(c["source"]))]
 
 
 def cell(name, i):
