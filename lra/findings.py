@@ -97,7 +97,7 @@ def random_permutation_level(store: ResultsStore) -> Finding | None:
     return Finding(
         f"**RNN-LRA-diff reaches {_pct(best)} on random permutation at T = 10, not the paper's "
         f"{lo:.2f}–{hi:.2f} % (chance: {_pct(p)})**, and {solved} of {runs} runs solve it. Only {classes} of the "
-        f"{symbols} output symbols can be the answer, so chance is {_pct(p)}, and the best of "
+        f"{symbols} output symbols can be the answer, and the best of "
         f"{PAPER_GRID_CONFIGS} configurations guessing at chance on {n_paper:,} validation "
         f"samples is expected to score {_pct(at_chance)} (the paper reports {grid} such "
         "best-of-grid cells, one per K): the paper's numbers are what networks that learnt "
@@ -226,7 +226,7 @@ def regularised_flow(store: ResultsStore) -> Finding | None:
         if p:
             text += f" (L{deepest_layer_reached(p)} without it)"
             budgets.add(b2)
-    text += (f", over {len(probes)} probes of {int(r['iterations'])} iterations; best accuracy "
+    text += (f", over {len(probes):,} probes of {int(r['iterations']):,} iterations; best accuracy "
              f"{_pct(r['best_accuracy'])}.")
     return Finding(text, "regularisation", tuple(sorted(budgets)))
 
