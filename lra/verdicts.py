@@ -159,6 +159,10 @@ def _set(values) -> str:
     return "{" + ", ".join(f"{v:g}" for v in vals) + "}"
 
 
+def _pts(v: float) -> str:
+    return "point" if v == 1 else "points"
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
@@ -305,7 +309,7 @@ def _control_cell(res, task, T, solved, acc):
             return f"{head}: it solves the task too, so {NOT_SHOWN}.", False, b
         return f"{head}: the learning rule solves what the readout alone does not.", True, b
     if acc - r.readout_max < TOL:
-        return (f"{head}: RNN-LRA-diff's {_pct(acc)} is within {TOL:g} point of the control's best "
+        return (f"{head}: RNN-LRA-diff's {_pct(acc)} is within {TOL:g} {_pts(TOL)} of the control's best "
                 f"seed or below it, so {NOT_SHOWN}."), False, b
     return (f"{head}: RNN-LRA-diff's {_pct(acc)} beats the control's best seed by "
             f"{acc - r.readout_max:.2f} points."), True, b
@@ -492,7 +496,7 @@ def c3(res) -> list[Verdict]:
             f"K = {k:g} {_res(s, a)}" for k, s, a in zip(g.K, g.solved, g.accuracy)))
     n = len(rows)
     verdict = "reproduced" if marginal == n else ("partly" if marginal else "not reproduced")
-    ev = [f"In {marginal} of {n} (task, T) cells the best result varies by less than {TOL:g} point "
+    ev = [f"In {marginal} of {n} (task, T) cells the best result varies by less than {TOL:g} {_pts(TOL)} "
           f"across K ∈ {_set(df.K)} ({_runs(df, b)})."] + [r + "." for r in rows]
     solved_all = cells.groupby(["task", "T"]).solved.all()
     if marginal == n and solved_all.all():
@@ -540,7 +544,7 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
     verdict = "reproduced" if differ == 0 else ("partly" if differ < n else "not reproduced")
     Ts = _set(m["T"])
     ev = [f"{n - differ} of {n} cells agree between {names[0]} and {names[1]} (both solve, or "
-          f"within {TOL:g} point); {b} budget, {_per_config(_seeds(A))}, T ∈ {Ts}."]
+          f"within {TOL:g} {_pts(TOL)}); {b} budget, {_per_config(_seeds(A))}, T ∈ {Ts}."]
     ev.append("Cells: " + "; ".join(listing) + "." if n <= 9 else
               f"Cells: {n} (task, T, K) combinations over {m.task.nunique()} tasks.")
     if differ == 0 or spread_cells:
@@ -569,7 +573,7 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
                                                             >= TOL))
     if pdiff.any():
         ev.append(f"In the paper's own {ROMAN[pub_table]}, {int(pdiff.sum())} "
-                  f"of {len(pa)} cells differ by {TOL:g} point or more between the variants "
+                  f"of {len(pa)} cells differ by {TOL:g} {_pts(TOL)} or more between the variants "
                   f"(at T ∈ {_set(pa[pdiff]['T'])}).")
     cells = m.groupby(["task", "T"]).agg(solved=("solved_a", "any"), acc=("accuracy_a", "max"))
     control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in cells.iterrows()])
@@ -607,7 +611,7 @@ def _c5_table4(res):
                    f"{int(s.solved.sum())} solved")
     n = len(per)
     verdict = "reproduced" if same == n else ("partly" if same else "not reproduced")
-    ev = [f"In {same} of {n} K values the (c0, c1) settings agree within {TOL:g} point "
+    ev = [f"In {same} of {n} K values the (c0, c1) settings agree within {TOL:g} {_pts(TOL)} "
           f"({NAMES['table4']}, {_runs(df, b)})."] + [p + "." for p in per]
     if same == n:
         ev.append("The available settings cannot separate the thresholds: every difference is "
@@ -890,7 +894,7 @@ def c9(res) -> list[Verdict]:
             f"λ = {l:g} {_res(sv, a * 100)}" for l, sv, a in zip(s.index, s.solved, s.acc)))
     n = len(per)
     verdict = "reproduced" if len(agree) == n else ("partly" if agree else "not reproduced")
-    ev = [f"The smallest λ is best by {TOL:g} point or more in {len(agree)} of {n} tasks "
+    ev = [f"The smallest λ is best by {TOL:g} {_pts(TOL)} or more in {len(agree)} of {n} tasks "
           f"({NAMES['fig5']}, {_runs(df, b)})."] + [p + "." for p in per]
     if cannot:
         ev.append("Cannot separate the values of λ (differences below the tolerance, or all "
@@ -948,7 +952,7 @@ def _gamma_note(k1):
         flat += g.s.all() or (g.s.nunique() == 1 and (g.a.max() - g.a.min()) * 100 < TOL)
     if k1.gamma.nunique() < 2:
         return [f"Only γ = {_set(k1.gamma)[1:-1]} was run: the tuning of γ is not tested."]
-    return [f"Every γ gives the same result (within {TOL:g} point, or all solved) in {flat} of "
+    return [f"Every γ gives the same result (within {TOL:g} {_pts(TOL)}, or all solved) in {flat} of "
             f"{cells.ngroups} cells" + (": the tuning of γ is not shown to matter there."
                                         if flat == cells.ngroups else ".")]
 
