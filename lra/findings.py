@@ -131,7 +131,7 @@ def readout_control(store: ResultsStore, T: int = 10) -> Finding | None:
     return Finding(
         f"**Training only the readout, with the recurrent weights never learning, does as well as "
         f"RNN-LRA-diff at T = {T}** (the same orthogonally initialised network; mean over "
-        "seeds): "
+        f"seeds; readout only at the {b_ro} budget, RNN-LRA-diff at the {b_lra} budget): "
         + "; ".join(parts) + ". At this length the learning rule is not shown to matter.",
         "lra_diff", tuple(sorted({b_ro, b_lra})))
 
