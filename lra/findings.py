@@ -169,25 +169,20 @@ def _seed_solves(df: pd.DataFrame) -> str:
 def forced_normalisation(store: ResultsStore) -> Finding | None:
     """Figure 3 (claim C7): forcing the normalisation of Δh (the paper's description; forcing
     the weight gradients too is a variant) restores gradient flow; does it learn?"""
-    dh, b, name = _first_stored(store, ("fig3_dh_seeds", "fig3_dh"))
-    both, b2, _ = _first_stored(store, ("fig3_seeds", "fig3"))
-    if dh.empty and both.empty:
+    parts, budgets, solves = [], set(), []
+    for names, reading in ((("fig3_dh_seeds", "fig3_dh"), "forcing Δh alone, as the paper describes,"),
+                           (("fig3_seeds", "fig3"), "forcing the weight gradients as well")):
+        df, budget, _ = _first_stored(store, names)
+        if df.empty:
+            continue
+        solves.append(bool(_solved(df).any()))
+        parts.append(f"{reading} solves it in {_seed_solves(df)}" if solves[-1] else
+                     f"{reading} does not solve it (best {_pct(df.best_accuracy.max())}, "
+                     f"{_runs(len(df))})")
+        budgets.add(budget)
+    if not parts:
         return None
-    parts, budgets = [], set()
-    if not dh.empty:
-        parts.append(f"forcing Δh alone, as the paper describes, solves it in {_seed_solves(dh)}"
-                     if _solved(dh).any() else
-                     f"forcing Δh alone, as the paper describes, does not solve it (best "
-                     f"{_pct(dh.best_accuracy.max())}, {_runs(len(dh))})")
-        budgets.add(b)
-    if not both.empty:
-        parts.append(f"forcing the weight gradients as well solves it in {_seed_solves(both)}"
-                     if _solved(both).any() else
-                     f"forcing the weight gradients as well does not solve it (best "
-                     f"{_pct(both.best_accuracy.max())})")
-        budgets.add(b2)
-    solves = (_solved(dh).any() if not dh.empty else _solved(both).any())
-    head = ("Forced normalisation solves random permutation at T = 10" if solves else
+    head = ("Forced normalisation solves random permutation at T = 10" if solves[0] else
             "Forced normalisation does not solve random permutation at T = 10")
     return Finding(f"**{head}**: " + "; ".join(parts) + ". The paper says it restores the "
                    "gradient flow but not learning.", "vanishing_gradients",

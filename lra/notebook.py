@@ -15,6 +15,7 @@ from .experiments import get_budget, get_experiment
 from .params import validate
 from .report import load
 from .runner import budget_with_cap, run_experiments
+from .tables import markdown_table
 
 
 @dataclass
@@ -53,14 +54,6 @@ def setup(experiments: list[str], notebook: str, budget="auto", device="auto", s
     elif max_iterations is not None and budget != "auto":
         budget = budget_with_cap(get_budget(budget), max_iterations).name
     return Context(list(experiments), budget, notebook)
-
-
-def markdown_table(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
-    return "\n".join(lines)
 
 
 def show(df: pd.DataFrame) -> None:

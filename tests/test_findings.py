@@ -73,7 +73,7 @@ def test_forced_normalisation_reads_the_paper_first(tmp_path):
     f = findings.forced_normalisation(store)
     print(f.text)
     assert f.headline == "Forced normalisation does not solve random permutation at T = 10"
-    assert "as well does not solve it (best 60.00 %)" in f.text and f.budgets == ("paper",)
+    assert "as well does not solve it (best 60.00 %, 1 run)" in f.text and f.budgets == ("paper",)
     store.append("fig3_dh_seeds", "paper", rows("fig3_dh_seeds", "paper", [
         ("random_permutation", 10, s, 1.0 if s else 0.9, bool(s), {"iterations": 1000 * (s + 1)})
         for s in range(3)]), PROV)
