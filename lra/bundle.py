@@ -51,7 +51,8 @@ NUMBER_COLUMNS = [c for c in COLUMNS
 # Columns read as text when rows are merged (a hex key or commit of digits only must not become
 # a number).
 TEXT_COLUMNS = ["key", "experiment", "budget", "algorithm", "variant", "switches", "task", "loss",
-                "norm", "optimiser", "stop_reason", "device", "commit", "curve", "code_version"]
+                "norm", "optimiser", "stop_reason", "device", "commit", "curve", "code_version",
+                "best_correct"]
 # What a bundle's manifest says of the machine and code behind all its rows.
 MACHINE_FIELDS = ("commit", "dirty", "device", "torch", "python")
 

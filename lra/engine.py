@@ -18,6 +18,8 @@ Many members — any mix of hyperparameters and seeds for one (task, T) — trai
   at checks, so they stop costing; ``member_ids`` maps the remaining rows to the original members
   and the results, probes and checkpoints keep the original numbering;
 * validation is one batched pass over the live members (chunked by memory) with one host read;
+  each member keeps which validation samples it got right at its best check
+  (:mod:`lra.predictions`, for paired tests between methods) and the seconds until it stopped;
 * gradient-flow probes (local loss, ||Delta h_t||, ||grad W_hh^t||, ||grad W_xh^t|| per step, and the
   global loss) are recorded every ``probe_every`` iterations (Figs. 2-4).
 """
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .model import init_population
+from .predictions import pack
 from .tasks import (VALIDATION_SIZE, check_length, generate_symbols, get_task, make_generator,
                     one_hot_inputs, validation_symbols)
 
@@ -60,6 +63,15 @@ class MemberResult:
     best_accuracy: float = 0.0
     final_accuracy: float = 0.0
     curve: list = field(default_factory=list)   # [(iteration, validation accuracy, train loss)]
+    # which validation samples the network got right at the check of best_accuracy, packed by
+    # lra.predictions.pack (for paired tests between methods sharing a seed's validation set)
+    best_correct: str = ""
+    # wall-clock seconds from the population's start until this member stopped (all segments)
+    wall_seconds: float | None = None
+
+    def numbers(self) -> dict:
+        """Everything but the timing: what a repeated (or resumed) training must reproduce."""
+        return {k: v for k, v in vars(self).items() if k != "wall_seconds"}
 
 
 def atomic_save(obj, path: str) -> None:
@@ -260,6 +272,11 @@ class PopulationTrainer:
     @torch.no_grad()
     def validation_accuracy(self, rows: torch.Tensor, chunk_bytes: int | None = None):
         """Validation accuracy of the live rows ``rows`` as a device tensor (no host sync)."""
+        return self.validation_correct(rows, chunk_bytes).float().mean(-1)
+
+    @torch.no_grad()
+    def validation_correct(self, rows: torch.Tensor, chunk_bytes: int | None = None):
+        """(len(rows), N) bool device tensor: which validation samples each live row gets right."""
         sym, lab = self.validation_data()
         N, H = sym.shape[2], self.params.W_hh.shape[1]
         if chunk_bytes is None:
@@ -272,8 +289,8 @@ class PopulationTrainer:
             streams = self.stream_of[idx]
             z = last_state(p, sym[streams], self.validation_h0_quirk)
             logits = torch.baddbmm(p.b_y.unsqueeze(1), z, p.W_hy)
-            out.append((logits.argmax(-1) == lab[streams]).float().mean(-1))
-        return torch.cat(out) if out else torch.zeros(0, device=self.device)
+            out.append(logits.argmax(-1) == lab[streams])
+        return torch.cat(out) if out else torch.zeros(0, N, dtype=torch.bool, device=self.device)
 
     def validate(self, members: list[int] | None = None):
         """Validation accuracy of the given original members (all live ones by default)."""
@@ -426,6 +443,7 @@ class PopulationTrainer:
             r = self.results[m]
             if diverged[row] and not r.diverged:
                 r.diverged, r.stop_reason, r.iterations = True, "diverged", self.iteration
+                r.wall_seconds = self._elapsed()
         live = [row for row in range(len(self.member_ids)) if active[row] > 0]
         stop_rows = []
         if hasattr(self.algorithm, "stop_mask") and live:
@@ -433,18 +451,22 @@ class PopulationTrainer:
             for row in [row for row in live if aborted[row]]:
                 r = self.results[self.member_ids[row]]
                 r.stop_reason, r.iterations = "spectral_radius", self.iteration
+                r.wall_seconds = self._elapsed()
                 stop_rows.append(row)
             live = [row for row in live if not aborted[row]]
         live_rows = torch.tensor(live, dtype=torch.long, device=self.device)
-        accs = self.validation_accuracy(live_rows).tolist() if live else []
+        correct = self.validation_correct(live_rows) if live else None
+        accs = correct.float().mean(-1).tolist() if live else []
         loss = self._last_train_loss
-        for row, acc in zip(live, accs):
+        improved = []
+        for i, (row, acc) in enumerate(zip(live, accs)):
             m = self.member_ids[row]
             r = self.results[m]
             r.curve.append((self.iteration, acc, float(loss[row]) if loss is not None else None))
             r.final_accuracy, r.iterations = acc, self.iteration
             if acc > r.best_accuracy:
                 r.best_accuracy, self.since_best[m] = acc, 0
+                improved.append(i)
             else:
                 self.since_best[m] += 1
             if 1 - acc < SOLVED_ERROR:
@@ -453,12 +475,26 @@ class PopulationTrainer:
             elif self.patience is not None and self.since_best[m] >= self.patience:
                 r.stop_reason = "patience"
                 stop_rows.append(row)
+            if r.stop_reason != "running":
+                r.wall_seconds = self._elapsed()
+        if improved:   # one host read, of the improved members' rows only
+            self._record_correct([live[i] for i in improved],
+                                 correct[torch.tensor(improved, device=self.device)])
         if stop_rows:
             self.active[torch.tensor(stop_rows, dtype=torch.long, device=self.device)] = 0
         if self.compact:
             stopped = sum(self.results[m].stop_reason != "running" for m in self.member_ids)
             if stopped and stopped >= self.compact_fraction * len(self.member_ids):
                 self._compact_now()
+
+    def _record_correct(self, rows: list[int], correct: torch.Tensor) -> None:
+        """Keep the packed per-sample correctness of live ``rows`` (their best check so far)."""
+        for row, bits in zip(rows, correct.cpu().numpy()):
+            self.results[self.member_ids[row]].best_correct = pack(bits)
+
+    def _elapsed(self) -> float:
+        """Seconds this population has trained: earlier segments plus this call so far."""
+        return round(self._seconds_before + time.monotonic() - self._call_start, 3)
 
     def _running(self) -> bool:
         return any(self.results[m].stop_reason == "running" for m in self.member_ids)
@@ -471,14 +507,19 @@ class PopulationTrainer:
         """
         resumed = self.load_checkpoint()
         start = time.monotonic()
+        self._call_start = start
+        self._seconds_before = sum(seg["seconds"] for seg in self.segments)
         first_iteration = self.iteration
         self._last_train_loss = None
         if not resumed and self.iteration == 0:
-            first = self.validate()
-            for m, acc in first.items():
-                self.results[m].best_accuracy = acc
-                self.results[m].final_accuracy = acc
-                self.results[m].curve.append((0, acc, None))
+            rows = list(range(len(self.member_ids)))
+            correct = self.validation_correct(
+                torch.tensor(rows, dtype=torch.long, device=self.device))
+            for row, acc in zip(rows, correct.float().mean(-1).tolist()):
+                r = self.results[self.member_ids[row]]
+                r.best_accuracy = r.final_accuracy = acc
+                r.curve.append((0, acc, None))
+            self._record_correct(rows, correct)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -529,9 +570,12 @@ class PopulationTrainer:
         for row, m in enumerate(self.member_ids):
             if diverged[row] and not self.results[m].diverged:
                 self.results[m].diverged, self.results[m].stop_reason = True, "diverged"
+                self.results[m].wall_seconds = self._elapsed()
         for m, r in enumerate(self.results):
             if r.stop_reason == "running":
                 r.stop_reason, r.iterations = "cap", self.iteration
+            if r.wall_seconds is None:
+                r.wall_seconds = self._elapsed()
         self._segment(first_iteration, start)
         self.save_checkpoint()
         return self.results

@@ -135,10 +135,12 @@ def _train_population(pop, budget, store, device, ck, stop_after_seconds, progre
                 seed=run.seed, **{c: cfg.get(c) for c in CONFIG_COLUMNS},
                 solved=res.solved, diverged=res.diverged, stop_reason=res.stop_reason,
                 iterations=res.iterations, best_accuracy=res.best_accuracy,
-                final_accuracy=res.final_accuracy, wall_seconds=round(wall, 3),
+                final_accuracy=res.final_accuracy,
+                # until this member stopped (a solved member does not wait for the slowest)
+                wall_seconds=round(res.wall_seconds if res.wall_seconds is not None else wall, 3),
                 population=len(pop.runs), device=prov["device"],
                 commit=prov["commit"][:12] + ("+dirty" if prov["dirty"] else ""),
-                curve=json.dumps(res.curve)))
+                curve=json.dumps(res.curve), best_correct=res.best_correct))
             if trainer.probes:
                 probes[run.key] = [
                     {k: (v[m].tolist() if torch.is_tensor(v) else v) for k, v in p.items()}

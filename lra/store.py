@@ -5,8 +5,11 @@ Layout (under ``results/`` at the repository root by default)::
     results/<experiment>/<budget>/runs.csv        one row per run (see COLUMNS): the run's
                                                   configuration, solved / diverged / stop reason,
                                                   iterations, best and final validation accuracy,
-                                                  its curve (JSON), and the wall time, size,
-                                                  device and code commit of its population
+                                                  its curve (JSON), the seconds until it
+                                                  stopped, the size, device and code commit of
+                                                  its population, and which validation samples
+                                                  it got right at its best check
+                                                  (lra.predictions)
     results/<experiment>/<budget>/meta.json       provenance of every write + the table's checksum
     results/<experiment>/<budget>/probes/<key>.json   gradient-flow probes (Figures 2-4)
     results/<experiment>/<budget>/checkpoints/    in-flight populations (not committed)
@@ -54,13 +57,13 @@ COLUMNS = (["key", "experiment", "budget", "algorithm", "variant", "switches", "
            + CONFIG_COLUMNS
            + ["solved", "diverged", "stop_reason", "iterations", "best_accuracy",
               "final_accuracy", "wall_seconds", "population", "device", "commit", "curve",
-              "code_version"])
+              "code_version", "best_correct"])
 # Columns a table written by older code may lack (filled in on reading: "" = unknown).
-OPTIONAL_COLUMNS = {"code_version": ""}
+OPTIONAL_COLUMNS = {"code_version": "", "best_correct": ""}
 
 # The modules whose source determines a row's numbers; their hash is the row's code_version.
 CODE_MODULES = ("tasks.py", "model.py", "bptt.py", "tptt.py", "lra_diff.py", "optim.py",
-                "engine.py", "fused.py", "readout.py")
+                "engine.py", "fused.py", "readout.py", "predictions.py")
 UNKNOWN_VERSION = "unknown"
 _TMP = re.compile(r"\.tmp\.(\d+)$")
 
@@ -331,7 +334,8 @@ class ResultsStore:
             # keys, commits and code versions are hex text: one in ~1,850 keys is all digits,
             # which type inference would turn into a number (never "done", then duplicated)
             df = pd.read_csv(io.BytesIO(data), keep_default_na=True,
-                             dtype={"key": str, "commit": str, "code_version": str})
+                             dtype={"key": str, "commit": str, "code_version": str,
+                                    "best_correct": str})
         except Exception as e:  # pandas raises many kinds
             raise CorruptResults(f"{path} cannot be parsed ({e})") from None
         for c, default in OPTIONAL_COLUMNS.items():

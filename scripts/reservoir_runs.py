@@ -81,9 +81,10 @@ def train(runs: list[Run], budget, store: ResultsStore, command: str) -> int:
             **{c: cfg.get(c) for c in CONFIG_COLUMNS}, solved=res.solved,
             diverged=res.diverged, stop_reason=res.stop_reason, iterations=res.iterations,
             best_accuracy=res.best_accuracy, final_accuracy=res.final_accuracy,
-            wall_seconds=round(wall, 3), population=len(runs), device=prov["device"],
+            wall_seconds=round(res.wall_seconds if res.wall_seconds is not None else wall, 3),
+            population=len(runs), device=prov["device"],
             commit=prov["commit"][:12] + ("+dirty" if prov["dirty"] else ""),
-            curve=json.dumps(res.curve)))
+            curve=json.dumps(res.curve), best_correct=res.best_correct))
         probes[run.key] = [{"iteration": res.iterations,
                             "motion": {k: v[m] for k, v in motion.items()},
                             "correct": "".join("1" if c else "0" for c in correct[m].tolist())}]

@@ -70,7 +70,7 @@ def test_compaction_changes_no_result():
         print(f"{algo}: stop reasons {reasons}; live rows at the end {packed.member_ids}; "
               f"compactions {packed.recaptures}")
         assert packed.recaptures >= 1 and len(packed.member_ids) < 4
-        assert [vars(r) for r in plain_res] == [vars(r) for r in packed_res], algo
+        assert [r.numbers() for r in plain_res] == [r.numbers() for r in packed_res], algo
         full = packed.full_params()
         assert equal_params(plain.params, full, list(range(4)), list(range(4))), algo
 
@@ -84,7 +84,7 @@ def test_resume_of_a_compacted_population(tmp_path):
     while not part.finished:       # stop at every check, resume in a fresh trainer each time
         part = _mixed_population(True, checkpoint_path=ck, checkpoint_every=10)
         part.run(stop_after_seconds=0)
-    assert [vars(r) for r in full_res] == [vars(r) for r in part.results]
+    assert [r.numbers() for r in full_res] == [r.numbers() for r in part.results]
     assert equal_params(full.full_params(), part.full_params(), list(range(4)), list(range(4)))
 
 
@@ -94,7 +94,7 @@ def test_resume_after_a_kill_at_the_cap(tmp_path):
     ck = str(tmp_path / "ck.pt")
     kw = dict(max_iterations=35, checkpoint_path=ck)
     first = _mixed_population(True, **kw)
-    res = [vars(r) for r in first.run()]
+    res = [r.numbers() for r in first.run()]
     assert os.path.exists(ck)      # the process "dies" here, before the store write
     again = _mixed_population(True, **kw)
-    assert [vars(r) for r in again.run()] == res and again.finished
+    assert [r.numbers() for r in again.run()] == res and again.finished

@@ -83,7 +83,7 @@ def test_resume_equals_uninterrupted(tmp_path, algo, configs):
     resumed_results = resumed.run()
     assert resumed.iteration == 60 and resumed.finished
     assert params_equal(full.params, resumed.params, [0, 1], [0, 1])
-    assert [vars(r) for r in full_results] == [vars(r) for r in resumed_results]
+    assert [r.numbers() for r in full_results] == [r.numbers() for r in resumed_results]
     assert len(resumed.probes) == len(full.probes) == 4
 
 
@@ -144,3 +144,42 @@ def test_learning_check_temporal_order_T10():
     res = t.run()
     print("learning check iterations:", [r.iterations for r in res])
     assert all(r.solved for r in res), [(r.iterations, r.best_accuracy) for r in res]
+
+
+def test_best_correct_is_the_best_checks_per_sample_correctness():
+    """Each member stores which validation samples it got right at its best check
+    (lra.predictions): the stored bits imply its best accuracy; a member that never moves
+    (alpha = 0) stores exactly the predictions of its (initial = final) network, computed here
+    independently of the engine; a solved member stores all ones."""
+    from lra.engine import last_state
+    from lra.predictions import unpack
+    from lra.tasks import validation_symbols
+    t = trainer([LRADiffConfig(alpha=0.1, gamma=1.0, K=3), LRADiffConfig(alpha=0.0, K=3),
+                 LRADiffConfig(alpha=0.01, gamma=1.0, K=3)], [0, 1, 2],
+                max_iterations=1000, check_every=100, validation_size=1000)
+    res = t.run()
+    for p, r in enumerate(res):
+        bits = unpack(r.best_correct)
+        print(f"member {p}: {r.stop_reason} best {r.best_accuracy:.4f}, stored bits: "
+              f"{bits.size} samples, {bits.mean():.4f} right")
+        assert bits.size == 1000 and abs(bits.mean() - r.best_accuracy) < 1e-6
+    assert res[0].solved and unpack(res[0].best_correct).all()
+    sym, lab = validation_symbols("temporal_order", 10, 1, 1000)
+    p1 = t.full_params().select(torch.tensor([1]))
+    z = last_state(p1, sym.unsqueeze(0))
+    independent = (torch.baddbmm(p1.b_y.unsqueeze(1), z, p1.W_hy).argmax(-1) == lab)[0]
+    print("alpha = 0 member: stored bits equal an independent evaluation of its network:",
+          bool((torch.from_numpy(unpack(res[1].best_correct)) == independent).all()))
+    assert torch.equal(torch.from_numpy(unpack(res[1].best_correct)), independent)
+
+
+def test_wall_seconds_end_when_the_member_stops():
+    """A member solved early records the seconds until it stopped, not the population's."""
+    t = trainer([LRADiffConfig(alpha=0.1, gamma=1.0, K=3), LRADiffConfig(alpha=0.0, K=3)], [0, 0],
+                max_iterations=3000, check_every=100, validation_size=500)
+    res = t.run()
+    total = t.segments[-1]["seconds"]
+    print(f"solved at {res[0].iterations} its after {res[0].wall_seconds} s; the cap member "
+          f"after {res[1].wall_seconds} s; the population {total} s")
+    assert res[0].solved and res[0].iterations < 3000 and res[1].stop_reason == "cap"
+    assert 0 < res[0].wall_seconds < res[1].wall_seconds <= total + 0.1

@@ -26,7 +26,7 @@ def test_trainer_resumed_from_its_final_checkpoint_returns_the_same_results(tmp_
                               checkpoint_path=ck, **kw)
     resumed = again.run()
     assert again.finished and again.iteration == 25
-    assert [vars(r) for r in resumed] == [vars(r) for r in results]
+    assert [r.numbers() for r in resumed] == [r.numbers() for r in results]
 
 
 def test_campaign_killed_before_its_store_write_resumes(tmp_path, monkeypatch):

@@ -329,7 +329,8 @@ def test_code_version_covers_every_module_that_determines_numbers(tmp_path):
     import shutil
     import lra.store as st
     assert set(st.CODE_MODULES) == {"tasks.py", "model.py", "bptt.py", "tptt.py", "lra_diff.py",
-                                    "optim.py", "engine.py", "fused.py", "readout.py"}
+                                    "optim.py", "engine.py", "fused.py", "readout.py",
+                                    "predictions.py"}
     pkg = Path(st.__file__).parent
     base = st.code_version()
     for name in st.CODE_MODULES:
