@@ -35,7 +35,9 @@ nbval: $(STAMP)
 test: unit unit-fp2 nbval
 
 book: $(STAMP)
-	PATH=$(BIN):$$PATH $(BIN)/jupyter-book build . -W --keep-going
+	@# LRA_REPOSITORY_URL=https://github.com/OWNER/REPO adds the repository and Binder buttons
+	PATH=$(BIN):$$PATH $(BIN)/jupyter-book build . -W --keep-going \
+		--config "$$($(BIN)/python tools/book_config.py _build/_config.yml)"
 	@# the page's download button serves the notebook as executed (outputs included)
 	cp _build/jupyter_execute/book/*.ipynb _build/html/_sources/book/
 	@echo "Book: $$(pwd)/_build/html/index.html"
