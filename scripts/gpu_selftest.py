@@ -34,6 +34,7 @@ import torch  # noqa: E402
 from lra.bptt import BPTT, BPTTConfig  # noqa: E402
 from lra.engine import PopulationTrainer  # noqa: E402
 from lra.lra_diff import LRADiff, LRADiffConfig, ReleasedCodeSwitches  # noqa: E402
+from lra.predictions import unpack  # noqa: E402
 from lra.readout import ReadoutConfig, ReadoutOnly  # noqa: E402
 from lra.tptt import TPTT, TPTTConfig  # noqa: E402
 
@@ -142,11 +143,15 @@ def training_part(device, iterations, quick, report, details, variants):
             # a verdict may differ only where the CPU's own rounding noise also changes it
             verdicts_ok = all(s or not n for s, n in zip(same, noisy_verdicts))
             tol = max(3 * noise, 0.02)
-            ok = verdicts_ok and gap <= tol
+            # the stored per-sample predictions (lra.predictions) imply each best accuracy
+            bits_ok = all(abs(unpack(r.best_correct).mean() - r.best_accuracy) < 1e-6
+                          for r in dev_res)
+            ok = verdicts_ok and gap <= tol and bits_ok
             ok_all &= ok
             msg = (f"curve gap {gap:.4f} (CPU noise {noise:.4f}, allowed {tol:.4f}); verdicts "
                    f"{[verdict(r)[1] for r in dev_res]} vs CPU {[verdict(r)[1] for r in ref_res]};"
-                   f" {iterations / secs:,.0f} it/s")
+                   f" stored predictions {'match' if bits_ok else 'DO NOT match'} the best"
+                   f" accuracies; {iterations / secs:,.0f} it/s")
             report.append((label, ok, msg))
             details[label] = dict(gap=gap, noise=noise, verdicts_device=[verdict(r) for r in dev_res],
                                   verdicts_cpu=[verdict(r) for r in ref_res], it_per_s=iterations / secs)
