@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .controls import readout_summary
+from .paired import MIN_PAIRED_SEEDS, Paired, pair_methods
 from .experiments import BUDGETS, EXPERIMENTS
 from .report import AGREE_POINTS, TASK_LABELS, best_per_cell, curriculum_max_T, published
 from .store import ResultsStore, code_version, solved_flags, stale_rows
@@ -70,7 +71,8 @@ NAMES = {"table1": "Table I grid", "table1_multiseed": "Table I's best configura
          "fig2": "Figure 2 run", "fig3": "Figure 3 run", "fig4": "Figure 4 run",
          "fig5": "Figure 5 grid", "conjecture_k1": "K = 1 grid", "table5_lra": "Table V curriculum",
          "table5_lra_reg": "Table V curriculum (regularised)", "table5_bptt": "BPTT curriculum",
-         "table5_tptt": "TPTT curriculum", "readout_only": "readout-only control"}
+         "table5_tptt": "TPTT curriculum", "readout_only": "readout-only control",
+         "reservoir": "the reservoir chapter's runs"}
 TO_TASKS = ("temporal_order", "temporal_order_3bit")
 ROMAN = {"table1": "Table I", "table2": "Table II", "table3": "Table III", "table4": "Table IV",
          "table5": "Table V"}
@@ -247,7 +249,8 @@ class Verdict:
         return d
 
 
-def _strength(budgets, seeds: int, cells: int, needed: int, stale: int) -> tuple[str, list]:
+def _strength(budgets, seeds: int, cells: int, needed: int, stale: int,
+              unpaired=()) -> tuple[str, list]:
     why = []
     off = sorted({b for b in budgets if b != "paper"})
     if off:
@@ -258,13 +261,18 @@ def _strength(budgets, seeds: int, cells: int, needed: int, stale: int) -> tuple
         why.append(f"{cells} of the paper's {needed} cells")
     if stale:
         why.append(f"{_count(stale, 'row')} computed by other code")
+    why.extend(u for u in unpaired if u)   # comparisons of two methods without a paired test
     return ("indicative" if why else "supported"), why
 
 
 def _record(part, tests, verdict, evidence, budgets, seeds, cells, needed, stale=0,
-            control=((), ())):
+            control=((), (), ()), unpaired=()):
+    """``control``: (sentences, flags, reasons) of :func:`_controls`; ``unpaired``: why other
+    comparisons of two methods in this part had no paired multi-seed test (each makes the part
+    indicative)."""
     budgets = sorted({b for b in budgets if b}, key=lambda b: (b != "paper", b))
-    strength, why = _strength(budgets, seeds, cells, needed, stale)
+    reasons = list(control[2]) if len(control) > 2 else []
+    strength, why = _strength(budgets, seeds, cells, needed, stale, reasons + list(unpaired))
     return Verdict(part, part.rstrip("abcd"), tests, verdict, strength, list(evidence), budgets,
                    why, list(control[0]), list(control[1]))
 
@@ -289,42 +297,128 @@ def _seed_spread(res, task, T, K=None, budget=None):
     return int(d["seed"].nunique()), float(acc.min()), float(acc.max()), int(d.solved.sum())
 
 
-def _control_cell(res, task, T, solved, acc):
-    """One sentence comparing the learning rule's result at (task, T) with the readout-only
-    control, and whether the learning rule is shown to matter (None: no control there)."""
+# The learning rule's side of the paired control test, for verdicts on unmodified RNN-LRA-diff:
+# Table I's best configuration re-seeded, and the reservoir chapter's runs (one configuration,
+# five seeds). The control's side: the readout-only experiment, else the reservoir chapter's
+# readout-only runs.
+RESEEDED_RULE = ("table1_multiseed", "reservoir")
+CONTROL_SOURCES = ("readout_only", "reservoir")
+CONTROL_NAME = "the readout-only control"
+
+
+def _cell_rows(df: pd.DataFrame, task, T, algorithm=None) -> pd.DataFrame:
+    if df.empty:
+        return df
+    d = df[(df.task == task) & (df["T"] == T)]
+    if algorithm is not None and "algorithm" in d:
+        d = d[d.algorithm == algorithm]
+    return d
+
+
+def _control_pair(res, task, T, own=(), reseeded=True) -> Paired | None:
+    """The paired test (:func:`lra.paired.pair_methods`) of the learning rule against the
+    readout-only control at (task, T), or None when no run of the rule shares a budget with the
+    control there.
+
+    Which rows represent the learning rule: the verdict's own runs (``own``: (name, rows) pairs,
+    e.g. Figure 3's five seeds for C7) and, where the verdict is about unmodified RNN-LRA-diff
+    (``reseeded``), the re-seeded runs of :data:`RESEEDED_RULE`. Of these, at each budget where
+    the control has the cell, the one sharing the most seeds with the control is paired, with
+    preference for two or more shared seeds, then for the paper's budget, then for more seeds
+    (ties: the order above)."""
+    best = None
+    for b in BUDGET_ORDER:
+        ctrl = next((d for d in (_cell_rows(res.rows(e, b), task, T, "readout_only")
+                                 for e in CONTROL_SOURCES) if not d.empty), None)
+        if ctrl is None:
+            continue
+        cands = [(name, _cell_rows(rows[rows.budget == b], task, T)) for name, rows in own
+                 if not rows.empty]
+        if reseeded:
+            cands += [(NAMES[e], _cell_rows(res.rows(e, b), task, T, "lra_diff"))
+                      for e in RESEEDED_RULE]
+        for name, d in cands:
+            if d.empty:
+                continue
+            shared = len(set(d["seed"]) & set(ctrl["seed"]))
+            score = (shared >= MIN_PAIRED_SEEDS, b == "paper", shared)
+            if shared and (best is None or score > best[0]):
+                best = (score, name, d, ctrl)
+    if best is None:
+        return None
+    _, name, d, ctrl = best
+    return pair_methods(d, ctrl, f"RNN-LRA-diff ({name})", CONTROL_NAME)
+
+
+def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
+    """Sentences comparing the learning rule at (task, T) with the readout-only control:
+    (text, whether the rule is shown to matter — None: no control there —, budgets, why the
+    comparison has no paired multi-seed test or None).
+
+    With stored per-sample predictions the paired test decides (:func:`_control_pair`): the rule
+    beats the control only if every paired seed favours it at p < 0.05 (exact McNemar).
+    Without them, the threshold reading: the rule's best result (``solved``, ``acc`` in %) vs the
+    control's best seed within :data:`TOL` points — and the part is indicative."""
     df, b = _load(res, "readout_only")
     s = readout_summary(df) if not df.empty else pd.DataFrame()
     r = s[(s.task == task) & (s["T"] == T)] if not s.empty else s
     where = f"{_task(task)} at T = {T}"
     if r.empty:
         return (f"No readout-only control was run on {where}: the learning rule's share is not "
-                "measured."), None, b
+                "measured."), None, [b], None
     r = r.iloc[0]
     n, k = int(r.seeds), int(r.readout_solved)
     spread = (f"best accuracy {_pct(r.readout_mean)} on average, {r.readout_min:.2f}–"
               f"{r.readout_max:.2f} % over {n} seeds, solved in {k} of {n} seeds; {b} budget")
     head = f"Readout-only control, {where} (recurrent weights frozen; {spread})"
+    pair = _control_pair(res, task, T, own, reseeded)
+    if pair is not None and pair.missing is None:          # a paired multi-seed test decides
+        m = pair.stats["seeds"]
+        if pair.a_better_everywhere:
+            said = f"The learning rule beats the control in {m} of {m} paired seeds."
+        else:
+            said = (f"The learning rule beats the control in {pair.stats['a_better']} of {m} "
+                    f"paired seeds, not in every one, so {NOT_SHOWN}.")
+        return (f"{head}. {pair.sentence()} {said}", pair.a_better_everywhere,
+                [b] + pair.budget.split(" and "), None)
+    # no paired multi-seed test: the threshold reading, and why there is no paired test
+    if pair is None:
+        reason = "no run of the learning rule shares a budget and a seed with the control here"
+        missing = f"no paired test ({reason})"
+        unpaired = f"No paired test against the control on {where}: {reason}."
+    else:
+        missing, unpaired = pair.missing, pair.sentence()
+    why = f"readout-only control on {where}: {missing}"
+    budgets = [b] + ([] if pair is None else pair.budget.split(" and "))
     if solved:
         if k > 0:
-            return f"{head}: it solves the task too, so {NOT_SHOWN}.", False, b
-        return f"{head}: the learning rule solves what the readout alone does not.", True, b
+            return f"{head}: it solves the task too, so {NOT_SHOWN}. {unpaired}", False, \
+                budgets, why
+        return (f"{head}: the learning rule solves what the readout alone does not. {unpaired}",
+                True, budgets, why)
     if acc - r.readout_max < TOL:
-        return (f"{head}: RNN-LRA-diff's {_pct(acc)} is within {TOL:g} {_pts(TOL)} of the control's best "
-                f"seed or below it, so {NOT_SHOWN}."), False, b
+        return (f"{head}: RNN-LRA-diff's {_pct(acc)} is within {TOL:g} {_pts(TOL)} of the "
+                f"control's best seed or below it, so {NOT_SHOWN}. {unpaired}"), False, budgets, why
     return (f"{head}: RNN-LRA-diff's {_pct(acc)} beats the control's best seed by "
-            f"{acc - r.readout_max:.2f} points."), True, b
+            f"{acc - r.readout_max:.2f} points. {unpaired}"), True, budgets, why
 
 
-def _controls(res, cells) -> tuple[tuple, list]:
+def _controls(res, cells, own=(), reseeded=True) -> tuple[tuple, list]:
     """The control for several (task, T, solved, accuracy) cells: (sentences, whether the rule
-    is shown to matter per cell) and the control's budgets."""
-    texts, flags, budgets = [], [], []
+    is shown to matter per cell, why each comparison lacks a paired test) and the budgets used.
+    ``own``, ``reseeded``: which runs represent the learning rule (:func:`_control_pair`)."""
+    texts, flags, whys, budgets = [], [], [], []
     for task, T, solved, acc in cells:
-        t, f, b = _control_cell(res, task, int(T), bool(solved), float(acc))
+        t, f, b, w = _control_cell(res, task, int(T), bool(solved), float(acc), own, reseeded)
         texts.append(t)
         flags.append(f)
-        budgets.append(b)
-    return (texts, flags), budgets
+        budgets.extend(b)
+        if w:
+            whys.append(w)
+    return (texts, flags, whys), budgets
+
+
+NO_CONTROL = (([], [], []), [])
 
 
 # ------------------------------------------------------------------------------ C1
@@ -377,7 +471,8 @@ def _c1_at_10(res):
                       "does.")
     else:
         verdict = "partly" if solved else "not reproduced"
-    control, cb = _controls(res, [(r.task, 10, r.solved, r.accuracy) for r in cells.itertuples()])
+    control, cb = _controls(res, [(r.task, 10, r.solved, r.accuracy) for r in cells.itertuples()],
+                            own=[(NAMES["table1"], d)])
     needed = len(_published_cells("table1", TO_TASKS, [10]))
     return _record("C1a", tests, verdict, ev, budgets + cb, seeds,
                    d.groupby(["task", "K"]).ngroups, needed, stale, control)
@@ -469,8 +564,8 @@ def c2(res) -> list[Verdict]:
                   f"paper's, beyond the {TOL:g}-point tolerance"
                   + (", although no run solves the task (C2a): what does not reproduce is the "
                      "paper's accuracy, not its failure to solve." if n_solved == 0 else "."))
-    control, cb = _controls(res, [("random_permutation", 10, False, best)]) if not close \
-        else (([], []), [])
+    control, cb = _controls(res, [("random_permutation", 10, False, best)],
+                            own=[(NAMES[e], d) for e, _, d in src]) if not close else NO_CONTROL
     b_ = _record("C2b", tests_b, "reproduced" if close else "not reproduced", ev,
                  budgets + cb, seeds, cells, needed, stale, control)
     return [a, b_]
@@ -502,7 +597,8 @@ def c3(res) -> list[Verdict]:
     if marginal == n and solved_all.all():
         ev.append("Every cell is solved for every K: these cells cannot separate the values of K.")
     ctl = cells.groupby(["task", "T"]).agg(solved=("solved", "any"), acc=("accuracy", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in ctl.iterrows()])
+    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in ctl.iterrows()],
+                            own=[(NAMES["table1"], df)])
     return [_record("C3", tests, verdict, ev, [b] + cb, _seeds(df), n,
                     published("table1").groupby(["task", "T"]).ngroups,
                     _stale(df, _current()), control)]
@@ -576,7 +672,8 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
                   f"of {len(pa)} cells differ by {TOL:g} {_pts(TOL)} or more between the variants "
                   f"(at T ∈ {_set(pa[pdiff]['T'])}).")
     cells = m.groupby(["task", "T"]).agg(solved=("solved_a", "any"), acc=("accuracy_a", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in cells.iterrows()])
+    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in cells.iterrows()],
+                            own=[(NAMES[base], A)])
     stale = _stale(A, _current()) + _stale(B, _current())
     return _record(part, tests, verdict, ev, [b] + cb, min(_seeds(A), _seeds(B)), n, len(pa),
                    stale, control)
@@ -620,7 +717,8 @@ def _c5_table4(res):
     ev.append(f"The paper reports only the best setting: {_pct(pub.accuracy.max())} at "
               f"c0 ∈ {_set(pub.c0)}, c1 ∈ {_set(pub.c1)}.")
     best = df.groupby(["task", "T"]).agg(solved=("solved", "any"), acc=("best_accuracy", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc * 100) for (t, T), r in best.iterrows()])
+    control, cb = _controls(res, [(t, T, r.solved, r.acc * 100) for (t, T), r in best.iterrows()],
+                            own=[(NAMES["table4"], df)])
     g = EXPERIMENTS["table4"].grid
     needed = len(g["K"]) * len(g["c0"]) * len(g["c1"])
     cells = df.groupby(["K", "c0", "c1"]).ngroups
@@ -708,6 +806,8 @@ def c6(res) -> list[Verdict]:
 # Figure 3's two readings: the paper forces the normalisation of Δh (fig3_dh: Δh alone, the
 # text's reading); fig3 also forces the weight gradients (the variant the book ran first).
 FIG3_READINGS = (("fig3_dh_seeds", "fig3_dh"), ("fig3_seeds", "fig3"))
+FIG3_WHAT = {FIG3_READINGS[0]: "Δh forced alone",
+             FIG3_READINGS[1]: "Δh and the weight gradients forced"}
 
 
 def _span(values) -> str:
@@ -759,6 +859,11 @@ def c7(res) -> list[Verdict]:
     ev = [f"With forced normalisation ({what}) the {NAMES['fig3']} {r3}; the unmodified "
           f"{NAMES['fig2']} {'solves it' if s2 else 'reaches ' + _pct(a2) + ', not solved'} "
           f"({b} budget, one configuration)."]
+    # paired per seed (lra.paired): forced vs unmodified, and the two readings of Figure 3
+    forced = f"forced normalisation ({FIG3_WHAT[reading]})"
+    vs_plain = pair_methods(f3, f2, forced, "unmodified RNN-LRA-diff (the Figure 2 run)")
+    ev.append(vs_plain.sentence())
+    unpaired = [f"forced vs unmodified: {vs_plain.missing}"] if vs_plain.missing else []
     other = FIG3_READINGS[1] if reading is FIG3_READINGS[0] else None
     if other is not None:
         o, _ = _fig3(res, b, other)
@@ -768,10 +873,17 @@ def c7(res) -> list[Verdict]:
                       f"{int(os_.sum())} of {_count(len(os_), 'seed')}"
                       + (f" ({_span(o[o.solved].iterations)} iterations)." if os_.any()
                          else "."))
+            readings = pair_methods(f3, o, FIG3_WHAT[reading], FIG3_WHAT[other])
+            ev.append(readings.sentence())
+            if readings.missing:
+                unpaired.append(f"the two readings of Figure 3: {readings.missing}")
     better = (s3 and not s2) or (not s3 and not s2 and a3 - a2 >= TOL)
+    if vs_plain.missing is None:           # a paired multi-seed test decides the direction
+        better = vs_plain.a_better_everywhere
     vb = "not reproduced" if better else "reproduced"
-    control, cb = _controls(res, [("random_permutation", 10, s3, a3)]) if better else (([], []), [])
-    return [a, _record("C7b", tests_b, vb, ev, [b] + cb, seeds, 1, 1, stale, control)]
+    control, cb = _controls(res, [("random_permutation", 10, s3, a3)],
+                            own=[(forced, f3)], reseeded=False) if better else NO_CONTROL
+    return [a, _record("C7b", tests_b, vb, ev, [b] + cb, seeds, 1, 1, stale, control, unpaired)]
 
 
 # ------------------------------------------------------------------------------ C8
@@ -868,7 +980,9 @@ def _c8_length(res, part, task):
     Tc = mr if mr is not None else 10
     rr = reg[(reg.task == task) & (reg["T"] == Tc)]
     control, cb = _controls(res, [(task, Tc, bool(rr.solved.any()),
-                                   rr.best_accuracy.max() * 100)]) if len(rr) else (([], []), [])
+                                   rr.best_accuracy.max() * 100)],
+                            own=[(NAMES["table5_lra_reg"], reg)], reseeded=False) \
+        if len(rr) else NO_CONTROL
     stale = _stale(plain, _current()) + _stale(reg, _current())
     return _record(part, tests, v, ev, budgets + cb, min(_seeds(plain), _seeds(reg)), 1, 1,
                    stale, control)
@@ -937,7 +1051,8 @@ def _c10_ours(res):
         f"{_res(r.solved_k, r.accuracy_k)}" for r in m.itertuples()) + ".")
     ev.extend(_gamma_note(k1))
     control, cb = _controls(res, [(r.task, r.T, r.solved_k1, r.accuracy_k1)
-                                  for r in m.itertuples()])
+                                  for r in m.itertuples()],
+                            own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
     stale = _stale(k1, _current()) + _stale(t1, _current())
     needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
     return _record("C10a", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed, stale, control)
@@ -979,7 +1094,8 @@ def _c10_paper(res):
     ev.append("Cells: " + "; ".join(
         f"{_task(r.task)} T = {r.T}: {_res(r.solved_x, r.accuracy)} vs paper "
         f"{'solved' if r.solved_y else _pct(r.acc)}" for r in m.itertuples()) + ".")
-    control, cb = _controls(res, [(r.task, r.T, r.solved_x, r.accuracy) for r in m.itertuples()])
+    control, cb = _controls(res, [(r.task, r.T, r.solved_x, r.accuracy) for r in m.itertuples()],
+                            own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
     needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
     return _record("C10b", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed,
                    _stale(k1, _current()), control)
