@@ -27,6 +27,12 @@ from .report import TASK_LABELS
 
 LEVEL = 0.05          # the McNemar level a seed must reach to count as favouring a method
 MIN_PAIRED_SEEDS = 2  # one seed shows no spread: a paired *multi-seed* test needs two or more
+# Why a pairing was refused, in words that hold for every cell (the sentence gives the detail).
+REFUSALS = {"no shared seed": "the two sides share no seed",
+            "no predictions": "the rows store no per-sample predictions",
+            "sizes differ": "the validation sets differ in size",
+            "bits disagree": "the stored predictions do not give the best accuracy"}
+ONE_SEED = "one seed paired, so no spread over seeds"
 
 
 @dataclass
@@ -40,7 +46,8 @@ class Paired:
     seeds: list = field(default_factory=list)   # the seeds paired
     n: int | None = None        # validation samples per seed
     stats: dict | None = None   # lra.controls.paired_seeds' result, None when refused
-    refused: str | None = None  # why no paired test was possible
+    refused: str | None = None  # why no paired test was possible (detail)
+    refusal: str | None = None  # the kind of refusal, a key of REFUSALS
     level: float = LEVEL
 
     @property
@@ -64,9 +71,9 @@ class Paired:
     def missing(self) -> str | None:
         """Why this is no paired multi-seed test (None when it is one)."""
         if not self.tested:
-            return f"no paired test ({self.refused})"
+            return f"no paired test: {REFUSALS[self.refusal]}"
         if len(self.seeds) < MIN_PAIRED_SEEDS:
-            return "one seed paired, so no spread over seeds"
+            return ONE_SEED
         return None
 
     def conclusion(self) -> str:
@@ -90,13 +97,13 @@ class Paired:
         the largest p; the budget. Or, refused, why no paired test was possible."""
         where = f"{_label(self.task)} at T = {self.T}, {self.budget} budget"
         if not self.tested:
-            return f"No paired test of {self.a} and {self.b} ({where}): {self.refused}."
+            return f"No paired test, {where}, of {self.a} and {self.b}: {self.refused}."
         s = self.stats
         k = s["seeds"]
         seeds = ", ".join(str(x) for x in self.seeds)
         n = f"{self.n:,}" if self.n else "its seed's"
-        return (f"Paired test of {self.a} against {self.b} ({where}, {n} validation samples "
-                f"per seed; exact McNemar per seed) on {k} seed{'s' if k != 1 else ''} ({seeds}): "
+        return (f"Paired test, {where}, {n} validation samples per seed, exact McNemar per "
+                f"seed: {self.a} against {self.b} on {k} seed{'s' if k != 1 else ''} ({seeds}): "
                 f"{self.a} is better in {s['a_better']} of {k} and worse in {s['b_better']} of "
                 f"{k} at p < {self.level:g}; accuracy difference {100 * s['diff_mean']:+.2f} "
                 f"points on average ({100 * s['diff_min']:+.2f} to {100 * s['diff_max']:+.2f} "
@@ -130,6 +137,8 @@ def pair_methods(rows_a: pd.DataFrame, rows_b: pd.DataFrame, a: str = "A", b: st
     tasks or lengths, or the two sides are of different cells (a caller's error)."""
     if rows_a.empty or rows_b.empty:
         raise ValueError("pair_methods needs rows of both methods")
+    if a == b:
+        raise ValueError(f"the two methods need different names, got {a!r} twice")
     task, T = _one(rows_a, "task", a), int(_one(rows_a, "T", a))
     if _one(rows_b, "task", b) != task or int(_one(rows_b, "T", b)) != T:
         raise ValueError(f"{a} and {b} are rows of different cells")
@@ -139,19 +148,26 @@ def pair_methods(rows_a: pd.DataFrame, rows_b: pd.DataFrame, a: str = "A", b: st
     picks = {a: reported_per_seed(rows_a), b: reported_per_seed(rows_b)}
     shared = sorted(set(picks[a]) & set(picks[b]))
     if not shared:
+        out.refusal = "no shared seed"
         out.refused = (f"no seed was run by both ({a}: seeds {sorted(picks[a])}; {b}: seeds "
                        f"{sorted(picks[b])})")
         return out
     bits = {m: {s: unpack(picks[m][s].get(COLUMN)) for s in shared} for m in (a, b)}
-    lacking = [m for m in (a, b) if any(v is None for v in bits[m].values())]
-    if lacking:
-        n_missing = sum(v is None for m in (a, b) for v in bits[m].values())
-        out.refused = ("the rows store no per-sample predictions (best_correct) for "
-                       + " and ".join(lacking)
-                       + f": {n_missing} of {2 * len(shared)} reported runs at the shared seeds")
+    lacking = {m: [s for s in shared if bits[m][s] is None] for m in (a, b)}
+    if any(lacking.values()):
+        out.refusal = "no predictions"
+        if all(len(v) == len(shared) for v in lacking.values()):
+            out.refused = ("neither side's rows store per-sample predictions (column best_correct; "
+                           "rows computed before it existed have none)")
+        else:
+            out.refused = ("the rows store no per-sample predictions (column best_correct) for "
+                           + " and ".join(f"{m} at seed{'s' if len(v) > 1 else ''} "
+                                          + ", ".join(map(str, v))
+                                          for m, v in lacking.items() if v))
         return out
     for s in shared:
         if bits[a][s].size != bits[b][s].size:
+            out.refusal = "sizes differ"
             out.refused = (f"the validation sets differ: {a} has {bits[a][s].size:,} samples and "
                            f"{b} {bits[b][s].size:,} at seed {s}, so the samples cannot be paired")
             return out
@@ -159,6 +175,7 @@ def pair_methods(rows_a: pd.DataFrame, rows_b: pd.DataFrame, a: str = "A", b: st
         for s in shared:
             v, acc = bits[m][s], float(picks[m][s]["best_accuracy"])
             if v.size == 0 or abs(v.mean() - acc) > 0.5 / v.size:
+                out.refusal = "bits disagree"
                 out.refused = (f"the stored predictions of {m} at seed {s} give "
                                f"{100 * v.mean() if v.size else 0:.2f} % but its best accuracy "
                                f"is {100 * acc:.2f} %")

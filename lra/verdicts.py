@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .controls import readout_summary
-from .paired import MIN_PAIRED_SEEDS, Paired, pair_methods
+from .paired import MIN_PAIRED_SEEDS, REFUSALS, Paired, pair_methods
 from .experiments import BUDGETS, EXPERIMENTS
 from .report import AGREE_POINTS, TASK_LABELS, best_per_cell, curriculum_max_T, published
 from .store import ResultsStore, code_version, solved_flags, stale_rows
@@ -619,13 +619,22 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
         return _not_tested(part, tests, f"cells run in both the {NAMES[base]} and the "
                                         f"{NAMES[other]}")
     ceiling, below, spread_cells, differ, listing = 0, [], [], 0, []
+    pairs, not_shown = [], 0
     for r in m.itertuples():
         diff = abs(r.accuracy_a - r.accuracy_b)
         listing.append(f"{_task(r.task)} T = {r.T}, K = {r.K:g}: {_res(r.solved_a, r.accuracy_a)} "
                        f"vs {_res(r.solved_b, r.accuracy_b)}")
         sp = _seed_spread(res, r.task, r.T, r.K, b)
+        pair = pair_methods(*(d[(d.task == r.task) & (d["T"] == r.T) & (d.K == r.K)]
+                              for d in (A, B)), f"{names[0]} at K = {r.K:g}", names[1])
+        pairs.append(pair)
         if r.solved_a and r.solved_b:
             ceiling += 1
+        elif pair.missing is None:        # a paired multi-seed test decides
+            if pair.a_better_everywhere or pair.b_better_everywhere:
+                differ += 1
+            else:
+                not_shown += 1
         elif r.solved_a != r.solved_b:
             differ += 1
         elif diff < TOL:
@@ -639,11 +648,28 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
     n = len(m)
     verdict = "reproduced" if differ == 0 else ("partly" if differ < n else "not reproduced")
     Ts = _set(m["T"])
-    ev = [f"{n - differ} of {n} cells agree between {names[0]} and {names[1]} (both solve, or "
-          f"within {TOL:g} {_pts(TOL)}); {b} budget, {_per_config(_seeds(A))}, T ∈ {Ts}."]
+    agree = (f"both solve, or within {TOL:g} {_pts(TOL)}" if not not_shown and not any(
+        p.missing is None for p in pairs) else f"both solve; or, paired over seeds, neither is "
+        f"better in every seed at p < 0.05; or, without a paired test, within {TOL:g} {_pts(TOL)}")
+    ev = [f"{n - differ} of {n} cells agree between {names[0]} and {names[1]} ({agree}); "
+          f"{b} budget, {_per_config(_seeds(A))}, T ∈ {Ts}."]
     ev.append("Cells: " + "; ".join(listing) + "." if n <= 9 else
               f"Cells: {n} (task, T, K) combinations over {m.task.nunique()} tasks.")
-    if differ == 0 or spread_cells:
+    tested = [p for p in pairs if p.tested]
+    if tested and n <= 9:
+        ev.extend(p.sentence() for p in tested)
+    elif tested:
+        ev.append(f"Paired tests (exact McNemar per seed) in {len(tested)} of {n} cells; one "
+                  "variant is better in every paired seed in "
+                  f"{sum(p.a_better_everywhere or p.b_better_everywhere for p in tested)}.")
+    refused = [p for p in pairs if not p.tested]
+    if refused:
+        ev.append(f"No paired test of the variants in {len(refused)} of {n} cells: "
+                  + "; ".join(sorted({REFUSALS[p.refusal] for p in refused})) + ".")
+    lacking = [p.missing for p in pairs if p.missing]
+    unpaired = [f"no paired multi-seed test of the variants in {len(lacking)} of {n} cells ("
+                + "; ".join(sorted(set(lacking))) + ")"] if lacking else []
+    if differ == 0 or spread_cells or not_shown:
         why = []
         if ceiling:
             why.append(f"both variants solve the task in {ceiling} of {n} cells, so no difference "
@@ -658,6 +684,9 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
                        "Table I's best "
                        f"configuration ({sp[1]:.2f}–{sp[2]:.2f} % over {sp[0]} seeds) is larger "
                        f"than the difference ({d:.2f} points)")
+        if not_shown:
+            why.append(f"in {_count(not_shown, 'cell')} neither variant is better in every "
+                       "paired seed at p < 0.05")
         ev.append("Why: " + "; ".join(why) + ".")
         if differ == 0:
             ev[0] = ev[0][:-1] + "; the available cells cannot separate the two variants."
@@ -676,7 +705,7 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
                             own=[(NAMES[base], A)])
     stale = _stale(A, _current()) + _stale(B, _current())
     return _record(part, tests, verdict, ev, [b] + cb, min(_seeds(A), _seeds(B)), n, len(pa),
-                   stale, control)
+                   stale, control, unpaired)
 
 
 def c4(res) -> list[Verdict]:
@@ -882,7 +911,8 @@ def c7(res) -> list[Verdict]:
         better = vs_plain.a_better_everywhere
     vb = "not reproduced" if better else "reproduced"
     control, cb = _controls(res, [("random_permutation", 10, s3, a3)],
-                            own=[(forced, f3)], reseeded=False) if better else NO_CONTROL
+                            own=[(f"Figure 3's runs, {FIG3_WHAT[reading]}", f3)],
+                            reseeded=False) if better else NO_CONTROL
     return [a, _record("C7b", tests_b, vb, ev, [b] + cb, seeds, 1, 1, stale, control, unpaired)]
 
 
