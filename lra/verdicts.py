@@ -8,15 +8,23 @@ passed in), the verdict — reproduced / partly / not reproduced / not tested �
 
 * ``supported`` only when every run behind it used the paper's budget, with at least
   :data:`MIN_SEEDS` seeds, on at least as many cells as the paper reports, all computed by the
-  current code;
+  current code, and every comparison of two methods in it rests on a paired multi-seed test;
 * ``indicative`` otherwise (the record says why);
 * ``—`` when nothing was tested.
 
 Two results agree when both solve the task or their accuracies differ by less than
-:data:`lra.report.AGREE_POINTS` (the tables' "=" mark). Where a verdict credits the learning rule,
-the record says whether the learning rule beats the readout-only control (:mod:`lra.readout`:
-recurrent weights frozen at initialisation, only the readout trained), with that control's spread
-over seeds.
+:data:`lra.report.AGREE_POINTS` (the tables' "=" mark). Two *methods* are compared by a paired
+multi-seed test where the rows store per-sample predictions (:mod:`lra.paired`): per seed, each
+method's reported run on the seed's shared validation set, an exact McNemar test, and the seeds'
+spread of the accuracy difference; one method is better only if every paired seed favours it at
+p < 0.05. Where a verdict credits the learning rule, the record says whether it beats the
+readout-only control (:mod:`lra.readout`: recurrent weights frozen at initialisation, only the
+readout trained), with that control's spread over seeds, by that paired test
+(:func:`_control_pair` says which runs stand for the learning rule). Paired tests also decide C7
+(forced normalisation vs the unmodified run; Figure 3's two readings) and the cells of C4/C5a
+(two variants). Where no paired multi-seed test is possible — rows without predictions (stored
+before the column existed), one seed, no shared seed, validation sets of different sizes — the
+record says so, keeps the threshold reading, and is indicative.
 
 The results come from a *source* with two methods, ``rows(experiment, budget)`` and
 ``probes(experiment, budget, key)``: :class:`StoredResults` reads ``results/``; tests pass
@@ -607,7 +615,9 @@ def c3(res) -> list[Verdict]:
 # ------------------------------------------------------------------------------ C4, C5
 def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_values):
     """Two variants cell by cell (task, T, K): agreement, and whether the cells can tell them
-    apart at all (both solved; a difference below the tolerance; or within the seeds' spread)."""
+    apart at all (both solved; a difference below the tolerance; or within the seeds' spread).
+    Where both variants store predictions for two or more seeds, the paired test decides a cell:
+    it differs only if one variant is better in every paired seed at p < 0.05."""
     b = _common(res, [base, other])
     if b is None:
         return _not_tested(part, tests, f"both the {NAMES[base]} and the {NAMES[other]} at one "
