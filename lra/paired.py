@@ -76,6 +76,12 @@ class Paired:
             return ONE_SEED
         return None
 
+    @property
+    def reason(self) -> str | None:
+        """:attr:`missing` without its "no paired test: " (for lists of several comparisons)."""
+        m = self.missing
+        return None if m is None else m.removeprefix("no paired test: ")
+
     def conclusion(self) -> str:
         """The direction the seeds show, in words."""
         s = self.stats

@@ -522,3 +522,24 @@ def test_c4_paired_seeds_decide_whether_the_variants_differ():
     assert "the seeds disagree" in v.text() and v.verdict == "reproduced"
     assert "paired over seeds, neither is better in every seed" in v.headline
     assert "neither variant is better in every paired seed" in v.text()
+
+
+def test_c9_paired_seeds_decide_whether_the_smallest_lambda_is_best():
+    """C9 with three seeds per λ: the smallest λ better than the other in every seed is the
+    claim; where one seed shows no difference the claim fails, although the best accuracies
+    over seeds differ by 9 points (the threshold reading would say reproduced)."""
+    def src(small, other):
+        lam = runs("fig5", "paper", with_bits(RP, 20, small, lam=0.1)
+                   + with_bits(RP, 20, other, lam=1.0))
+        return FrameResults({("fig5", "paper"): lam})
+    v = part(c9(src([correct(N_VAL, range(20))] * 3, [correct(N_VAL, range(40))] * 3)), "C9")
+    print("checks: λ = 0.1 better in 3 of 3 seeds -> reproduced, and no unpaired reason")
+    assert "λ = 0.1 is better in every paired seed (3 of 3)" in v.text()
+    assert v.verdict == "reproduced" and not any("paired" in w for w in v.why_indicative)
+    small = [correct(N_VAL, range(4)), correct(N_VAL, range(40)), correct(N_VAL, range(40))]
+    other = [correct(N_VAL, range(40)), correct(N_VAL, range(40)), correct(N_VAL, range(80))]
+    v = part(c9(src(small, other)), "C9")
+    print("checks: seed 1 identical (p = 1) -> not reproduced although 99 % vs 90 % at best")
+    assert "λ = 0.1 99.00 %, λ = 1 90.00 %" in v.text()
+    assert "is better in 2 of 3 and worse in 0 of 3" in v.text()
+    assert v.verdict == "not reproduced" and "Cannot separate the values of λ" in v.text()
