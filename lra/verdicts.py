@@ -360,8 +360,8 @@ def _control_pair(res, task, T, own=(), reseeded=True) -> Paired | None:
 
 def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
     """Sentences comparing the learning rule at (task, T) with the readout-only control:
-    (text, whether the rule is shown to matter — None: no control there —, budgets, why the
-    comparison has no paired multi-seed test or None).
+    (text, whether the rule is shown to matter — None: no control there —, budgets, and
+    (cell, why the comparison has no paired multi-seed test) or None).
 
     With stored per-sample predictions the paired test decides (:func:`_control_pair`): the rule
     beats the control only if every paired seed favours it at p < 0.05 (exact McNemar).
@@ -392,11 +392,10 @@ def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
     # no paired multi-seed test: the threshold reading, and why there is no paired test
     if pair is None:
         reason = "no run of the learning rule shares a budget and a seed with the control here"
-        missing = f"no paired test ({reason})"
         unpaired = f"No paired test against the control on {where}: {reason}."
     else:
-        missing, unpaired = pair.missing, pair.sentence()
-    why = f"readout-only control on {where}: {missing}"
+        reason, unpaired = pair.reason, pair.sentence()
+    why = (where, reason)
     budgets = [b] + ([] if pair is None else pair.budget.split(" and "))
     if solved:
         if k > 0:
@@ -415,14 +414,16 @@ def _controls(res, cells, own=(), reseeded=True) -> tuple[tuple, list]:
     """The control for several (task, T, solved, accuracy) cells: (sentences, whether the rule
     is shown to matter per cell, why each comparison lacks a paired test) and the budgets used.
     ``own``, ``reseeded``: which runs represent the learning rule (:func:`_control_pair`)."""
-    texts, flags, whys, budgets = [], [], [], []
+    texts, flags, lacking, budgets = [], [], {}, []
     for task, T, solved, acc in cells:
         t, f, b, w = _control_cell(res, task, int(T), bool(solved), float(acc), own, reseeded)
         texts.append(t)
         flags.append(f)
         budgets.extend(b)
-        if w:
-            whys.append(w)
+        if w:                                      # (cell, why no paired test)
+            lacking.setdefault(w[1], []).append(w[0])
+    whys = [f"no paired multi-seed test against the readout-only control on {', '.join(where)} "
+            f"({reason})" for reason, where in lacking.items()]
     return (texts, flags, whys), budgets
 
 
@@ -902,7 +903,8 @@ def c7(res) -> list[Verdict]:
     forced = f"forced normalisation ({FIG3_WHAT[reading]})"
     vs_plain = pair_methods(f3, f2, forced, "unmodified RNN-LRA-diff (the Figure 2 run)")
     ev.append(vs_plain.sentence())
-    unpaired = [f"forced vs unmodified: {vs_plain.missing}"] if vs_plain.missing else []
+    unpaired = [f"no paired multi-seed test of forced vs unmodified ({vs_plain.reason})"
+                ] if vs_plain.missing else []
     other = FIG3_READINGS[1] if reading is FIG3_READINGS[0] else None
     if other is not None:
         o, _ = _fig3(res, b, other)
@@ -915,7 +917,8 @@ def c7(res) -> list[Verdict]:
             readings = pair_methods(f3, o, FIG3_WHAT[reading], FIG3_WHAT[other])
             ev.append(readings.sentence())
             if readings.missing:
-                unpaired.append(f"the two readings of Figure 3: {readings.missing}")
+                unpaired.append("no paired multi-seed test of Figure 3's two readings "
+                                f"({readings.reason})")
     better = (s3 and not s2) or (not s3 and not s2 and a3 - a2 >= TOL)
     if vs_plain.missing is None:           # a paired multi-seed test decides the direction
         better = vs_plain.a_better_everywhere
@@ -1042,10 +1045,11 @@ def c9(res) -> list[Verdict]:
         rest = score[1:]
         # the smallest λ paired per seed with each other λ (lra.paired)
         pairs = [pair_methods(d[d.lam == s.index[0]], d[d.lam == lam], f"λ = {s.index[0]:g}",
-                              f"λ = {lam:g}") for lam in s.index[1:]]
+                              f"λ = {lam:g}") for lam in s.index[1:]] \
+            if d["T"].nunique() == 1 else []                # one cell per task in Figure 5
         paired += [p.sentence() for p in pairs if p.tested]
         lacking += [p.reason for p in pairs if p.missing]
-        if all(p.missing is None for p in pairs):            # paired multi-seed tests decide
+        if pairs and all(p.missing is None for p in pairs):  # paired multi-seed tests decide
             decided += 1
             if all(p.a_better_everywhere for p in pairs):
                 agree.append(task)
@@ -1071,8 +1075,8 @@ def c9(res) -> list[Verdict]:
         ev.append("Cannot separate the values of λ (differences below the tolerance, all "
                   "solved, or no paired seed significant): " + ", ".join(_task(t) for t in cannot)
                   + ".")
-    unpaired = [f"no paired multi-seed test in {_count(len(lacking), 'comparison')} of λ values"
-                ] if lacking else []
+    unpaired = [f"no paired multi-seed test in {_count(len(lacking), 'comparison')} of λ values "
+                f"({'; '.join(sorted(set(lacking)))})"] if lacking else []
     g = EXPERIMENTS["fig5"]
     needed = len(g.tasks) * len(g.grid["lam"])
     return [_record("C9", tests, verdict, ev, [b], _seeds(df), df.groupby(["task", "lam"]).ngroups,

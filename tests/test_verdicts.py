@@ -438,8 +438,9 @@ def test_no_predictions_means_no_paired_test_and_indicative():
     assert "neither side's rows store per-sample predictions" in b.control
     assert "beats the control's best seed by 19.00 points" in b.control
     assert b.strength == "indicative"
-    assert b.why_indicative == ["readout-only control on random permutation at T = 10: no paired "
-                                "test: the rows store no per-sample predictions"]
+    assert b.why_indicative == ["no paired multi-seed test against the readout-only control on "
+                                "random permutation at T = 10 (the rows store no per-sample "
+                                "predictions)"]
 
 
 def test_different_validation_sizes_are_refused():
@@ -497,7 +498,8 @@ def test_c7_pairs_forced_with_unmodified_and_the_two_readings():
            "Figure 2 run) on 1 seed (0)" in b.text()
     assert "Δh forced alone against Δh and the weight gradients forced on 3 seeds" in b.text()
     assert "Δh forced alone is better in every paired seed (3 of 3)" in b.text()
-    assert "forced vs unmodified: one seed paired, so no spread over seeds" in b.why_indicative
+    assert "no paired multi-seed test of forced vs unmodified (one seed paired, so no spread " \
+           "over seeds)" in b.why_indicative
     assert not any("readings" in w_ for w_ in b.why_indicative)
     assert b.verdict == "not reproduced"
 
