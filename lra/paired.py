@@ -111,7 +111,8 @@ class Paired:
         return (f"Paired test, {where}, {n} validation samples per seed, exact McNemar per "
                 f"seed: {self.a} against {self.b} on {k} seed{'s' if k != 1 else ''} ({seeds}): "
                 f"{self.a} is better in {s['a_better']} of {k} and worse in {s['b_better']} of "
-                f"{k} at p < {self.level:g}; accuracy difference {100 * s['diff_mean']:+.2f} "
+                f"{k} at p < {self.level:g}; accuracy difference (the first minus the second) "
+                f"{100 * s['diff_mean']:+.2f} "
                 f"points on average ({100 * s['diff_min']:+.2f} to {100 * s['diff_max']:+.2f} "
                 f"over seeds); largest p {s['max_p']:.2g}: {self.conclusion()}.")
 

@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 
 from .controls import readout_summary
-from .paired import MIN_PAIRED_SEEDS, REFUSALS, Paired, pair_methods
 from .experiments import BUDGETS, EXPERIMENTS
+from .paired import MIN_PAIRED_SEEDS, REFUSALS, Paired, pair_methods
 from .report import AGREE_POINTS, TASK_LABELS, best_per_cell, curriculum_max_T, published
 from .store import ResultsStore, code_version, solved_flags, stale_rows
 

@@ -396,8 +396,8 @@ def test_paired_control_every_seed_significant_beats_the_control():
     assert "Paired test, random permutation at T = 10, paper budget, 400 validation samples " \
            "per seed, exact McNemar per seed" in b.control
     assert "is better in 3 of 3 and worse in 0 of 3 at p < 0.05" in b.control
-    assert "accuracy difference +19.00 points on average (+19.00 to +19.00 over seeds)" \
-        in b.control
+    assert "accuracy difference (the first minus the second) +19.00 points on average " \
+           "(+19.00 to +19.00 over seeds)" in b.control
     assert "The learning rule beats the control in 3 of 3 paired seeds." in b.control
     assert b.control_matters == [True] and "beats it in 1 of 1 cell" in b.control_summary
     assert b.strength == "supported" and b.why_indicative == []
