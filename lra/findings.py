@@ -106,14 +106,29 @@ def random_permutation_level(store: ResultsStore) -> Finding | None:
         "that the task is unsolved.", "lra_diff", tuple(sorted({b for _, b, _ in found})))
 
 
+def _paired_control(store: ResultsStore, task: str, T: int):
+    """The paired multi-seed test (:func:`lra.paired.pair_methods`) of Table I's re-seeded best
+    configuration against the readout-only control at (task, T), at the first budget (the
+    paper's, then smoke) where both have rows; None where they share no budget."""
+    from .paired import pair_methods
+    for b in ("paper", "smoke"):
+        ro, lra = store.load("readout_only", b), store.load("table1_multiseed", b)
+        ro = ro[(ro.task == task) & (ro["T"] == T)] if not ro.empty else ro
+        lra = lra[(lra.task == task) & (lra["T"] == T)] if not lra.empty else lra
+        if not ro.empty and not lra.empty:
+            return pair_methods(lra, ro, "RNN-LRA-diff", "readout only")
+    return None
+
+
 def readout_control(store: ResultsStore, T: int = 10) -> Finding | None:
     """The readout-only control against Algorithm 1 per task at one length: mean best accuracy
-    over seeds and seeds solved, for each."""
+    over seeds and seeds solved, for each, and the paired multi-seed test where the rows store
+    per-sample predictions (the learning rule matters where it is better in every paired seed)."""
     ro, b_ro = load("readout_only", store=store)
     lra, b_lra = load("table1_multiseed", store=store)
     if ro.empty or lra.empty:
         return None
-    parts = []
+    parts, paired, beaten, unpaired = [], [], [], {}
     for task, label in TASK_LABELS.items():
         r = ro[(ro.task == task) & (ro["T"] == T)]
         m = lra[(lra.task == task) & (lra["T"] == T)]
@@ -126,13 +141,40 @@ def readout_control(store: ResultsStore, T: int = 10) -> Finding | None:
         parts.append(f"{label}: readout only {_pct(r.acc.mean())} (solved {int(r.ok.sum())}/"
                      f"{len(r)} seeds), RNN-LRA-diff {_pct(m.acc.mean())} (solved "
                      f"{int(m.ok.sum())}/{len(m)})")
+        p = _paired_control(store, task, T)
+        if p is not None and p.missing is None:
+            st = p.stats
+            paired.append(f"{label}: RNN-LRA-diff better in {st['a_better']} and worse in "
+                          f"{st['b_better']} of {st['seeds']} seeds ({p.budget} budget)")
+            if p.a_better_everywhere:
+                beaten.append(label)
+        else:
+            why = p.missing if p is not None else "no budget at which both have rows"
+            unpaired.setdefault(why.removeprefix("no paired test: "), []).append(label)
     if not parts:
         return None
+    ro_text = "Training only the readout, with the recurrent weights never learning,"
+    if not beaten:
+        head = f"**{ro_text} does as well as RNN-LRA-diff at T = {T}**"
+        tail = "At this length the learning rule is not shown to matter."
+    elif len(beaten) < len(parts):
+        head = (f"**{ro_text} does as well as RNN-LRA-diff at T = {T} except on "
+                f"{', '.join(beaten)}**")
+        tail = ("The learning rule is better in every paired seed on " + ", ".join(beaten)
+                + "; elsewhere at this length it is not shown to matter.")
+    else:
+        head = (f"**RNN-LRA-diff is better than training only the readout (recurrent weights "
+                f"never learning) in every paired seed at T = {T}**")
+        tail = "At this length the learning rule matters on every task compared."
+    if paired:
+        tail = ("Paired per seed (exact McNemar, p < 0.05): " + "; ".join(paired) + ". " + tail)
+    if unpaired:
+        tail += " No paired multi-seed test on " + "; ".join(
+            f"{', '.join(labels)} ({why})" for why, labels in unpaired.items()) + "."
     return Finding(
-        f"**Training only the readout, with the recurrent weights never learning, does as well as "
-        f"RNN-LRA-diff at T = {T}** (the same orthogonally initialised network; mean over "
+        f"{head} (the same orthogonally initialised network; mean over "
         f"seeds; readout only at the {b_ro} budget, RNN-LRA-diff at the {b_lra} budget): "
-        + "; ".join(parts) + ". At this length the learning rule is not shown to matter.",
+        + "; ".join(parts) + ". " + tail,
         "lra_diff", tuple(sorted({b_ro, b_lra})))
 
 

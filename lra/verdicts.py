@@ -8,15 +8,23 @@ passed in), the verdict — reproduced / partly / not reproduced / not tested �
 
 * ``supported`` only when every run behind it used the paper's budget, with at least
   :data:`MIN_SEEDS` seeds, on at least as many cells as the paper reports, all computed by the
-  current code;
+  current code, and every comparison of two methods in it rests on a paired multi-seed test;
 * ``indicative`` otherwise (the record says why);
 * ``—`` when nothing was tested.
 
 Two results agree when both solve the task or their accuracies differ by less than
-:data:`lra.report.AGREE_POINTS` (the tables' "=" mark). Where a verdict credits the learning rule,
-the record says whether the learning rule beats the readout-only control (:mod:`lra.readout`:
-recurrent weights frozen at initialisation, only the readout trained), with that control's spread
-over seeds.
+:data:`lra.report.AGREE_POINTS` (the tables' "=" mark). Two *methods* are compared by a paired
+multi-seed test where the rows store per-sample predictions (:mod:`lra.paired`): per seed, each
+method's reported run on the seed's shared validation set, an exact McNemar test, and the seeds'
+spread of the accuracy difference; one method is better only if every paired seed favours it at
+p < 0.05. Where a verdict credits the learning rule, the record says whether it beats the
+readout-only control (:mod:`lra.readout`: recurrent weights frozen at initialisation, only the
+readout trained), with that control's spread over seeds, by that paired test
+(:func:`_control_pair` says which runs stand for the learning rule). Paired tests also decide C7
+(forced normalisation vs the unmodified run; Figure 3's two readings) and the cells of C4/C5a
+(two variants). Where no paired multi-seed test is possible — rows without predictions (stored
+before the column existed), one seed, no shared seed, validation sets of different sizes — the
+record says so, keeps the threshold reading, and is indicative.
 
 The results come from a *source* with two methods, ``rows(experiment, budget)`` and
 ``probes(experiment, budget, key)``: :class:`StoredResults` reads ``results/``; tests pass
@@ -32,6 +40,7 @@ import pandas as pd
 
 from .controls import readout_summary
 from .experiments import BUDGETS, EXPERIMENTS
+from .paired import MIN_PAIRED_SEEDS, REFUSALS, Paired, pair_methods
 from .report import AGREE_POINTS, TASK_LABELS, best_per_cell, curriculum_max_T, published
 from .store import ResultsStore, code_version, solved_flags, stale_rows
 
@@ -70,7 +79,8 @@ NAMES = {"table1": "Table I grid", "table1_multiseed": "Table I's best configura
          "fig2": "Figure 2 run", "fig3": "Figure 3 run", "fig4": "Figure 4 run",
          "fig5": "Figure 5 grid", "conjecture_k1": "K = 1 grid", "table5_lra": "Table V curriculum",
          "table5_lra_reg": "Table V curriculum (regularised)", "table5_bptt": "BPTT curriculum",
-         "table5_tptt": "TPTT curriculum", "readout_only": "readout-only control"}
+         "table5_tptt": "TPTT curriculum", "readout_only": "readout-only control",
+         "reservoir": "the reservoir chapter's runs"}
 TO_TASKS = ("temporal_order", "temporal_order_3bit")
 ROMAN = {"table1": "Table I", "table2": "Table II", "table3": "Table III", "table4": "Table IV",
          "table5": "Table V"}
@@ -247,7 +257,8 @@ class Verdict:
         return d
 
 
-def _strength(budgets, seeds: int, cells: int, needed: int, stale: int) -> tuple[str, list]:
+def _strength(budgets, seeds: int, cells: int, needed: int, stale: int,
+              unpaired=()) -> tuple[str, list]:
     why = []
     off = sorted({b for b in budgets if b != "paper"})
     if off:
@@ -258,13 +269,18 @@ def _strength(budgets, seeds: int, cells: int, needed: int, stale: int) -> tuple
         why.append(f"{cells} of the paper's {needed} cells")
     if stale:
         why.append(f"{_count(stale, 'row')} computed by other code")
+    why.extend(u for u in unpaired if u)   # comparisons of two methods without a paired test
     return ("indicative" if why else "supported"), why
 
 
 def _record(part, tests, verdict, evidence, budgets, seeds, cells, needed, stale=0,
-            control=((), ())):
+            control=((), (), ()), unpaired=()):
+    """``control``: (sentences, flags, reasons) of :func:`_controls`; ``unpaired``: why other
+    comparisons of two methods in this part had no paired multi-seed test (each makes the part
+    indicative)."""
     budgets = sorted({b for b in budgets if b}, key=lambda b: (b != "paper", b))
-    strength, why = _strength(budgets, seeds, cells, needed, stale)
+    reasons = list(control[2]) if len(control) > 2 else []
+    strength, why = _strength(budgets, seeds, cells, needed, stale, reasons + list(unpaired))
     return Verdict(part, part.rstrip("abcd"), tests, verdict, strength, list(evidence), budgets,
                    why, list(control[0]), list(control[1]))
 
@@ -289,42 +305,129 @@ def _seed_spread(res, task, T, K=None, budget=None):
     return int(d["seed"].nunique()), float(acc.min()), float(acc.max()), int(d.solved.sum())
 
 
-def _control_cell(res, task, T, solved, acc):
-    """One sentence comparing the learning rule's result at (task, T) with the readout-only
-    control, and whether the learning rule is shown to matter (None: no control there)."""
+# The learning rule's side of the paired control test, for verdicts on unmodified RNN-LRA-diff:
+# Table I's best configuration re-seeded, and the reservoir chapter's runs (one configuration,
+# five seeds). The control's side: the readout-only experiment, else the reservoir chapter's
+# readout-only runs.
+RESEEDED_RULE = ("table1_multiseed", "reservoir")
+CONTROL_SOURCES = ("readout_only", "reservoir")
+CONTROL_NAME = "the readout-only control"
+
+
+def _cell_rows(df: pd.DataFrame, task, T, algorithm=None) -> pd.DataFrame:
+    if df.empty:
+        return df
+    d = df[(df.task == task) & (df["T"] == T)]
+    if algorithm is not None and "algorithm" in d:
+        d = d[d.algorithm == algorithm]
+    return d
+
+
+def _control_pair(res, task, T, own=(), reseeded=True) -> Paired | None:
+    """The paired test (:func:`lra.paired.pair_methods`) of the learning rule against the
+    readout-only control at (task, T), or None when no run of the rule shares a budget with the
+    control there.
+
+    Which rows represent the learning rule: the verdict's own runs (``own``: (name, rows) pairs,
+    e.g. Figure 3's five seeds for C7) and, where the verdict is about unmodified RNN-LRA-diff
+    (``reseeded``), the re-seeded runs of :data:`RESEEDED_RULE`. Of these, at each budget where
+    the control has the cell, the one sharing the most seeds with the control is paired, with
+    preference for two or more shared seeds, then for the paper's budget, then for more seeds
+    (ties: the order above)."""
+    best = None
+    for b in BUDGET_ORDER:
+        ctrl = next((d for d in (_cell_rows(res.rows(e, b), task, T, "readout_only")
+                                 for e in CONTROL_SOURCES) if not d.empty), None)
+        if ctrl is None:
+            continue
+        cands = [(name, _cell_rows(rows[rows.budget == b], task, T)) for name, rows in own
+                 if not rows.empty]
+        if reseeded:
+            cands += [(NAMES[e], _cell_rows(res.rows(e, b), task, T, "lra_diff"))
+                      for e in RESEEDED_RULE]
+        for name, d in cands:
+            if d.empty:
+                continue
+            shared = len(set(d["seed"]) & set(ctrl["seed"]))
+            score = (shared >= MIN_PAIRED_SEEDS, b == "paper", shared)
+            if shared and (best is None or score > best[0]):
+                best = (score, name, d, ctrl)
+    if best is None:
+        return None
+    _, name, d, ctrl = best
+    return pair_methods(d, ctrl, f"RNN-LRA-diff ({name})", CONTROL_NAME)
+
+
+def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
+    """Sentences comparing the learning rule at (task, T) with the readout-only control:
+    (text, whether the rule is shown to matter — None: no control there —, budgets, and
+    (cell, why the comparison has no paired multi-seed test) or None).
+
+    With stored per-sample predictions the paired test decides (:func:`_control_pair`): the rule
+    beats the control only if every paired seed favours it at p < 0.05 (exact McNemar).
+    Without them, the threshold reading: the rule's best result (``solved``, ``acc`` in %) vs the
+    control's best seed within :data:`TOL` points — and the part is indicative."""
     df, b = _load(res, "readout_only")
     s = readout_summary(df) if not df.empty else pd.DataFrame()
     r = s[(s.task == task) & (s["T"] == T)] if not s.empty else s
     where = f"{_task(task)} at T = {T}"
     if r.empty:
         return (f"No readout-only control was run on {where}: the learning rule's share is not "
-                "measured."), None, b
+                "measured."), None, [b], None
     r = r.iloc[0]
     n, k = int(r.seeds), int(r.readout_solved)
     spread = (f"best accuracy {_pct(r.readout_mean)} on average, {r.readout_min:.2f}–"
               f"{r.readout_max:.2f} % over {n} seeds, solved in {k} of {n} seeds; {b} budget")
     head = f"Readout-only control, {where} (recurrent weights frozen; {spread})"
+    pair = _control_pair(res, task, T, own, reseeded)
+    if pair is not None and pair.missing is None:          # a paired multi-seed test decides
+        m = pair.stats["seeds"]
+        if pair.a_better_everywhere:
+            said = f"The learning rule beats the control in {m} of {m} paired seeds."
+        else:
+            said = (f"The learning rule beats the control in {pair.stats['a_better']} of {m} "
+                    f"paired seeds, not in every one, so {NOT_SHOWN}.")
+        return (f"{head}. {pair.sentence()} {said}", pair.a_better_everywhere,
+                [b] + pair.budget.split(" and "), None)
+    # no paired multi-seed test: the threshold reading, and why there is no paired test
+    if pair is None:
+        reason = "no run of the learning rule shares a budget and a seed with the control here"
+        unpaired = f"No paired test against the control on {where}: {reason}."
+    else:
+        reason, unpaired = pair.reason, pair.sentence()
+    why = (where, reason)
+    budgets = [b] + ([] if pair is None else pair.budget.split(" and "))
     if solved:
         if k > 0:
-            return f"{head}: it solves the task too, so {NOT_SHOWN}.", False, b
-        return f"{head}: the learning rule solves what the readout alone does not.", True, b
+            return f"{head}: it solves the task too, so {NOT_SHOWN}. {unpaired}", False, \
+                budgets, why
+        return (f"{head}: the learning rule solves what the readout alone does not. {unpaired}",
+                True, budgets, why)
     if acc - r.readout_max < TOL:
-        return (f"{head}: RNN-LRA-diff's {_pct(acc)} is within {TOL:g} {_pts(TOL)} of the control's best "
-                f"seed or below it, so {NOT_SHOWN}."), False, b
+        return (f"{head}: RNN-LRA-diff's {_pct(acc)} is within {TOL:g} {_pts(TOL)} of the "
+                f"control's best seed or below it, so {NOT_SHOWN}. {unpaired}"), False, budgets, why
     return (f"{head}: RNN-LRA-diff's {_pct(acc)} beats the control's best seed by "
-            f"{acc - r.readout_max:.2f} points."), True, b
+            f"{acc - r.readout_max:.2f} points. {unpaired}"), True, budgets, why
 
 
-def _controls(res, cells) -> tuple[tuple, list]:
+def _controls(res, cells, own=(), reseeded=True) -> tuple[tuple, list]:
     """The control for several (task, T, solved, accuracy) cells: (sentences, whether the rule
-    is shown to matter per cell) and the control's budgets."""
-    texts, flags, budgets = [], [], []
+    is shown to matter per cell, why each comparison lacks a paired test) and the budgets used.
+    ``own``, ``reseeded``: which runs represent the learning rule (:func:`_control_pair`)."""
+    texts, flags, lacking, budgets = [], [], {}, []
     for task, T, solved, acc in cells:
-        t, f, b = _control_cell(res, task, int(T), bool(solved), float(acc))
+        t, f, b, w = _control_cell(res, task, int(T), bool(solved), float(acc), own, reseeded)
         texts.append(t)
         flags.append(f)
-        budgets.append(b)
-    return (texts, flags), budgets
+        budgets.extend(b)
+        if w:                                      # (cell, why no paired test)
+            lacking.setdefault(w[1], []).append(w[0])
+    whys = [f"no paired multi-seed test against the readout-only control on {', '.join(where)} "
+            f"({reason})" for reason, where in lacking.items()]
+    return (texts, flags, whys), budgets
+
+
+NO_CONTROL = (([], [], []), [])
 
 
 # ------------------------------------------------------------------------------ C1
@@ -377,7 +480,8 @@ def _c1_at_10(res):
                       "does.")
     else:
         verdict = "partly" if solved else "not reproduced"
-    control, cb = _controls(res, [(r.task, 10, r.solved, r.accuracy) for r in cells.itertuples()])
+    control, cb = _controls(res, [(r.task, 10, r.solved, r.accuracy) for r in cells.itertuples()],
+                            own=[(NAMES["table1"], d)])
     needed = len(_published_cells("table1", TO_TASKS, [10]))
     return _record("C1a", tests, verdict, ev, budgets + cb, seeds,
                    d.groupby(["task", "K"]).ngroups, needed, stale, control)
@@ -469,8 +573,8 @@ def c2(res) -> list[Verdict]:
                   f"paper's, beyond the {TOL:g}-point tolerance"
                   + (", although no run solves the task (C2a): what does not reproduce is the "
                      "paper's accuracy, not its failure to solve." if n_solved == 0 else "."))
-    control, cb = _controls(res, [("random_permutation", 10, False, best)]) if not close \
-        else (([], []), [])
+    control, cb = _controls(res, [("random_permutation", 10, False, best)],
+                            own=[(NAMES[e], d) for e, _, d in src]) if not close else NO_CONTROL
     b_ = _record("C2b", tests_b, "reproduced" if close else "not reproduced", ev,
                  budgets + cb, seeds, cells, needed, stale, control)
     return [a, b_]
@@ -502,7 +606,8 @@ def c3(res) -> list[Verdict]:
     if marginal == n and solved_all.all():
         ev.append("Every cell is solved for every K: these cells cannot separate the values of K.")
     ctl = cells.groupby(["task", "T"]).agg(solved=("solved", "any"), acc=("accuracy", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in ctl.iterrows()])
+    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in ctl.iterrows()],
+                            own=[(NAMES["table1"], df)])
     return [_record("C3", tests, verdict, ev, [b] + cb, _seeds(df), n,
                     published("table1").groupby(["task", "T"]).ngroups,
                     _stale(df, _current()), control)]
@@ -511,7 +616,9 @@ def c3(res) -> list[Verdict]:
 # ------------------------------------------------------------------------------ C4, C5
 def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_values):
     """Two variants cell by cell (task, T, K): agreement, and whether the cells can tell them
-    apart at all (both solved; a difference below the tolerance; or within the seeds' spread)."""
+    apart at all (both solved; a difference below the tolerance; or within the seeds' spread).
+    Where both variants store predictions for two or more seeds, the paired test decides a cell:
+    it differs only if one variant is better in every paired seed at p < 0.05."""
     b = _common(res, [base, other])
     if b is None:
         return _not_tested(part, tests, f"both the {NAMES[base]} and the {NAMES[other]} at one "
@@ -523,13 +630,22 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
         return _not_tested(part, tests, f"cells run in both the {NAMES[base]} and the "
                                         f"{NAMES[other]}")
     ceiling, below, spread_cells, differ, listing = 0, [], [], 0, []
+    pairs, not_shown = [], 0
     for r in m.itertuples():
         diff = abs(r.accuracy_a - r.accuracy_b)
         listing.append(f"{_task(r.task)} T = {r.T}, K = {r.K:g}: {_res(r.solved_a, r.accuracy_a)} "
                        f"vs {_res(r.solved_b, r.accuracy_b)}")
         sp = _seed_spread(res, r.task, r.T, r.K, b)
+        pair = pair_methods(*(d[(d.task == r.task) & (d["T"] == r.T) & (d.K == r.K)]
+                              for d in (A, B)), f"{names[0]} at K = {r.K:g}", names[1])
+        pairs.append(pair)
         if r.solved_a and r.solved_b:
             ceiling += 1
+        elif pair.missing is None:        # a paired multi-seed test decides
+            if pair.a_better_everywhere or pair.b_better_everywhere:
+                differ += 1
+            else:
+                not_shown += 1
         elif r.solved_a != r.solved_b:
             differ += 1
         elif diff < TOL:
@@ -543,11 +659,28 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
     n = len(m)
     verdict = "reproduced" if differ == 0 else ("partly" if differ < n else "not reproduced")
     Ts = _set(m["T"])
-    ev = [f"{n - differ} of {n} cells agree between {names[0]} and {names[1]} (both solve, or "
-          f"within {TOL:g} {_pts(TOL)}); {b} budget, {_per_config(_seeds(A))}, T ∈ {Ts}."]
+    agree = (f"both solve, or within {TOL:g} {_pts(TOL)}" if not not_shown and not any(
+        p.missing is None for p in pairs) else f"both solve; or, paired over seeds, neither is "
+        f"better in every seed at p < 0.05; or, without a paired test, within {TOL:g} {_pts(TOL)}")
+    ev = [f"{n - differ} of {n} cells agree between {names[0]} and {names[1]} ({agree}); "
+          f"{b} budget, {_per_config(_seeds(A))}, T ∈ {Ts}."]
     ev.append("Cells: " + "; ".join(listing) + "." if n <= 9 else
               f"Cells: {n} (task, T, K) combinations over {m.task.nunique()} tasks.")
-    if differ == 0 or spread_cells:
+    tested = [p for p in pairs if p.tested]
+    if tested and n <= 9:
+        ev.extend(p.sentence() for p in tested)
+    elif tested:
+        ev.append(f"Paired tests (exact McNemar per seed) in {len(tested)} of {n} cells; one "
+                  "variant is better in every paired seed in "
+                  f"{sum(p.a_better_everywhere or p.b_better_everywhere for p in tested)}.")
+    refused = [p for p in pairs if not p.tested]
+    if refused:
+        ev.append(f"No paired test of the variants in {len(refused)} of {n} cells: "
+                  + "; ".join(sorted({REFUSALS[p.refusal] for p in refused})) + ".")
+    lacking = [p.reason for p in pairs if p.missing]
+    unpaired = [f"no paired multi-seed test of the variants in {len(lacking)} of {n} cells ("
+                + "; ".join(sorted(set(lacking))) + ")"] if lacking else []
+    if differ == 0 or spread_cells or not_shown:
         why = []
         if ceiling:
             why.append(f"both variants solve the task in {ceiling} of {n} cells, so no difference "
@@ -562,6 +695,9 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
                        "Table I's best "
                        f"configuration ({sp[1]:.2f}–{sp[2]:.2f} % over {sp[0]} seeds) is larger "
                        f"than the difference ({d:.2f} points)")
+        if not_shown:
+            why.append(f"in {_count(not_shown, 'cell')} neither variant is better in every "
+                       "paired seed at p < 0.05")
         ev.append("Why: " + "; ".join(why) + ".")
         if differ == 0:
             ev[0] = ev[0][:-1] + "; the available cells cannot separate the two variants."
@@ -576,10 +712,11 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
                   f"of {len(pa)} cells differ by {TOL:g} {_pts(TOL)} or more between the variants "
                   f"(at T ∈ {_set(pa[pdiff]['T'])}).")
     cells = m.groupby(["task", "T"]).agg(solved=("solved_a", "any"), acc=("accuracy_a", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in cells.iterrows()])
+    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in cells.iterrows()],
+                            own=[(NAMES[base], A)])
     stale = _stale(A, _current()) + _stale(B, _current())
     return _record(part, tests, verdict, ev, [b] + cb, min(_seeds(A), _seeds(B)), n, len(pa),
-                   stale, control)
+                   stale, control, unpaired)
 
 
 def c4(res) -> list[Verdict]:
@@ -620,7 +757,8 @@ def _c5_table4(res):
     ev.append(f"The paper reports only the best setting: {_pct(pub.accuracy.max())} at "
               f"c0 ∈ {_set(pub.c0)}, c1 ∈ {_set(pub.c1)}.")
     best = df.groupby(["task", "T"]).agg(solved=("solved", "any"), acc=("best_accuracy", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc * 100) for (t, T), r in best.iterrows()])
+    control, cb = _controls(res, [(t, T, r.solved, r.acc * 100) for (t, T), r in best.iterrows()],
+                            own=[(NAMES["table4"], df)])
     g = EXPERIMENTS["table4"].grid
     needed = len(g["K"]) * len(g["c0"]) * len(g["c1"])
     cells = df.groupby(["K", "c0", "c1"]).ngroups
@@ -708,6 +846,8 @@ def c6(res) -> list[Verdict]:
 # Figure 3's two readings: the paper forces the normalisation of Δh (fig3_dh: Δh alone, the
 # text's reading); fig3 also forces the weight gradients (the variant the book ran first).
 FIG3_READINGS = (("fig3_dh_seeds", "fig3_dh"), ("fig3_seeds", "fig3"))
+FIG3_WHAT = {FIG3_READINGS[0]: "Δh forced alone",
+             FIG3_READINGS[1]: "Δh and the weight gradients forced"}
 
 
 def _span(values) -> str:
@@ -759,6 +899,12 @@ def c7(res) -> list[Verdict]:
     ev = [f"With forced normalisation ({what}) the {NAMES['fig3']} {r3}; the unmodified "
           f"{NAMES['fig2']} {'solves it' if s2 else 'reaches ' + _pct(a2) + ', not solved'} "
           f"({b} budget, one configuration)."]
+    # paired per seed (lra.paired): forced vs unmodified, and the two readings of Figure 3
+    forced = f"forced normalisation ({FIG3_WHAT[reading]})"
+    vs_plain = pair_methods(f3, f2, forced, "unmodified RNN-LRA-diff (the Figure 2 run)")
+    ev.append(vs_plain.sentence())
+    unpaired = [f"no paired multi-seed test of forced vs unmodified ({vs_plain.reason})"
+                ] if vs_plain.missing else []
     other = FIG3_READINGS[1] if reading is FIG3_READINGS[0] else None
     if other is not None:
         o, _ = _fig3(res, b, other)
@@ -768,10 +914,19 @@ def c7(res) -> list[Verdict]:
                       f"{int(os_.sum())} of {_count(len(os_), 'seed')}"
                       + (f" ({_span(o[o.solved].iterations)} iterations)." if os_.any()
                          else "."))
+            readings = pair_methods(f3, o, FIG3_WHAT[reading], FIG3_WHAT[other])
+            ev.append(readings.sentence())
+            if readings.missing:
+                unpaired.append("no paired multi-seed test of Figure 3's two readings "
+                                f"({readings.reason})")
     better = (s3 and not s2) or (not s3 and not s2 and a3 - a2 >= TOL)
+    if vs_plain.missing is None:           # a paired multi-seed test decides the direction
+        better = vs_plain.a_better_everywhere
     vb = "not reproduced" if better else "reproduced"
-    control, cb = _controls(res, [("random_permutation", 10, s3, a3)]) if better else (([], []), [])
-    return [a, _record("C7b", tests_b, vb, ev, [b] + cb, seeds, 1, 1, stale, control)]
+    control, cb = _controls(res, [("random_permutation", 10, s3, a3)],
+                            own=[(f"Figure 3's runs, {FIG3_WHAT[reading]}", f3)],
+                            reseeded=False) if better else NO_CONTROL
+    return [a, _record("C7b", tests_b, vb, ev, [b] + cb, seeds, 1, 1, stale, control, unpaired)]
 
 
 # ------------------------------------------------------------------------------ C8
@@ -868,7 +1023,9 @@ def _c8_length(res, part, task):
     Tc = mr if mr is not None else 10
     rr = reg[(reg.task == task) & (reg["T"] == Tc)]
     control, cb = _controls(res, [(task, Tc, bool(rr.solved.any()),
-                                   rr.best_accuracy.max() * 100)]) if len(rr) else (([], []), [])
+                                   rr.best_accuracy.max() * 100)],
+                            own=[(NAMES["table5_lra_reg"], reg)], reseeded=False) \
+        if len(rr) else NO_CONTROL
     stale = _stale(plain, _current()) + _stale(reg, _current())
     return _record(part, tests, v, ev, budgets + cb, min(_seeds(plain), _seeds(reg)), 1, 1,
                    stale, control)
@@ -880,13 +1037,25 @@ def c9(res) -> list[Verdict]:
     df, b = _load(res, "fig5")
     if df.empty or df.lam.nunique() < 2:
         return [_not_tested("C9", tests, "Figure 5 with more than one λ")]
-    agree, cannot, per = [], [], []
+    agree, cannot, per, paired, lacking, decided = [], [], [], [], [], 0
     for task, d in df.groupby("task"):
         s = d.groupby("lam").agg(acc=("best_accuracy", "max"), solved=("solved", "any"))
         score = np.where(s.solved, np.inf, s.acc * 100)     # solved beats any accuracy
         lo = score[0]
         rest = score[1:]
-        if (s.solved.all()) or np.all(np.abs(rest - lo) < TOL):
+        # the smallest λ paired per seed with each other λ (lra.paired)
+        pairs = [pair_methods(d[d.lam == s.index[0]], d[d.lam == lam], f"λ = {s.index[0]:g}",
+                              f"λ = {lam:g}") for lam in s.index[1:]] \
+            if d["T"].nunique() == 1 else []                # one cell per task in Figure 5
+        paired += [p.sentence() for p in pairs if p.tested]
+        lacking += [p.reason for p in pairs if p.missing]
+        if pairs and all(p.missing is None for p in pairs):  # paired multi-seed tests decide
+            decided += 1
+            if all(p.a_better_everywhere for p in pairs):
+                agree.append(task)
+            elif not any(p.a_better_everywhere or p.b_better_everywhere for p in pairs):
+                cannot.append(task)
+        elif (s.solved.all()) or np.all(np.abs(rest - lo) < TOL):
             cannot.append(task)
         elif np.all(lo > rest) and np.all((lo - rest) >= TOL):
             agree.append(task)
@@ -894,15 +1063,24 @@ def c9(res) -> list[Verdict]:
             f"λ = {l:g} {_res(sv, a * 100)}" for l, sv, a in zip(s.index, s.solved, s.acc)))
     n = len(per)
     verdict = "reproduced" if len(agree) == n else ("partly" if agree else "not reproduced")
-    ev = [f"The smallest λ is best by {TOL:g} {_pts(TOL)} or more in {len(agree)} of {n} tasks "
-          f"({NAMES['fig5']}, {_runs(df, b)})."] + [p + "." for p in per]
+    by = (f"by {TOL:g} {_pts(TOL)} or more" if not decided else
+          f"better than every other λ in every paired seed at p < 0.05, or, without a paired "
+          f"test, by {TOL:g} {_pts(TOL)} or more")
+    ev = [f"The smallest λ is best ({by}) in {len(agree)} of {n} tasks "
+          f"({NAMES['fig5']}, {_runs(df, b)})."] + [p + "." for p in per] + paired
+    if lacking:
+        ev.append(f"No paired multi-seed test in {_count(len(lacking), 'comparison')} of the "
+                  "smallest λ with another: " + "; ".join(sorted(set(lacking))) + ".")
     if cannot:
-        ev.append("Cannot separate the values of λ (differences below the tolerance, or all "
-                  "solved): " + ", ".join(_task(t) for t in cannot) + ".")
+        ev.append("Cannot separate the values of λ (differences below the tolerance, all "
+                  "solved, or no paired seed significant): " + ", ".join(_task(t) for t in cannot)
+                  + ".")
+    unpaired = [f"no paired multi-seed test in {_count(len(lacking), 'comparison')} of λ values "
+                f"({'; '.join(sorted(set(lacking)))})"] if lacking else []
     g = EXPERIMENTS["fig5"]
     needed = len(g.tasks) * len(g.grid["lam"])
     return [_record("C9", tests, verdict, ev, [b], _seeds(df), df.groupby(["task", "lam"]).ngroups,
-                    needed, _stale(df, _current()))]
+                    needed, _stale(df, _current()), unpaired=unpaired)]
 
 
 # ------------------------------------------------------------------------------ C10
@@ -937,7 +1115,8 @@ def _c10_ours(res):
         f"{_res(r.solved_k, r.accuracy_k)}" for r in m.itertuples()) + ".")
     ev.extend(_gamma_note(k1))
     control, cb = _controls(res, [(r.task, r.T, r.solved_k1, r.accuracy_k1)
-                                  for r in m.itertuples()])
+                                  for r in m.itertuples()],
+                            own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
     stale = _stale(k1, _current()) + _stale(t1, _current())
     needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
     return _record("C10a", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed, stale, control)
@@ -979,7 +1158,8 @@ def _c10_paper(res):
     ev.append("Cells: " + "; ".join(
         f"{_task(r.task)} T = {r.T}: {_res(r.solved_x, r.accuracy)} vs paper "
         f"{'solved' if r.solved_y else _pct(r.acc)}" for r in m.itertuples()) + ".")
-    control, cb = _controls(res, [(r.task, r.T, r.solved_x, r.accuracy) for r in m.itertuples()])
+    control, cb = _controls(res, [(r.task, r.T, r.solved_x, r.accuracy) for r in m.itertuples()],
+                            own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
     needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
     return _record("C10b", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed,
                    _stale(k1, _current()), control)

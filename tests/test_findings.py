@@ -112,3 +112,49 @@ def test_coverage_counts_cells_of_the_paper_grid(tmp_path):
     print(cov)
     assert cov.loc["Table I", "paper"] == 2 and cov.loc["Table I", "smoke"] == 0
     assert findings.rows_by_device(store, "paper").to_dict() == {"test-device": 4}
+
+
+def test_readout_control_uses_the_paired_test_when_predictions_are_stored(tmp_path):
+    """With per-sample predictions at one budget, the finding reports the paired seeds, and its
+    headline no longer says the readout does as well where the rule is better in every seed."""
+    import numpy as np
+
+    from lra.predictions import pack
+
+    def bits(n_wrong, n=200):
+        v = np.ones(n, dtype=bool)
+        v[:n_wrong] = False
+        return {"best_correct": pack(v)}, float(v.mean())
+
+    store = ResultsStore(tmp_path)
+    ro = [("random_permutation", 10, s, bits(40)[1], False, bits(40)[0]) for s in range(3)]
+    store.append("readout_only", "smoke", rows("readout_only", "smoke", ro, "readout_only"),
+                 PROV)
+    lra = [("random_permutation", 10, s, bits(2)[1], False, bits(2)[0]) for s in range(3)]
+    store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", lra), PROV)
+    f = findings.readout_control(store)
+    print("checks: 3 of 3 paired seeds better -> the headline names the exception\n", f.text)
+    assert "Random permutation: RNN-LRA-diff better in 3 and worse in 0 of 3 seeds (smoke " \
+           "budget)" in f.text
+    assert "RNN-LRA-diff is better than training only the readout" in f.headline
+    assert "does as well" not in f.headline
+    # a second task where the readout does as well: the headline names the exception
+    to = [("temporal_order", 10, s, 1.0, True, bits(0)[0] | {"key": f"to-{s}"})
+          for s in range(3)]
+    store.append("readout_only", "smoke", rows("readout_only", "smoke", to, "readout_only"), PROV)
+    store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", to), PROV)
+    f = findings.readout_control(store)
+    print(f.text)
+    assert "does as well as RNN-LRA-diff at T = 10 except on Random permutation" in f.headline
+    assert "Temporal order: RNN-LRA-diff better in 0 and worse in 0 of 3 seeds" in f.text
+    # without predictions: the old headline, and no paired test said plainly
+    store2 = ResultsStore(tmp_path / "old")
+    store2.append("readout_only", "smoke", rows("readout_only", "smoke", [r[:5] for r in ro],
+                                                 "readout_only"), PROV)
+    store2.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke",
+                                                     [r[:5] for r in lra]), PROV)
+    f = findings.readout_control(store2)
+    print("checks: no predictions -> 'No paired multi-seed test'\n", f.text)
+    assert "does as well" in f.headline
+    assert "No paired multi-seed test on Random permutation (the rows store no per-sample " \
+           "predictions)" in f.text

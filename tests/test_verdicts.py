@@ -3,9 +3,12 @@ claim part's verdict and strength, the cases that used to be wrong, and that one
 the verdict."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from lra.paired import pair_methods
+from lra.predictions import pack
 from lra.report import AGREE_POINTS, compare, curriculum_max_T, published
 from lra.store import COLUMNS, ResultsStore, code_version
 from lra.verdicts import (NOT_SHOWN, STRENGTHS, VERDICTS, FrameResults, all_verdicts, c1, c2,
@@ -346,3 +349,199 @@ def test_c5b_and_c9_follow_the_grid():
     assert "Cannot separate the values of λ" in v.text() and "temporal order" in v.text()
     lam.loc[1, "best_accuracy"] = 0.95
     assert part(c9(FrameResults({("fig5", "smoke"): lam})), "C9").verdict == "not reproduced"
+
+
+# ---------------------------------------------------------------- paired multi-seed comparisons
+def correct(n, wrong):
+    """Per-sample correctness of n validation samples, wrong at the given indices, packed."""
+    v = np.ones(n, dtype=bool)
+    v[list(wrong)] = False
+    return pack(v), float(v.mean())
+
+
+def with_bits(task, T, bit_specs, **kw):
+    """One row per seed from (packed bits, accuracy) pairs: acc is what the bits give."""
+    return [dict(task=task, T=T, seed=s, acc=a, best_correct=p, **kw)
+            for s, (p, a) in enumerate(bit_specs)]
+
+
+N_VAL = 400
+RULE_WRONG = [range(0, 4), range(4, 8), range(8, 12)]          # 99 % in each seed
+CONTROL_WRONG = [range(100, 180), range(180, 260), range(260, 340)]   # 80 % in each seed
+
+
+def paired_control_source(rule=None, control=None, n_control=N_VAL):
+    """Random permutation at T = 10, paper budget: Table I's grid (three K, seed 0), its best
+    configuration re-seeded (three seeds) and the readout-only control (three seeds), every row
+    with per-sample predictions unless ``rule`` / ``control`` give other bits."""
+    rule = rule or [correct(N_VAL, w) for w in RULE_WRONG]
+    control = control or [correct(n_control, w) for w in CONTROL_WRONG]
+    grid = runs("table1", "paper", [dict(task=RP, T=10, K=K, acc=rule[0][1],
+                                         best_correct=rule[0][0]) for K in (10, 20, 30)])
+    ms = runs("table1_multiseed", "paper", with_bits(RP, 10, rule))
+    ro = runs("readout_only", "paper", with_bits(RP, 10, control), algorithm="readout_only",
+              K=None, gamma=None, c0=None, c1=None, lam=None, loss=None, norm=None)
+    return FrameResults({("table1", "paper"): grid, ("table1_multiseed", "paper"): ms,
+                         ("readout_only", "paper"): ro})
+
+
+def test_paired_control_every_seed_significant_beats_the_control():
+    """(a) Predictions stored on both sides, every seed significant: the control sentence is the
+    paired test, and the rule beats the control in 3 of 3 seeds; the part can be supported."""
+    b = part(c2(paired_control_source()), "C2b")
+    print("checks: paired sentence present; 3 of 3 seeds better at p < 0.05; no indicative "
+          "reason from the control; strength supported")
+    assert "RNN-LRA-diff (Table I's best configuration, re-seeded) against the readout-only " \
+           "control on 3 seeds (0, 1, 2)" in b.control
+    assert "Paired test, random permutation at T = 10, paper budget, 400 validation samples " \
+           "per seed, exact McNemar per seed" in b.control
+    assert "is better in 3 of 3 and worse in 0 of 3 at p < 0.05" in b.control
+    assert "accuracy difference (the first minus the second) +19.00 points on average " \
+           "(+19.00 to +19.00 over seeds)" in b.control
+    assert "The learning rule beats the control in 3 of 3 paired seeds." in b.control
+    assert b.control_matters == [True] and "beats it in 1 of 1 cell" in b.control_summary
+    assert b.strength == "supported" and b.why_indicative == []
+
+
+def test_paired_control_one_seed_not_significant_changes_the_verdict():
+    """(b) One seed's bits made equal to the control's: that seed is not significant, so the rule
+    is not shown to matter, although its best accuracy still beats the control's best seed by
+    19 points (the old threshold reading)."""
+    rule = [correct(N_VAL, w) for w in RULE_WRONG]
+    rule[1] = correct(N_VAL, CONTROL_WRONG[1])                  # seed 1 = the control's answers
+    b = part(c2(paired_control_source(rule=rule)), "C2b")
+    print("checks: 2 of 3 seeds better; largest p 1; not shown to matter; flag False")
+    assert "is better in 2 of 3 and worse in 0 of 3 at p < 0.05" in b.control
+    assert "largest p 1" in b.control and "only 2 of 3 seeds show a difference" in b.control
+    assert f"beats the control in 2 of 3 paired seeds, not in every one, so {NOT_SHOWN}" \
+        in b.control
+    assert b.control_matters == [False] and "beats the control's best seed" not in b.control
+    # the control better in one seed: the seeds disagree
+    rule[1] = correct(N_VAL, range(0, 120))                     # 70 % < the control's 80 %
+    b = part(c2(paired_control_source(rule=rule)), "C2b")
+    print("checks: a seed favouring the control -> the seeds disagree")
+    assert "is better in 2 of 3 and worse in 1 of 3" in b.control
+    assert "the seeds disagree" in b.control and b.control_matters == [False]
+
+
+def test_no_predictions_means_no_paired_test_and_indicative():
+    """(c) Rows without per-sample predictions (stored before the column existed): the
+    threshold reading stays, the sentence says no paired test is possible and why, and the part
+    is indicative with that reason."""
+    src = paired_control_source()
+    for key in src.tables:
+        src.tables[key] = src.tables[key].assign(best_correct="")
+    b = part(c2(src), "C2b")
+    print("checks: 'No paired test', the reason, the old threshold sentence, indicative")
+    assert "No paired test, random permutation at T = 10, paper budget, of RNN-LRA-diff " \
+           "(Table I's best configuration, re-seeded) and the readout-only control" in b.control
+    assert "neither side's rows store per-sample predictions" in b.control
+    assert "beats the control's best seed by 19.00 points" in b.control
+    assert b.strength == "indicative"
+    assert b.why_indicative == ["no paired multi-seed test against the readout-only control on "
+                                "random permutation at T = 10 (the rows store no per-sample "
+                                "predictions)"]
+
+
+def test_different_validation_sizes_are_refused():
+    """(d) Two sides whose validation sets differ in size cannot be paired sample by sample."""
+    b = part(c2(paired_control_source(n_control=500)), "C2b")
+    print("checks: refused for different validation sizes; indicative with that reason")
+    assert "the validation sets differ: RNN-LRA-diff (Table I's best configuration, re-seeded) " \
+           "has 400 samples and the readout-only control 500 at seed 0" in b.control
+    assert b.strength == "indicative" and any("differ in size" in w for w in b.why_indicative)
+    # directly: rows of one method at two budgets (500 vs 10,000 samples)
+    a = runs("x", "smoke", with_bits(RP, 10, [correct(500, [0])] * 2))
+    z = runs("y", "paper", with_bits(RP, 10, [correct(10_000, [0])] * 2))
+    p = pair_methods(a, z, "smoke run", "paper run")
+    print(p.sentence())
+    assert not p.tested and p.refusal == "sizes differ" and "paper and smoke budget" in \
+        p.sentence()
+    with pytest.raises(ValueError):                            # different cells: caller's error
+        pair_methods(a, runs("y", "smoke", with_bits(RP, 20, [correct(500, [0])])), "a", "b")
+
+
+def test_paired_picks_each_seeds_reported_run_and_checks_the_bits():
+    """Per seed the tables' run (solved first, then best accuracy) is paired; bits that do not
+    give the row's best accuracy are refused."""
+    good, bad = correct(N_VAL, [0]), correct(N_VAL, range(200))
+    a = runs("x", "paper", [dict(task=RP, T=10, seed=0, acc=bad[1], best_correct=bad[0]),
+                            dict(task=RP, T=10, seed=0, acc=good[1], best_correct=good[0],
+                                 alpha=0.01)])
+    z = runs("y", "paper", with_bits(RP, 10, [bad]))
+    p = pair_methods(a, z, "A", "B")
+    print(p.sentence())
+    assert p.tested and p.seeds == [0] and p.stats["diff_mean"] == pytest.approx(199 / N_VAL)
+    assert p.missing == "one seed paired, so no spread over seeds"
+    wrong = runs("x", "paper", [dict(task=RP, T=10, seed=0, acc=0.5, best_correct=good[0])])
+    p = pair_methods(wrong, z, "A", "B")
+    print(p.sentence())
+    assert p.refusal == "bits disagree" and "do not give" not in p.sentence()
+    assert "give 99.75 % but its best accuracy is 50.00 %" in p.sentence()
+
+
+def test_c7_pairs_forced_with_unmodified_and_the_two_readings():
+    """C7: forced normalisation vs the unmodified run, and Δh forced alone vs the weight
+    gradients forced too, each paired per seed; one seed of the unmodified run is no paired
+    multi-seed test (indicative), five seeds of both readings are."""
+    solved = [correct(N_VAL, [])] * 3
+    f2 = runs("fig2", "paper", with_bits(RP, 10, [correct(N_VAL, range(8))], iterations=100000))
+    dh = runs("fig3_dh_seeds", "paper", with_bits(RP, 10, solved, norm="forced_dh"))
+    w = runs("fig3_seeds", "paper", with_bits(RP, 10, [correct(N_VAL, range(60))] * 3,
+                                              norm="forced"))
+    src = FrameResults({("fig2", "paper"): f2, ("fig3_dh", "paper"): dh.iloc[:1],
+                        ("fig3_dh_seeds", "paper"): dh, ("fig3_seeds", "paper"): w})
+    b = part(c7(src), "C7b")
+    print("checks: forced vs unmodified paired on seed 0 only (indicative); the readings on 3 "
+          "seeds, Δh alone better in 3 of 3")
+    assert "forced normalisation (Δh forced alone) against unmodified RNN-LRA-diff (the " \
+           "Figure 2 run) on 1 seed (0)" in b.text()
+    assert "Δh forced alone against Δh and the weight gradients forced on 3 seeds" in b.text()
+    assert "Δh forced alone is better in every paired seed (3 of 3)" in b.text()
+    assert "no paired multi-seed test of forced vs unmodified (one seed paired, so no spread " \
+           "over seeds)" in b.why_indicative
+    assert not any("readings" in w_ for w_ in b.why_indicative)
+    assert b.verdict == "not reproduced"
+
+
+def test_c4_paired_seeds_decide_whether_the_variants_differ():
+    """C4 with three seeds per configuration: a 5-point difference that every seed shows is a
+    difference; the same mean difference when seeds disagree is not."""
+    mse = [correct(N_VAL, range(40))] * 3                          # 90 %
+    lp_worse = [correct(N_VAL, range(60))] * 3                     # 85 % in every seed
+    def src(lp):
+        return FrameResults({("table1", "paper"): runs("table1", "paper",
+                                                       with_bits(RP, 10, mse)),
+                             ("table2", "paper"): runs("table2", "paper", with_bits(RP, 10, lp),
+                                                       loss="log_penalty")})
+    v = part(c4(src(lp_worse)), "C4")
+    print("checks: every seed favours MSE -> the cell differs (not reproduced)")
+    assert "MSE (Table I) at K = 10 is better in every paired seed (3 of 3)" in v.text()
+    assert v.verdict == "not reproduced"
+    mixed = [correct(N_VAL, range(60)), correct(N_VAL, range(20)), correct(N_VAL, range(40))]
+    v = part(c4(src(mixed)), "C4")
+    print("checks: seeds disagree -> not shown to differ (reproduced, cannot separate)")
+    assert "the seeds disagree" in v.text() and v.verdict == "reproduced"
+    assert "paired over seeds, neither is better in every seed" in v.headline
+    assert "neither variant is better in every paired seed" in v.text()
+
+
+def test_c9_paired_seeds_decide_whether_the_smallest_lambda_is_best():
+    """C9 with three seeds per λ: the smallest λ better than the other in every seed is the
+    claim; where one seed shows no difference the claim fails, although the best accuracies
+    over seeds differ by 9 points (the threshold reading would say reproduced)."""
+    def src(small, other):
+        lam = runs("fig5", "paper", with_bits(RP, 20, small, lam=0.1)
+                   + with_bits(RP, 20, other, lam=1.0))
+        return FrameResults({("fig5", "paper"): lam})
+    v = part(c9(src([correct(N_VAL, range(20))] * 3, [correct(N_VAL, range(40))] * 3)), "C9")
+    print("checks: λ = 0.1 better in 3 of 3 seeds -> reproduced, and no unpaired reason")
+    assert "λ = 0.1 is better in every paired seed (3 of 3)" in v.text()
+    assert v.verdict == "reproduced" and not any("paired" in w for w in v.why_indicative)
+    small = [correct(N_VAL, range(4)), correct(N_VAL, range(40)), correct(N_VAL, range(40))]
+    other = [correct(N_VAL, range(40)), correct(N_VAL, range(40)), correct(N_VAL, range(80))]
+    v = part(c9(src(small, other)), "C9")
+    print("checks: seed 1 identical (p = 1) -> not reproduced although 99 % vs 90 % at best")
+    assert "λ = 0.1 99.00 %, λ = 1 90.00 %" in v.text()
+    assert "is better in 2 of 3 and worse in 0 of 3" in v.text()
+    assert v.verdict == "not reproduced" and "Cannot separate the values of λ" in v.text()
