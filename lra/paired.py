@@ -192,3 +192,24 @@ def pair_methods(rows_a: pd.DataFrame, rows_b: pd.DataFrame, a: str = "A", b: st
     out.seeds, out.stats = shared, stats
     out.n = sizes.pop() if len(sizes) == 1 else None
     return out
+
+
+def frame(pairs: list[Paired]) -> pd.DataFrame:
+    """One reader-facing row per paired comparison (differences in points, first minus second)."""
+    rows = []
+    for p in pairs:
+        s = p.stats
+        k = s["seeds"] if s else 0
+        rows.append({
+            "task": p.task, "T": p.T, "budget": p.budget, "compared": f"{p.a} − {p.b}",
+            "seeds paired": ", ".join(map(str, p.seeds)) if s else "—",
+            "validation samples": f"{p.n:,}" if s and p.n else "—",
+            f"first better (p < {p.level:g})": f"{s['a_better']}/{k}" if s else "—",
+            f"second better (p < {p.level:g})": f"{s['b_better']}/{k}" if s else "—",
+            "difference, points: mean (range)":
+                f"{100 * s['diff_mean']:+.2f} ({100 * s['diff_min']:+.2f} to "
+                f"{100 * s['diff_max']:+.2f})" if s else "—",
+            "largest p": f"{s['max_p']:.2g}" if s else "—",
+            "reading": (p.conclusion() + ("" if p.missing is None else f" ({p.missing})"))
+                       if s else p.missing})
+    return pd.DataFrame(rows)

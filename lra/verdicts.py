@@ -20,7 +20,7 @@ spread of the accuracy difference; one method is better only if every paired see
 p < 0.05. Where a verdict credits the learning rule, the record says whether it beats the
 readout-only control (:mod:`lra.readout`: recurrent weights frozen at initialisation, only the
 readout trained), with that control's spread over seeds, by that paired test
-(:func:`_control_pair` says which runs stand for the learning rule). Paired tests also decide C7
+(:func:`control_pair` says which runs stand for the learning rule). Paired tests also decide C7
 (forced normalisation vs the unmodified run; Figure 3's two readings) and the cells of C4/C5a
 (two variants). Where no paired multi-seed test is possible — rows without predictions (stored
 before the column existed), one seed, no shared seed, validation sets of different sizes — the
@@ -323,7 +323,7 @@ def _cell_rows(df: pd.DataFrame, task, T, algorithm=None) -> pd.DataFrame:
     return d
 
 
-def _control_pair(res, task, T, own=(), reseeded=True) -> Paired | None:
+def control_pair(res, task, T, own=(), reseeded=True) -> Paired | None:
     """The paired test (:func:`lra.paired.pair_methods`) of the learning rule against the
     readout-only control at (task, T), or None when no run of the rule shares a budget with the
     control there.
@@ -358,12 +358,29 @@ def _control_pair(res, task, T, own=(), reseeded=True) -> Paired | None:
     return pair_methods(d, ctrl, f"RNN-LRA-diff ({name})", CONTROL_NAME)
 
 
+def control_pairs(results=None) -> list[Paired]:
+    """The paired test of unmodified RNN-LRA-diff against the readout-only control at every
+    (task, T) where the control was run, the runs chosen as the verdicts choose them
+    (:func:`control_pair`); for the table in chapter "RNN-LRA-diff", section "Control: readout
+    only"."""
+    res = as_source(results)
+    cells = set()
+    for b in BUDGET_ORDER:
+        for e in CONTROL_SOURCES:
+            d = res.rows(e, b)
+            if not d.empty:
+                d = d[d.algorithm == "readout_only"]
+                cells |= {(t, int(T)) for t, T in zip(d.task, d["T"])}
+    pairs = [control_pair(res, task, T) for task, T in sorted(cells)]
+    return [p for p in pairs if p is not None]
+
+
 def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
     """Sentences comparing the learning rule at (task, T) with the readout-only control:
     (text, whether the rule is shown to matter — None: no control there —, budgets, and
     (cell, why the comparison has no paired multi-seed test) or None).
 
-    With stored per-sample predictions the paired test decides (:func:`_control_pair`): the rule
+    With stored per-sample predictions the paired test decides (:func:`control_pair`): the rule
     beats the control only if every paired seed favours it at p < 0.05 (exact McNemar).
     Without them, the threshold reading: the rule's best result (``solved``, ``acc`` in %) vs the
     control's best seed within :data:`TOL` points — and the part is indicative."""
@@ -379,7 +396,7 @@ def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
     spread = (f"best accuracy {_pct(r.readout_mean)} on average, {r.readout_min:.2f}–"
               f"{r.readout_max:.2f} % over {n} seeds, solved in {k} of {n} seeds; {b} budget")
     head = f"Readout-only control, {where} (recurrent weights frozen; {spread})"
-    pair = _control_pair(res, task, T, own, reseeded)
+    pair = control_pair(res, task, T, own, reseeded)
     if pair is not None and pair.missing is None:          # a paired multi-seed test decides
         m = pair.stats["seeds"]
         if pair.a_better_everywhere:
@@ -413,7 +430,7 @@ def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
 def _controls(res, cells, own=(), reseeded=True) -> tuple[tuple, list]:
     """The control for several (task, T, solved, accuracy) cells: (sentences, whether the rule
     is shown to matter per cell, why each comparison lacks a paired test) and the budgets used.
-    ``own``, ``reseeded``: which runs represent the learning rule (:func:`_control_pair`)."""
+    ``own``, ``reseeded``: which runs represent the learning rule (:func:`control_pair`)."""
     texts, flags, lacking, budgets = [], [], {}, []
     for task, T, solved, acc in cells:
         t, f, b, w = _control_cell(res, task, int(T), bool(solved), float(acc), own, reseeded)

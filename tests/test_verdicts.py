@@ -545,3 +545,28 @@ def test_c9_paired_seeds_decide_whether_the_smallest_lambda_is_best():
     assert "λ = 0.1 99.00 %, λ = 1 90.00 %" in v.text()
     assert "is better in 2 of 3 and worse in 0 of 3" in v.text()
     assert v.verdict == "not reproduced" and "Cannot separate the values of λ" in v.text()
+
+
+def test_control_pairs_table_for_the_chapter():
+    """lra.verdicts.control_pairs pairs the rule with the control in every cell the control ran,
+    with the runs the verdicts use; lra.paired.frame shows each as one row (and a refusal as its
+    reason)."""
+    from lra.paired import frame
+    from lra.verdicts import control_pairs
+    df = frame(control_pairs(paired_control_source()))
+    print(df.to_string())
+    assert len(df) == 1
+    r = df.iloc[0]
+    assert (r.task, r["T"], r.budget, r["seeds paired"], r["validation samples"]) == \
+        (RP, 10, "paper", "0, 1, 2", "400")
+    assert r["first better (p < 0.05)"] == "3/3" and r["second better (p < 0.05)"] == "0/3"
+    assert r["difference, points: mean (range)"] == "+19.00 (+19.00 to +19.00)"
+    assert r.reading.startswith("RNN-LRA-diff (Table I's best configuration, re-seeded) is "
+                                "better in every paired seed (3 of 3)")
+    # bits missing on the rule's side: a row that says why, no numbers
+    src = paired_control_source()
+    for key in [("table1_multiseed", "paper"), ("table1", "paper")]:
+        src.tables[key] = src.tables[key].assign(best_correct="")
+    r = frame(control_pairs(src)).iloc[0]
+    print(r.to_dict())
+    assert r["first better (p < 0.05)"] == "—" and "no per-sample predictions" in r.reading
