@@ -60,6 +60,36 @@ def beside_learning_rule(readout: pd.DataFrame, lra: pd.DataFrame,
     return out.sort_values(["task", "T"]).reset_index(drop=True)
 
 
+def readout_lengths(readout: pd.DataFrame) -> pd.DataFrame:
+    """Beside Table V (the longest T a curriculum solves): per task, the lengths the readout-only
+    control was run at, the longest it solves (in how many seeds) and its best accuracy at the
+    shortest length it does not solve. ``readout``: readout-only rows of one budget, from any
+    experiments (readout_only, reservoir); a seed solves T if any of its learning rates does."""
+    cols = ["task", "lengths run", "longest T solved", "seeds solving it",
+            "first T not solved", "best accuracy there (%)"]
+    if readout.empty:
+        return pd.DataFrame(columns=cols)
+    df = readout.assign(solved=solved_flags(readout["solved"]), T=readout["T"].astype(int))
+    rows = []
+    for task, d in df.groupby("task", sort=True):
+        per = d.groupby(["T", "seed"]).agg(solved=("solved", "any"),
+                                           acc=("best_accuracy", "max")).reset_index()
+        by_T = per.groupby("T").agg(solved=("solved", "sum"), seeds=("seed", "nunique"),
+                                    acc=("acc", "max"))
+        solved_T = [T for T in by_T.index if by_T.loc[T, "solved"] > 0]
+        unsolved = [T for T in by_T.index if by_T.loc[T, "solved"] == 0]
+        top = max(solved_T) if solved_T else None
+        first = min(unsolved) if unsolved else None
+        rows.append({"task": task, "lengths run": ", ".join(str(T) for T in by_T.index),
+                     "longest T solved": "—" if top is None else top,
+                     "seeds solving it": "—" if top is None else
+                     f"{int(by_T.loc[top, 'solved'])} of {int(by_T.loc[top, 'seeds'])}",
+                     "first T not solved": "—" if first is None else first,
+                     "best accuracy there (%)": "—" if first is None else
+                     f"{100 * by_T.loc[first, 'acc']:.2f}"})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def control_table(merged: pd.DataFrame, budget: str | None = None) -> pd.DataFrame:
     """Reader-facing text table of :func:`beside_learning_rule`: human task names, solved cells
     as "✓ 0/N" with the validation size of the learning rule's ``budget`` (the paper's: 10,000)."""

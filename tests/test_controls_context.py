@@ -144,3 +144,26 @@ def test_reading_the_reservoir_records():
     assert len(t) == 1 and t.loc[0, "comparison"] == "LRA − RO"     # no bptt record: no row
     assert t.loc[0, "seeds better (p < 0.05)"] == "1/1" and bool(t.loc[0, "better in every seed"])
     assert t.loc[0, "final accuracy difference, points: mean (min–max)"] == "+30.0 (+30.0 to +30.0)"
+
+
+def test_readout_lengths_beside_table_v():
+    """Per task: the longest length the readout-only control solves in any seed (and in how many),
+    and its best accuracy at the first length no seed solves; rows from several experiments."""
+    import pandas as pd
+    from lra.controls import readout_lengths
+    rows = []
+    for seed in range(3):
+        for T, solved, acc in ((10, True, 1.0), (20, seed == 0, 1.0 if seed == 0 else 0.9),
+                               (30, False, 0.7 + 0.01 * seed)):
+            rows.append(dict(task="temporal_order", T=T, seed=seed, solved=solved,
+                             best_accuracy=acc))
+    rows.append(dict(task="random_permutation", T=10, seed=0, solved="False", best_accuracy=0.98))
+    df = readout_lengths(pd.DataFrame(rows))
+    print(df.to_string())
+    to = df.set_index("task").loc["temporal_order"]
+    assert (to["lengths run"], to["longest T solved"], to["seeds solving it"]) == \
+        ("10, 20, 30", 20, "1 of 3")
+    assert (to["first T not solved"], to["best accuracy there (%)"]) == (30, "72.00")
+    rp = df.set_index("task").loc["random_permutation"]
+    assert (rp["longest T solved"], rp["first T not solved"], rp["best accuracy there (%)"]) == \
+        ("—", 10, "98.00")
