@@ -277,6 +277,14 @@ EXPERIMENTS["fig3_dh"] = Experiment(
     fixed=dict(c0=1.0, c1=1.0, loss="mse", norm="forced_dh"),
     probe_every={"smoke": 10, "paper": 100}, notebook="vanishing_gradients")
 
+# Figure 2's configuration (unmodified RNN-LRA-diff) over five seeds (no probes): the unmodified
+# side of claim C7's paired test against Figure 3's seeds, and of the readout-only control (C2).
+EXPERIMENTS["fig2_seeds"] = Experiment(
+    "fig2_seeds", "Figure 2's configuration, unmodified, five seeds", "Figure 2 (seeds)",
+    "lra_diff", ("random_permutation",), (10,), _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+    _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)), fixed=dict(c0=1.0, c1=1.0, loss="mse"), seeds=5,
+    notebook="vanishing_gradients")
+
 # Figure 3's two readings over five seeds (no probes): the seeds' spread behind claim C7.
 for _name, _norm, _what in (("fig3_dh_seeds", "forced_dh", "Delta h forced alone"),
                             ("fig3_seeds", "forced", "Delta h and weight gradients forced")):
