@@ -56,7 +56,8 @@ def _pct(v: float) -> str:
     return f"{100 * v:.2f} %"
 
 
-def _lra_rows(store, task, T, experiments=("table1", "table1_multiseed", "fig2")):
+def _lra_rows(store, task, T,
+              experiments=("table1", "table1_multiseed", "fig2", "fig2_seeds")):
     """LRA-diff rows of one (task, T) cell from every experiment that ran it, with the budget
     each experiment's rows come from."""
     out = []
