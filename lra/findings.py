@@ -108,17 +108,11 @@ def random_permutation_level(store: ResultsStore) -> Finding | None:
 
 
 def _paired_control(store: ResultsStore, task: str, T: int):
-    """The paired multi-seed test (:func:`lra.paired.pair_methods`) of Table I's re-seeded best
-    configuration against the readout-only control at (task, T), at the first budget (the
-    paper's, then smoke) where both have rows; None where they share no budget."""
-    from .paired import pair_methods
-    for b in ("paper", "smoke"):
-        ro, lra = store.load("readout_only", b), store.load("table1_multiseed", b)
-        ro = ro[(ro.task == task) & (ro["T"] == T)] if not ro.empty else ro
-        lra = lra[(lra.task == task) & (lra["T"] == T)] if not lra.empty else lra
-        if not ro.empty and not lra.empty:
-            return pair_methods(lra, ro, "RNN-LRA-diff", "readout only")
-    return None
+    """The paired multi-seed test of unmodified RNN-LRA-diff against the readout-only control at
+    (task, T), with the runs the verdicts use (:func:`lra.verdicts.control_pair`: the most
+    shared seeds, the paper's budget first); None where no run shares a budget and a seed."""
+    from .verdicts import StoredResults, control_pair
+    return control_pair(StoredResults(store), task, T)
 
 
 def readout_control(store: ResultsStore, T: int = 10) -> Finding | None:
@@ -145,8 +139,9 @@ def readout_control(store: ResultsStore, T: int = 10) -> Finding | None:
         p = _paired_control(store, task, T)
         if p is not None and p.missing is None:
             st = p.stats
-            paired.append(f"{label}: RNN-LRA-diff better in {st['a_better']} and worse in "
-                          f"{st['b_better']} of {st['seeds']} seeds ({p.budget} budget)")
+            paired.append(f"{label}: {p.a} better in {st['a_better']} and worse in "
+                          f"{st['b_better']} of {st['seeds']} seeds, "
+                          f"{100 * st['diff_mean']:+.2f} points on average ({p.budget} budget)")
             if p.a_better_everywhere:
                 beaten.append(label)
         else:
