@@ -150,6 +150,7 @@ def readout_control(store: ResultsStore, T: int = 10) -> Finding | None:
     if not parts:
         return None
     ro_text = "Training only the readout, with the recurrent weights never learning,"
+    beaten = [b[0].lower() + b[1:] for b in beaten]      # mid-sentence
     if not beaten:
         head = f"**{ro_text} does as well as RNN-LRA-diff at T = {T}**"
         tail = "At this length the learning rule is not shown to matter."

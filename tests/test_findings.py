@@ -145,7 +145,7 @@ def test_readout_control_uses_the_paired_test_when_predictions_are_stored(tmp_pa
     store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", to), PROV)
     f = findings.readout_control(store)
     print(f.text)
-    assert "does as well as RNN-LRA-diff at T = 10 except on Random permutation" in f.headline
+    assert "does as well as RNN-LRA-diff at T = 10 except on random permutation" in f.headline
     assert "Temporal order: RNN-LRA-diff (Table I's best configuration, re-seeded) better in 0 " \
            "and worse in 0 of 3 seeds" in f.text
     # without predictions: the old headline, and no paired test said plainly
