@@ -115,11 +115,9 @@ def _train_population(pop, budget, store, device, ck, stop_after_seconds, progre
         validation_size=budget.validation_size, probe_every=r0.probe_every or None,
         checkpoint_path=str(ck), checkpoint_every=budget.checkpoint_every, progress=progress,
         compact=True)
-    start = time.monotonic()
     results = trainer.run(stop_after_seconds=stop_after_seconds)
     if not trainer.finished:
         return False
-    wall = time.monotonic() - start
     prov = provenance(trainer.device, budget.name)
     prov["chain"] = getattr(trainer.algorithm, "chain_name", "pytorch")
     prov["cuda_graph"] = trainer.use_graph
@@ -137,7 +135,7 @@ def _train_population(pop, budget, store, device, ck, stop_after_seconds, progre
                 iterations=res.iterations, best_accuracy=res.best_accuracy,
                 final_accuracy=res.final_accuracy,
                 # until this member stopped (a solved member does not wait for the slowest)
-                wall_seconds=round(res.wall_seconds if res.wall_seconds is not None else wall, 3),
+                wall_seconds=res.wall_seconds,
                 population=len(pop.runs), device=prov["device"],
                 commit=prov["commit"][:12] + ("+dirty" if prov["dirty"] else ""),
                 curve=json.dumps(res.curve), best_correct=res.best_correct))

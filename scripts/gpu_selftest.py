@@ -34,7 +34,7 @@ import torch  # noqa: E402
 from lra.bptt import BPTT, BPTTConfig  # noqa: E402
 from lra.engine import PopulationTrainer  # noqa: E402
 from lra.lra_diff import LRADiff, LRADiffConfig, ReleasedCodeSwitches  # noqa: E402
-from lra.predictions import unpack  # noqa: E402
+from lra.predictions import accuracy  # noqa: E402
 from lra.readout import ReadoutConfig, ReadoutOnly  # noqa: E402
 from lra.tptt import TPTT, TPTTConfig  # noqa: E402
 
@@ -144,7 +144,7 @@ def training_part(device, iterations, quick, report, details, variants):
             verdicts_ok = all(s or not n for s, n in zip(same, noisy_verdicts))
             tol = max(3 * noise, 0.02)
             # the stored per-sample predictions (lra.predictions) imply each best accuracy
-            bits_ok = all(abs(unpack(r.best_correct).mean() - r.best_accuracy) < 1e-6
+            bits_ok = all(abs(accuracy(r.best_correct) - r.best_accuracy) < 1e-6
                           for r in dev_res)
             ok = verdicts_ok and gap <= tol and bits_ok
             ok_all &= ok

@@ -63,9 +63,7 @@ def train(runs: list[Run], budget, store: ResultsStore, command: str) -> int:
                                 check_every=budget.check_every,
                                 validation_size=budget.validation_size, progress=False)
     init = trainer.params.clone()
-    start = time.monotonic()
     results = trainer.run()
-    wall = time.monotonic() - start
     motion = relative_motion(init, trainer.full_params())
     correct = final_correct(trainer)
     prov = provenance(trainer.device, budget.name, command)
@@ -81,7 +79,7 @@ def train(runs: list[Run], budget, store: ResultsStore, command: str) -> int:
             **{c: cfg.get(c) for c in CONFIG_COLUMNS}, solved=res.solved,
             diverged=res.diverged, stop_reason=res.stop_reason, iterations=res.iterations,
             best_accuracy=res.best_accuracy, final_accuracy=res.final_accuracy,
-            wall_seconds=round(res.wall_seconds if res.wall_seconds is not None else wall, 3),
+            wall_seconds=res.wall_seconds,
             population=len(runs), device=prov["device"],
             commit=prov["commit"][:12] + ("+dirty" if prov["dirty"] else ""),
             curve=json.dumps(res.curve), best_correct=res.best_correct))
