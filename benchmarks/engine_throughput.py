@@ -6,12 +6,12 @@
 One run measures every cell of (T, K) x P x method (``--shapes``, ``--populations``, ``--methods``):
 
 * ``naive``: one configuration, the readable autograd implementation
-  (:func:`lra.reference.lra_diff_single`) plus an SGD step — what a straightforward script does
+  (:func:`lra.algorithms.reference.lra_diff_single`) plus an SGD step — what a straightforward script does
   (P = 1 only);
-* ``eager``: P members as one tensor program (:class:`lra.engine.PopulationTrainer`), PyTorch chain;
+* ``eager``: P members as one tensor program (:class:`lra.engine.trainer.PopulationTrainer`), PyTorch chain;
 * ``graph+torch``: the same, the iteration captured once in a CUDA graph and replayed (CUDA only);
 * ``graph+kernel:<variant>``: CUDA graph with the fused chain kernel, one method per entry of
-  ``lra.fused.VARIANTS`` (``graph+kernel:default``, the single kernel, where there is no such dict).
+  ``lra.algorithms.chain_kernel.VARIANTS`` (``graph+kernel:default``, the single kernel, where there is no such dict).
 
 Defaults: on CUDA all four shapes x P in {15, 132, 264, 1215, 2048} x every method; on a CPU
 naive + eager with P in {15, 132}. Members of a cell mix gamma over 10, 1, 0.1, 0.01, 0.001 (alpha
@@ -24,11 +24,11 @@ when the run falls behind, a cell whose projected minimum time (from the cells a
 does not fit in what is left or exceeds ``--max-cell-seconds`` is skipped with its reason, and
 cells not reached are listed as skipped — never dropped. A failing cell is reported and the run
 goes on. At the start the fp32 matmul peak of the device is measured (TF32 off), and each cell
-reports TFLOP/s (analytic FLOP count: :func:`lra.projection.flops_per_member_iteration`) and the
+reports TFLOP/s (analytic FLOP count: :func:`lra.campaign.projection.flops_per_member_iteration`) and the
 percentage of that peak.
 
 Output: a compact table on stdout; with ``--out X.md``, markdown at X.md and JSON at X.json
-(``--out auto``: ``benchmarks/results/<device-slug>.md``). :mod:`lra.projection` reads the JSON.
+(``--out auto``: ``benchmarks/results/<device-slug>.md``). :mod:`lra.campaign.projection` reads the JSON.
 """
 from __future__ import annotations
 
@@ -50,11 +50,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:   # run as a script from anywhere in the checkout
     sys.path.insert(0, str(ROOT))
 
-from lra.engine import PopulationTrainer, resolve_device  # noqa: E402
-from lra.lra_diff import LRADiff, LRADiffConfig  # noqa: E402
+from lra.engine.trainer import PopulationTrainer, resolve_device  # noqa: E402
+from lra.algorithms.lra_diff import LRADiff, LRADiffConfig  # noqa: E402
 from lra.model import init_population  # noqa: E402
-from lra.projection import Benchmark, flops_per_member_iteration, slug  # noqa: E402
-from lra.reference import lra_diff_single  # noqa: E402
+from lra.campaign.projection import Benchmark, flops_per_member_iteration, slug  # noqa: E402
+from lra.algorithms.reference import lra_diff_single  # noqa: E402
 from lra.tasks import generate, get_task, make_generator  # noqa: E402
 
 __all__ = ["flops_per_member_iteration", "main"]
@@ -75,7 +75,7 @@ WARMUP = {"naive": 1, "eager": 2, "graph": 2}   # graph: the first call also cap
 def kernel_methods() -> dict[str, object]:
     """method name -> the ``fused`` argument of LRADiff, one per chain-kernel variant."""
     try:
-        from lra import fused
+        from lra.algorithms import chain_kernel as fused
     except Exception:  # pragma: no cover - the module imports without Triton
         return {}
     variants = getattr(fused, "VARIANTS", None)
@@ -424,7 +424,7 @@ def markdown(meta, rows, methods) -> str:
              "## Member-iterations per second", ""]
     lines += compact_table(rows, methods)
     lines += ["", "## Every cell", "", "TFLOP/s from the analytic FLOP count "
-              "(`lra.projection.flops_per_member_iteration`: products only).", ""]
+              "(`lra.campaign.projection.flops_per_member_iteration`: products only).", ""]
     lines += detail_table(rows)
     return "\n".join(lines) + "\n"
 

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from .store import repo_root
+from lra.campaign.store import repo_root
 
 EXIT_BAD_INPUT = 2
 
@@ -75,7 +75,7 @@ def parse_duration(text: str) -> float:
 
 def check_device(device: str) -> None:
     """A syntactically valid device that this machine's PyTorch can also use."""
-    from .params import ParameterError, validate
+    from lra.campaign.params import ParameterError, validate
     try:
         validate(device=device)
     except ParameterError as e:
@@ -186,7 +186,7 @@ def default_type(param: dict) -> str | None:
 
 
 def cmd_list(args):
-    from .experiments import BUDGETS, EXPERIMENTS
+    from lra.campaign.experiments import BUDGETS, EXPERIMENTS
     print("Notebooks (lra run NAME -p PARAM VALUE ...):")
     for name, path in notebooks().items():
         params = notebook_parameters(path)
@@ -201,7 +201,7 @@ def cmd_list(args):
 
 
 def cmd_run(args):
-    from .params import ParameterError, parse_value, validate
+    from lra.campaign.params import ParameterError, parse_value, validate
     path = resolve_notebook(args.notebook)
     declared = notebook_parameters(path)
     values = {}
@@ -242,8 +242,8 @@ def cmd_run(args):
 
 
 def cmd_campaign(args):
-    from .experiments import EXPERIMENTS, get_budget, get_experiment
-    from .params import MAX_ITERATIONS, MAX_SEEDS
+    from lra.campaign.experiments import EXPERIMENTS, get_budget, get_experiment
+    from lra.campaign.params import MAX_ITERATIONS, MAX_SEEDS
     names = args.experiments or list(EXPERIMENTS)
     for n in names:
         if n not in EXPERIMENTS:
@@ -287,21 +287,21 @@ def cmd_campaign(args):
             raise UsageError("--executor makes its own shards (--jobs N); drop --shard")
         if args.jobs < 1:
             raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
-        from .executor import ExecutorUnavailable, check_available
+        from lra.campaign.executor import ExecutorUnavailable, check_available
         try:
             check_available(args.executor)
         except ExecutorUnavailable as e:
             raise UsageError(str(e)) from None
-    from .runner import budget_with_cap, missing_runs, run_experiments
-    from .store import ResultsStore
+    from lra.campaign.runner import budget_with_cap, missing_runs, run_experiments
+    from lra.campaign.store import ResultsStore
     journal = os.environ.get("LRA_BUNDLE_JOURNAL")
     if bundle_out is not None or journal:
-        from .bundle import RecordingStore
+        from lra.campaign.bundle import RecordingStore
         store = RecordingStore(journal=journal or None)
     else:
         store = ResultsStore()
     capped = budget_with_cap(budget, args.max_iterations)
-    from .runner import populations_dir
+    from lra.campaign.runner import populations_dir
     check_checkpoints(populations_dir(store, capped))
     for n in names:                       # a broken store is reported before any compute
         store.load(n, capped.name)
@@ -314,7 +314,7 @@ def cmd_campaign(args):
                                  f"missing rows at budget {capped.name}: add {src} to "
                                  "--experiments (or run it first)")
     if args.dry_run:
-        from .runner import dry_run, format_dry_run
+        from lra.campaign.runner import dry_run, format_dry_run
         print(format_dry_run(dry_run(names, args.budget, device=args.device, seeds=args.seeds,
                                      max_iterations=args.max_iterations, store=store,
                                      max_members=args.population, lengths=lengths,
@@ -322,7 +322,7 @@ def cmd_campaign(args):
         return 0
     if args.executor:
         return campaign_with_executor(args, names, capped, lengths, store, bundle_out)
-    from .engine import resolve_device
+    from lra.engine.trainer import resolve_device
     if resolve_device(args.device).type == "cpu":
         import torch
         if args.threads is not None:
@@ -392,9 +392,9 @@ def check_bundle_output(args) -> Path | None:
 
 
 def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
-    from .bundle import write_bundle
-    from .engine import resolve_device
-    from .store import provenance
+    from lra.campaign.bundle import write_bundle
+    from lra.engine.trainer import resolve_device
+    from lra.campaign.store import provenance
     entries = store.entries()
     try:
         manifest = write_bundle(out, store, entries,
@@ -413,8 +413,8 @@ def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
 
 def campaign_with_executor(args, names, capped, lengths, store, bundle_out) -> int:
     """Submit the campaign as ``--jobs`` shard jobs through submitit, round after round."""
-    from .executor import job_env, run_sharded, shard_argv
-    from .runner import missing_by_experiment
+    from lra.campaign.executor import job_env, run_sharded, shard_argv
+    from lra.campaign.runner import missing_by_experiment
     threads = args.threads
     if threads is None and args.executor == "local":
         # the cores shared out, every job the same (and so one device name in all their rows)
@@ -423,7 +423,7 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out) -> i
     if bundle_out is not None:
         journal = bundle_out.with_name(bundle_out.name + ".journal")
         journal.unlink(missing_ok=True)
-        from .bundle import RecordingStore
+        from lra.campaign.bundle import RecordingStore
         store = RecordingStore(store.root, journal=journal)
     folder = Path(args.executor_folder or repo_root() / "runs" / "submitit")
 
@@ -445,7 +445,7 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out) -> i
         argv[argv.index("--device") + 1] = "cuda"   # the one GPU a local job sees
     start = time.monotonic()
     rounds, statuses = run_sharded(
-        args.executor, argv, args.jobs, job_env(store.root, journal), folder, gpus=gpus,
+        args.executor, argv, args.jobs, job_env(store.root, journal), folder, entry=main, gpus=gpus,
         local_gpus=local_gpus, cpus=threads or 4,
         minutes=math.ceil(parse_duration(args.job_time) / 60) if args.job_time else 24 * 60,
         partition=args.partition, missing=missing, stored=stored,
@@ -464,7 +464,7 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out) -> i
 
 
 def cmd_ingest(args):
-    from .bundle import BundleRefused, ingest
+    from lra.campaign.bundle import BundleRefused, ingest
     try:
         report = ingest(args.bundles)
     except BundleRefused as e:
@@ -481,8 +481,8 @@ def cmd_ingest(args):
 
 
 def cmd_status(args):
-    from .runner import budget_named, status
-    from .store import code_version
+    from lra.campaign.runner import budget_named, status
+    from lra.campaign.store import code_version
     budgets = None
     if args.budget:
         try:
@@ -501,7 +501,7 @@ def cmd_status(args):
         for m in r.get("machines", []):
             print(f"{'':{w}s}   {m['rows']:5d} row(s) from {m['device']} @ {m['commit']}")
     stale = sum(r["stale"] for r in rows)
-    from .store import CODE_MODULES
+    from lra.campaign.store import CODE_MODULES
     modules = ",".join(m[:-3] for m in CODE_MODULES)
     print(f"\ncode version {code_version()} (hash of lra/{{{modules}}}.py); stale = rows "
           f"computed by other code or of unknown version"
@@ -577,7 +577,7 @@ def _one_line(e) -> str:
 
 
 def main(argv=None) -> int:
-    from .store import CorruptResults
+    from lra.campaign.store import CorruptResults
     try:
         args = build_parser().parse_args(argv)
         fn = {"list": cmd_list, "run": cmd_run, "campaign": cmd_campaign,
@@ -592,7 +592,7 @@ def main(argv=None) -> int:
         print(f"lra: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except RuntimeError as e:
-        if str(e).startswith("checkpoint "):     # lra.engine: unreadable or foreign checkpoint
+        if str(e).startswith("checkpoint "):     # lra.engine.trainer: unreadable or foreign checkpoint
             print(f"lra: error: {_one_line(e)}", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .engine import resolve_device
-from .experiments import get_budget, get_experiment
-from .params import validate
-from .report import load
-from .runner import budget_with_cap, run_experiments
-from .tables import markdown_table
+from lra.engine.trainer import resolve_device
+from lra.campaign.experiments import get_budget, get_experiment
+from lra.campaign.params import validate
+from lra.analysis.report import load
+from lra.campaign.runner import budget_with_cap, run_experiments
+from lra.analysis.tables import markdown_table
 
 
 @dataclass
@@ -44,7 +44,7 @@ def setup(experiments: list[str], notebook: str, budget="auto", device="auto", s
         if resolve_device(device).type == "cpu":    # as `lra campaign`: never oversubscribe
             import torch
 
-            from .cli import default_threads
+            from lra.cli import default_threads
             n, why = default_threads()
             torch.set_num_threads(n)
             print(f"using {n} CPU thread(s) ({why})")
@@ -57,10 +57,10 @@ def setup(experiments: list[str], notebook: str, budget="auto", device="auto", s
 
 
 def show(df: pd.DataFrame) -> None:
-    """A table in the book, with human headers and task names (:func:`lra.tables.humanise`)."""
+    """A table in the book, with human headers and task names (:func:`lra.analysis.tables.humanise`)."""
     from IPython.display import Markdown, display
 
-    from .tables import humanise
+    from lra.analysis.tables import humanise
     display(Markdown(markdown_table(humanise(df))))
 
 
@@ -86,7 +86,7 @@ def glue_text(name: str, value) -> None:
 
 
 def check_against_reference(params, x, y, configs, rho_min: float = 1e6) -> list[str]:
-    """The book's check of Algorithm 1/2 (a population) against ``lra.reference`` (one network at
+    """The book's check of Algorithm 1/2 (a population) against ``lra.algorithms.reference`` (one network at
     a time), in float64, each update within the bound set by its conditioning (tests/
     test_algorithms.py derives it): every step's term carries the rounding of a chain of
     n = T (K + 1) H operations plus C / rho_t, the relative rounding of its error signal
@@ -96,9 +96,9 @@ def check_against_reference(params, x, y, configs, rho_min: float = 1e6) -> list
     wherever that invariance enters. Returns the failures, each a full line (none: it passed)."""
     import torch
 
-    from . import reference
-    from .lra_diff import Hyper, lra_diff_grads
-    from .model import input_projection, unroll
+    from lra.algorithms import reference
+    from lra.algorithms.lra_diff import Hyper, lra_diff_grads
+    from lra.model import input_projection, unroll
 
     u = torch.finfo(torch.float64).eps / 2
     T, B, H = x.shape[1], x.shape[2], params.W_hh.shape[-1]

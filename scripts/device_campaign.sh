@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One prepared GPU slice: self-test, benchmark, then the paper-protocol campaign for the time left,
-# the rows it computed back under $OUT as a result bundle (lra/bundle.py). Resumable: the bundle
+# the rows it computed back under $OUT as a result bundle (lra/campaign/bundle.py). Resumable: the bundle
 # carries the checkpoints of populations stopped at the time limit; ingesting it puts them under
 # results/_populations/, which the next slice carries.
 #
@@ -18,7 +18,7 @@
 # I-III, the readout-only control and the released reading), LENGTHS (default 10; "" for all),
 # BUDGET (default paper), BENCH_SECONDS (benchmark budget, default 150; 0 skips), SELFTEST
 # (default 1), CONCURRENT (populations at once, default 1: with 3 on an H100 one capture
-# failed, see lra/engine.py; 1 anyway if the self-test's check fails), DEVICE (default auto),
+# failed, see lra/engine/trainer.py; 1 anyway if the self-test's check fails), DEVICE (default auto),
 # MAX_ITERATIONS (override the cap: a budget of its own name), PYTHON (default python3).
 # CPU_ONLY=1 skips the self-test and the benchmark and runs on the CPU (the end-to-end test,
 # tests/test_device_campaign_script.py, runs it so at the smoke budget).

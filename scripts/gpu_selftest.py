@@ -3,7 +3,7 @@
     python scripts/gpu_selftest.py [--device cuda] [--iterations 300] [--json OUT.json]
 
 1. capture safety: every algorithm and switch set's step, on the meta device, under
-   :class:`lra.capture_check.CaptureSafetyMode` (no host copy or synchronisation);
+   :class:`lra.engine.capture_check.CaptureSafetyMode` (no host copy or synchronisation);
 2. training: every algorithm and released-code switch set, a small mixed population (sorted K,
    both losses, regularised members), trained for ``--iterations`` on the device (CUDA graph on,
    compaction on) and on the CPU; the same verdicts (solved, stop reason) and accuracy curves
@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from lra.bptt import BPTT, BPTTConfig  # noqa: E402
-from lra.engine import PopulationTrainer  # noqa: E402
-from lra.lra_diff import LRADiff, LRADiffConfig, ReleasedCodeSwitches  # noqa: E402
-from lra.predictions import accuracy  # noqa: E402
-from lra.readout import ReadoutConfig, ReadoutOnly  # noqa: E402
-from lra.tptt import TPTT, TPTTConfig  # noqa: E402
+from lra.algorithms.bptt import BPTT, BPTTConfig  # noqa: E402
+from lra.engine.trainer import PopulationTrainer  # noqa: E402
+from lra.algorithms.lra_diff import LRADiff, LRADiffConfig, ReleasedCodeSwitches  # noqa: E402
+from lra.engine.predictions import accuracy  # noqa: E402
+from lra.algorithms.readout import ReadoutConfig, ReadoutOnly  # noqa: E402
+from lra.algorithms.tptt import TPTT, TPTTConfig  # noqa: E402
 
 LRA_MIX = [LRADiffConfig(alpha=0.1, gamma=1.0, K=4), LRADiffConfig(alpha=0.1, gamma=0.1, K=3,
                                                                    loss="log_penalty"),
@@ -102,7 +102,7 @@ def verdict(r):
 
 
 def capture_part(report):
-    from lra.capture_check import CaptureSafetyMode
+    from lra.engine.capture_check import CaptureSafetyMode
     sys.path.insert(0, str(ROOT / "tests"))
     from test_capture_safety import LRA_CONFIGS, SWITCH_SETS, violations  # noqa: E402
     bad = []
@@ -143,7 +143,7 @@ def training_part(device, iterations, quick, report, details, variants):
             # a verdict may differ only where the CPU's own rounding noise also changes it
             verdicts_ok = all(s or not n for s, n in zip(same, noisy_verdicts))
             tol = max(3 * noise, 0.02)
-            # the stored per-sample predictions (lra.predictions) imply each best accuracy
+            # the stored per-sample predictions (lra.engine.predictions) imply each best accuracy
             bits_ok = all(abs(accuracy(r.best_correct) - r.best_accuracy) < 1e-6
                           for r in dev_res)
             ok = verdicts_ok and gap <= tol and bits_ok
@@ -235,10 +235,10 @@ def main(argv=None):
     variants = []
     if device.type == "cuda" and not a.no_kernel:
         try:
-            from lra import fused
+            from lra.algorithms import chain_kernel as fused
             variants = list(getattr(fused, "VARIANTS", {"default": {}}))
         except Exception as e:
-            report.append(("import lra.fused", False, repr(e)))
+            report.append(("import lra.algorithms.chain_kernel", False, repr(e)))
     ok = capture_part(report)
     ok &= training_part(device, a.iterations, a.quick, report, details, variants)
     if device.type == "cuda" and not a.no_kernel:

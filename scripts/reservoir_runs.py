@@ -4,9 +4,9 @@ smoke budget: a CPU can run it in minutes).
 
 Besides each run's ordinary row, the store keeps (as the run's probe record) what the chapter
 needs and the ordinary campaign does not record: how far training moved each weight matrix,
-||W_final - W_init|| / ||W_init|| per layer role (lra.controls.relative_motion), and the final
+||W_final - W_init|| / ||W_init|| per layer role (lra.analysis.controls.relative_motion), and the final
 network's per-sample correctness on its seed's validation set (for paired McNemar tests between
-methods that share that set: lra.controls.paired_seeds). Rows already stored are not recomputed.
+methods that share that set: lra.analysis.controls.paired_seeds). Rows already stored are not recomputed.
 
     PYTHONPATH=. python scripts/reservoir_runs.py [--budget smoke] [--lengths 10 20 30]
 """
@@ -22,11 +22,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lra.controls import relative_motion                      # noqa: E402
-from lra.engine import PopulationTrainer, last_state         # noqa: E402
-from lra.experiments import ALL_TASKS, Run, full_config, get_budget  # noqa: E402
-from lra.runner import make_algorithm                         # noqa: E402
-from lra.store import CONFIG_COLUMNS, ResultsStore, provenance  # noqa: E402
+from lra.analysis.controls import relative_motion                      # noqa: E402
+from lra.engine.trainer import PopulationTrainer, last_state         # noqa: E402
+from lra.campaign.experiments import ALL_TASKS, Run, full_config, get_budget  # noqa: E402
+from lra.campaign.runner import make_algorithm                         # noqa: E402
+from lra.campaign.store import CONFIG_COLUMNS, ResultsStore, provenance  # noqa: E402
 
 EXPERIMENT = "reservoir"
 # One configuration per method: the smoke grid's corner that Table I's smoke rows and the

@@ -4,7 +4,7 @@
 #                                                 logs.tgz and commit.txt)
 # A wrapper around `lra ingest`: it joins the bundle's parts and ingests it (refused, exit 2 and
 # nothing written, unless the commit that ran is in this repository's history, its lra/ sources
-# hash as that commit's, and every row verifies: see lra/bundle.py). Only then does it copy the
+# hash as that commit's, and every row verifies: see lra/campaign/bundle.py). Only then does it copy the
 # slice's benchmark results and logs under benchmarks/results/ (files, not rows).
 # PYTHON (default: .venv/bin/python if present, else python3) runs lra.
 set -euo pipefail

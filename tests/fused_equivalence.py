@@ -35,9 +35,9 @@ else:
     torch.backends.cuda.matmul.allow_tf32 = False    # the reference path in true fp32
     torch.backends.cudnn.allow_tf32 = False
 
-from lra import fused  # noqa: E402
-from lra.engine import PopulationTrainer  # noqa: E402
-from lra.lra_diff import (PAPER, Hyper, LRADiff, LRADiffConfig, ReleasedCodeSwitches,  # noqa: E402
+from lra.algorithms import chain_kernel as fused  # noqa: E402
+from lra.engine.trainer import PopulationTrainer  # noqa: E402
+from lra.algorithms.lra_diff import (PAPER, Hyper, LRADiff, LRADiffConfig, ReleasedCodeSwitches,  # noqa: E402
                           hidden_target_chain, lra_diff_grads)
 from lra.model import init_population, input_projection, unroll  # noqa: E402
 from lra.tasks import generate, get_task, make_generator  # noqa: E402

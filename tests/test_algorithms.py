@@ -3,15 +3,15 @@ import pytest
 import torch
 
 from conftest import population, population_batch
-from lra.bptt import bptt_grads
-from lra.lra_diff import (Hyper, LRADiffConfig, lra_diff_grads, normalize, omega_grad_W,
+from lra.algorithms.bptt import bptt_grads
+from lra.algorithms.lra_diff import (Hyper, LRADiffConfig, lra_diff_grads, normalize, omega_grad_W,
                           omega_grad_h_released)
 from lra.model import input_projection, unroll
-from lra.reference import bptt_single, lra_diff_single
-from lra.tptt import TPTT, TPTTConfig, tptt_forward_grads, tptt_inverse_grads, tptt_targets
+from lra.algorithms.reference import bptt_single, lra_diff_single
+from lra.algorithms.tptt import TPTT, TPTTConfig, tptt_forward_grads, tptt_inverse_grads, tptt_targets
 
 # One population mixing every per-member hyperparameter (alpha, gamma, K, c0, c1, lambda, loss,
-# norm), compared in float64 with the single-network autograd reference (lra.reference).
+# norm), compared in float64 with the single-network autograd reference (lra.algorithms.reference).
 #
 # Each tolerance follows the conditioning of what it compares:
 # * Hyper holds gamma, c0, c1 and lambda in float32, so the reference gets the same

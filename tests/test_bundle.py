@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lra import bundle as B
+from lra.campaign import bundle as B
 from lra.cli import main
-from lra.store import ResultsStore
+from lra.campaign.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = "smoke-cap20"
@@ -273,8 +273,8 @@ def test_not_a_bundle_refused(world, capsys, tmp_path):
 def test_checkpoint_of_a_stopped_population_travels(world, capsys, tmp_path, monkeypatch):
     """A population stopped at the time limit is carried as its checkpoint and resumes where the
     bundle is ingested (unless a checkpoint there is as far along)."""
-    from lra.experiments import get_budget
-    from lra.runner import checkpoint_path, plan_campaign, run_population
+    from lra.campaign.experiments import get_budget
+    from lra.campaign.runner import checkpoint_path, plan_campaign, run_population
     monkeypatch.chdir(world["a"])
     store = B.RecordingStore(tmp_path / "a-results")
     budget = get_budget("smoke")
@@ -282,7 +282,7 @@ def test_checkpoint_of_a_stopped_population_travels(world, capsys, tmp_path, mon
     assert run_population(pop, budget, store, "cpu", stop_after_seconds=1e-9) is False
     ck = checkpoint_path(store, budget, pop)
     store.record_stopped([ck])
-    from lra.store import provenance
+    from lra.campaign.store import provenance
     import torch
     out = tmp_path / "stopped.tgz"
     m = B.write_bundle(out, store, store.entries(), provenance(torch.device("cpu"), "smoke"))

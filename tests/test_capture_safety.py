@@ -2,18 +2,18 @@
 graph: it neither copies host data to the device nor synchronises with the host.
 
 Checked without a GPU: the step runs with its tensors on the ``meta`` device (shapes only) under
-:class:`lra.capture_check.CaptureSafetyMode`, which records every host interaction (see its
+:class:`lra.engine.capture_check.CaptureSafetyMode`, which records every host interaction (see its
 docstring). ``scripts/gpu_selftest.py`` captures the same steps on a real GPU.
 """
 import pytest
 import torch
 
-from lra.bptt import BPTT, BPTTConfig
-from lra.capture_check import CaptureSafetyMode
-from lra.engine import training_step
-from lra.lra_diff import LRADiff, LRADiffConfig, ReleasedCodeSwitches
+from lra.algorithms.bptt import BPTT, BPTTConfig
+from lra.engine.capture_check import CaptureSafetyMode
+from lra.engine.trainer import training_step
+from lra.algorithms.lra_diff import LRADiff, LRADiffConfig, ReleasedCodeSwitches
 from lra.model import RNNParams, init_population
-from lra.tptt import TPTT, TPTTConfig
+from lra.algorithms.tptt import TPTT, TPTTConfig
 
 T, B = 10, 20
 # mixed K (sorted, largest first, and unsorted), both losses, all normalisation modes, lambda > 0
@@ -106,7 +106,7 @@ def test_tptt_drawing_noise_inside_the_step_is_seen():
 
 
 def test_readout_only_step_is_capture_safe():
-    from lra.readout import ReadoutConfig, ReadoutOnly
+    from lra.algorithms.readout import ReadoutConfig, ReadoutOnly
     mode = violations(ReadoutOnly([ReadoutConfig(0.1), ReadoutConfig(0.01)], device="meta"))
     print("readout only:", mode.report())
     assert not mode.violations, mode.report()

@@ -4,10 +4,10 @@ import os
 
 import torch
 
-from lra.bptt import BPTT, BPTTConfig
-from lra.engine import PopulationTrainer
-from lra.lra_diff import Hyper, LRADiff, LRADiffConfig
-from lra.tptt import TPTT, TPTTConfig
+from lra.algorithms.bptt import BPTT, BPTTConfig
+from lra.engine.trainer import PopulationTrainer
+from lra.algorithms.lra_diff import Hyper, LRADiff, LRADiffConfig
+from lra.algorithms.tptt import TPTT, TPTTConfig
 
 SMALL = dict(validation_size=200, check_every=10, device="cpu")
 

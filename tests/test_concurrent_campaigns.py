@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lra.store import ResultsStore
+from lra.campaign.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPS = ["table1", "table2", "table3", "table1_released", "readout_only"]

@@ -1,10 +1,10 @@
-"""Context rows, paired tests and weight motion of lra.controls (issue 10, point 5)."""
+"""Context rows, paired tests and weight motion of lra.analysis.controls (issue 10, point 5)."""
 import math
 
 import pytest
 import torch
 
-from lra.controls import (best_constant_accuracy, chance_level, class_probabilities,
+from lra.analysis.controls import (best_constant_accuracy, chance_level, class_probabilities,
                           context_table, expected_best_of_chance, mcnemar, paired_seeds,
                           relative_motion, simulated_best_of_chance)
 from lra.model import init_population
@@ -123,7 +123,7 @@ def test_relative_motion():
 def test_reading_the_reservoir_records():
     """motion_frame / correctness_by_cell / paired_table on a hand-made store of three runs."""
     import pandas as pd
-    from lra.controls import correctness_by_cell, motion_frame, paired_table
+    from lra.analysis.controls import correctness_by_cell, motion_frame, paired_table
     rows = pd.DataFrame([
         dict(key="a0", algorithm="lra_diff", task="temporal_order", T=10, seed=0, iterations=300),
         dict(key="r0", algorithm="readout_only", task="temporal_order", T=10, seed=0,
@@ -150,7 +150,7 @@ def test_readout_lengths_beside_table_v():
     """Per task: the longest length the readout-only control solves in any seed (and in how many),
     and its best accuracy at the first length no seed solves; rows from several experiments."""
     import pandas as pd
-    from lra.controls import readout_lengths
+    from lra.analysis.controls import readout_lengths
     rows = []
     for seed in range(3):
         for T, solved, acc in ((10, True, 1.0), (20, seed == 0, 1.0 if seed == 0 else 0.9),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_bundle import git, make_checkout
 
-from lra.store import ResultsStore
+from lra.campaign.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,10 +4,10 @@ import os
 import pytest
 import torch
 
-from lra.bptt import BPTT, BPTTConfig
-from lra.engine import PopulationTrainer
-from lra.lra_diff import LRADiff, LRADiffConfig
-from lra.tptt import TPTT, TPTTConfig
+from lra.algorithms.bptt import BPTT, BPTTConfig
+from lra.engine.trainer import PopulationTrainer
+from lra.algorithms.lra_diff import LRADiff, LRADiffConfig
+from lra.algorithms.tptt import TPTT, TPTTConfig
 
 SMALL = dict(validation_size=200, check_every=10, device="cpu")
 
@@ -48,7 +48,7 @@ def test_member_equals_same_config_trained_alone():
     the bit, the regularised member (lambda > 0) included: its update below the top is set by the
     rounding of the signal (Omega is invariant to its scale; tests/test_algorithms.py), so this
     holds only because every product is one matrix product per member (a broadcast matmul folded
-    the batch differently with P under MKL_CBWR=COMPATIBLE; lra.lra_diff._times_WT)."""
+    the batch differently with P under MKL_CBWR=COMPATIBLE; lra.algorithms.lra_diff._times_WT)."""
     pop = trainer(CONFIGS, [0, 1, 0], task="random_permutation", max_iterations=30,
                   check_every=1000)
     pop.run()
@@ -148,11 +148,11 @@ def test_learning_check_temporal_order_T10():
 
 def test_best_correct_is_the_best_checks_per_sample_correctness():
     """Each member stores which validation samples it got right at its best check
-    (lra.predictions): the stored bits imply its best accuracy; a member that never moves
+    (lra.engine.predictions): the stored bits imply its best accuracy; a member that never moves
     (alpha = 0) stores exactly the predictions of its (initial = final) network, computed here
     independently of the engine; a solved member stores all ones."""
-    from lra.engine import last_state
-    from lra.predictions import unpack
+    from lra.engine.trainer import last_state
+    from lra.engine.predictions import unpack
     from lra.tasks import validation_symbols
     t = trainer([LRADiffConfig(alpha=0.1, gamma=1.0, K=3), LRADiffConfig(alpha=0.0, K=3),
                  LRADiffConfig(alpha=0.01, gamma=1.0, K=3)], [0, 1, 2],

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lra import bundle as B
-from lra.store import ResultsStore
+from lra.campaign import bundle as B
+from lra.campaign.store import ResultsStore
 
 pytest.importorskip("submitit")
 
@@ -68,9 +68,9 @@ def test_slurm_without_slurm_is_one_clear_line(tmp_path):
 
 
 def test_executor_without_submitit_is_one_clear_line(monkeypatch, capsys, tmp_path):
-    import lra.executor
+    import lra.campaign.executor
     from lra.cli import main
-    monkeypatch.setattr(lra.executor, "submitit", None)
+    monkeypatch.setattr(lra.campaign.executor, "submitit", None)
     monkeypatch.setenv("LRA_RESULTS", str(tmp_path))
     for kind in ("local", "slurm"):
         code = main([*ARGS[:1], "--budget", "smoke", "--experiments", "fig2", "--executor", kind])
@@ -85,14 +85,16 @@ def test_slurm_jobs_ask_for_one_gpu_and_a_requeue_signal():
     """What sbatch is asked for (no Slurm needed): one GPU per job as a generic resource, the
     time limit, and USR2 two minutes before it (submitit then requeues the Checkpointable job)."""
     from submitit.helpers import Checkpointable
-    from lra.executor import CampaignJob, job_parameters
+    from lra.campaign.executor import CampaignJob, job_parameters
     p = job_parameters("slurm", gpus=1, cpus=8, minutes=240, partition="gpu")
     print(p)
     assert p["slurm_gres"] == "gpu:1" and "gpus_per_node" not in p
     assert p["timeout_min"] == 240 and p["slurm_signal_delay_s"] == 120
     assert p["slurm_partition"] == "gpu" and p["cpus_per_task"] == 8
     assert job_parameters("local", gpus=0, cpus=1, minutes=5)["gpus_per_node"] == 0
-    job = CampaignJob(["campaign", "--shard", "0/2"], {"LRA_RESULTS": "/x"})
+    from lra.cli import main
+    job = CampaignJob(["campaign", "--shard", "0/2"], {"LRA_RESULTS": "/x"}, main)
     assert isinstance(job, Checkpointable)
     again = job.checkpoint()               # what submitit resubmits at the time limit
     assert again.function is job and again.function.argv == job.argv
+    assert again.function.entry is main

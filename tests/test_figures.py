@@ -1,8 +1,8 @@
-"""The book's figures (lra.figures) are legible at the page width, on small hand-made data.
+"""The book's figures (lra.analysis.figures) are legible at the page width, on small hand-made data.
 
 Each figure function is checked here directly — every visible text at least 10 pt, every axis that
 shows numbers labelled, every colour bar labelled, no legend over the data — independently of
-lra.figures.legibility_problems (which the book uses to refuse an illegible figure); that checker
+lra.analysis.figures.legibility_problems (which the book uses to refuse an illegible figure); that checker
 is itself tested on a figure made to break each rule. The readings under the figures are checked
 against numbers built into the hand-made data.
 """
@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from lra import figures  # noqa: E402
+from lra.analysis import figures  # noqa: E402
 
 T = 6
 
@@ -232,7 +232,7 @@ def test_campaign_command_names_the_budget_and_its_cap():
 
 
 def test_a_figure_with_nothing_stored_says_so_and_how_to_compute_it(tmp_path, monkeypatch):
-    from lra.store import ResultsStore
+    from lra.campaign.store import ResultsStore
     glued = {}
     monkeypatch.setattr(figures, "glue_figure",
                         lambda name, fig, page_width_px=None: glued.__setitem__(name, fig))

@@ -1,8 +1,8 @@
 """The findings page states only what stored rows show (synthetic stores), with their budget."""
 import json
 
-from lra import findings
-from lra.store import CONFIG_COLUMNS, ResultsStore
+from lra.analysis import findings
+from lra.campaign.store import CONFIG_COLUMNS, ResultsStore
 
 PROV = dict(commit="test", dirty=False, device="test", torch="x", python="x", date="x",
             budget="smoke", command="test")
@@ -119,7 +119,7 @@ def test_readout_control_uses_the_paired_test_when_predictions_are_stored(tmp_pa
     headline no longer says the readout does as well where the rule is better in every seed."""
     import numpy as np
 
-    from lra.predictions import pack
+    from lra.engine.predictions import pack
 
     def bits(n_wrong, n=200):
         v = np.ones(n, dtype=bool)

@@ -25,7 +25,7 @@ def errors():
 def test_every_variant_equals_pytorch_within_1e_5(errors):
     """Targets, recomputed activities and displacement norms of every member: random weights,
     trained weights, both losses, all normalisation modes, switches 1 and 3, mixed lengths."""
-    from lra.fused import VARIANTS
+    from lra.algorithms.chain_kernel import VARIANTS
     assert set(errors["variants"]) == set(VARIANTS)
     for variant in VARIANTS:
         chain = {k: v for k, v in errors["chain"].items() if k.startswith(variant + "/")}
@@ -42,7 +42,7 @@ def test_fused_gradients_match_float64_as_well_as_pytorch(errors):
     gamma = 0.01 member, as float32 rounding amplified by cancellation in z - z_hat) and close
     to the PyTorch path; a wrong chain gives order one, and a tanh that differs from the forward
     pass's by an ulp or two gives ratios of ~5 (the first kernel's did)."""
-    from lra.fused import DEFAULT_VARIANT
+    from lra.algorithms.chain_kernel import DEFAULT_VARIANT
     g, ratio = errors["grads"], errors["grad_ratio_fused_over_torch"]
     for task in ("temporal_order", "random_permutation"):
         stem = f"{DEFAULT_VARIANT}/T10/{task}"
@@ -57,14 +57,14 @@ def test_engine_takes_the_fused_chain_when_asked(errors):
 
 
 def test_engine_falls_back_without_triton_on_cpu():
-    from lra.lra_diff import LRADiff, LRADiffConfig, ReleasedCodeSwitches
+    from lra.algorithms.lra_diff import LRADiff, LRADiffConfig, ReleasedCodeSwitches
     assert LRADiff([LRADiffConfig()], device="cpu").chain is None        # auto: CUDA only
     assert LRADiff([LRADiffConfig()], ReleasedCodeSwitches(released_regularizer=True),
                    device="cpu", fused=False).chain is None
 
 
 def test_variants_api():
-    from lra import fused
+    from lra.algorithms import chain_kernel as fused
     assert fused.DEFAULT_VARIANT in fused.VARIANTS and 2 <= len(fused.VARIANTS) <= 4
     for name, opts in fused.VARIANTS.items():
         chain = fused.make_chain(name)
@@ -80,8 +80,8 @@ def test_chain_wrapper_is_capture_safe(monkeypatch, single_clip, from_original, 
     """Everything fused_chain does around the launch works on the meta device: no host sync
     (.item(), Python reads of tensor values), no CPU tensor made on the way, every kernel
     argument a device tensor or a Python constant -- what CUDA-graph capture needs."""
-    from lra import fused
-    from lra.lra_diff import Hyper, LRADiffConfig, ReleasedCodeSwitches
+    from lra.algorithms import chain_kernel as fused
+    from lra.algorithms.lra_diff import Hyper, LRADiffConfig, ReleasedCodeSwitches
     launches = []
 
     class Stub:

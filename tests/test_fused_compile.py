@@ -4,7 +4,7 @@ No GPU is needed: Triton compiles a kernel for any target on the CPU, and ptxas 
 Triton wheel) reports the registers, stack frame and spill traffic of the PTX. A spill means local
 memory traffic in the chain's innermost loop (the first kernel spilled ~14 KB per thread and ran
 28-35x slower than plain PyTorch on an H200), so any spill fails the test. Run it against
-commit cbd54aa's lra/fused.py (which has no ``launch_spec``) and it compiles that kernel the way it
+commit cbd54aa's lra/algorithms/chain_kernel.py (which has no ``launch_spec``) and it compiles that kernel the way it
 was launched and fails.
 
     python tests/test_fused_compile.py      # prints the table without pytest
@@ -31,7 +31,7 @@ def _ptxas() -> str:
 
 def specs():
     """(name, kernel, constexprs, launch options) for every variant and case."""
-    import lra.fused as F
+    import lra.algorithms.chain_kernel as F
     out = []
     for T, K, orig, probe in CASES:
         case = f"T{T}K{K}" + ("-orig" if orig else "") + ("-probe" if probe else "")
@@ -109,7 +109,7 @@ def test_every_variant_compiles_for_sm90_without_spills(reports):
 
 
 def test_every_variant_is_compiled():
-    import lra.fused as F
+    import lra.algorithms.chain_kernel as F
     names = {n.split("/")[0] for n, *_ in specs()}
     assert names == set(getattr(F, "VARIANTS", {"legacy": None}))
 

@@ -3,14 +3,14 @@
 ``norm="forced"`` forces every Normalize of Algorithm 1 (Delta h on line 21 *and* the weight
 gradients on lines 16-18) to norm c; ``norm="forced_dh"`` forces Delta h alone (the paper's
 "c1 = 1.0 always enforced"), the weight gradients keeping line 29's clip. Both are checked
-against the single-network autograd reference (lra.reference), which states the two readings
+against the single-network autograd reference (lra.algorithms.reference), which states the two readings
 independently.
 """
 import pytest
 import torch
 
 from conftest import population, population_batch
-from lra.lra_diff import NORM_MODES, Hyper, LRADiffConfig, dh_rule, lra_diff_grads, weight_rule
+from lra.algorithms.lra_diff import NORM_MODES, Hyper, LRADiffConfig, dh_rule, lra_diff_grads, weight_rule
 from lra.notebook import check_against_reference
 
 T = 10
@@ -67,7 +67,7 @@ def test_forced_dh_rescales_delta_h_only():
 
 @pytest.mark.parametrize("task", ["random_permutation", "temporal_order"])
 def test_forced_dh_matches_autograd_reference(task):
-    """The population implementation of both readings against lra.reference in float64, with the
+    """The population implementation of both readings against lra.algorithms.reference in float64, with the
     conditioning-derived bound of lra.notebook.check_against_reference (which refuses members whose
     signal is at rounding level rather than passing them)."""
     cfgs = [LRADiffConfig(gamma=1.0, K=3, c0=1.0, c1=1.0, norm="forced_dh"),
@@ -83,7 +83,7 @@ def test_forced_dh_matches_autograd_reference(task):
 def test_reference_would_catch_the_other_reading():
     """The comparison can fail: the population's forced_dh update is not the reference's
     "forced" update (the weight gradients differ by far more than rounding)."""
-    from lra.reference import lra_diff_single
+    from lra.algorithms.reference import lra_diff_single
     cfgs = [LRADiffConfig(gamma=1.0, K=3, c0=1.0, c1=1.0, norm="forced_dh")]
     params, x, y, grads, _ = run(cfgs)
     member = {k: v[0] for k, v in params.items()}
@@ -97,7 +97,7 @@ def test_reference_would_catch_the_other_reading():
 
 
 def test_fused_chain_sees_the_delta_h_rule():
-    """The fused chain kernel (lra.fused) normalises Delta h only, reading Hyper.mode: for
+    """The fused chain kernel (lra.algorithms.chain_kernel) normalises Delta h only, reading Hyper.mode: for
     forced_dh that must be the "forced" rule (its chain equals the "forced" member's), while the
     weight gradients, normalised outside the kernel, read Hyper.mode_w ("standard")."""
     hy = Hyper([LRADiffConfig(norm=m) for m in ("standard", "off", "forced", "forced_dh")])

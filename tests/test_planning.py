@@ -2,10 +2,10 @@
 and K; shared runs trained once and stored in every experiment that asked for them."""
 from dataclasses import replace
 
-from lra.experiments import get_budget, get_experiment
-from lra.planning import merge, population_key
-from lra.runner import dry_run, format_dry_run, missing_by_experiment, run_experiments
-from lra.store import ResultsStore
+from lra.campaign.experiments import get_budget, get_experiment
+from lra.campaign.planning import merge, population_key
+from lra.campaign.runner import dry_run, format_dry_run, missing_by_experiment, run_experiments
+from lra.campaign.store import ResultsStore
 
 PAPER_TABLES = ["table1", "table2", "table3", "table4"]
 

@@ -1,8 +1,8 @@
-"""lra.predictions: the packed per-sample correctness the store keeps for paired tests."""
+"""lra.engine.predictions: the packed per-sample correctness the store keeps for paired tests."""
 import numpy as np
 import pytest
 
-from lra.predictions import accuracy, pack, unpack
+from lra.engine.predictions import accuracy, pack, unpack
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 500, 10_000])

@@ -1,4 +1,4 @@
-"""lra.projection: rates and population times from a benchmark JSON (synthetic ones here), and the
+"""lra.campaign.projection: rates and population times from a benchmark JSON (synthetic ones here), and the
 benchmark script writes what the projection reads."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import lra
-from lra import projection as pj
-from lra.projection import flops_per_member_iteration as flops
+from lra.campaign import projection as pj
+from lra.campaign.projection import flops_per_member_iteration as flops
 
 H100 = "NVIDIA H100 80GB HBM3"
 # graph+torch: iteration time ~ flat in P (launch-bound), so member-it/s grows with P
@@ -231,7 +231,7 @@ def test_benchmark_reports_a_failing_cell_and_goes_on():
 
 
 def test_project_a_campaign_plan(bench_dir):
-    from lra.experiments import BUDGETS, EXPERIMENTS
+    from lra.campaign.experiments import BUDGETS, EXPERIMENTS
     budget = BUDGETS["paper"]
     runs = EXPERIMENTS["table1"].runs(budget)
     by_pop = {}

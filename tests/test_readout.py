@@ -3,8 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import population, population_batch
-from lra.engine import PopulationTrainer
-from lra.readout import ReadoutConfig, ReadoutOnly, readout_grads
+from lra.engine.trainer import PopulationTrainer
+from lra.algorithms.readout import ReadoutConfig, ReadoutOnly, readout_grads
 
 
 def test_readout_gradients_equal_autograd_in_float64():
@@ -42,7 +42,7 @@ def test_released_selection_rule_reports_the_longest_run():
     """The released grid search's rule (argmax of iterations; argmax of accuracy only if that run
     hit the cap) against ours (solved, then accuracy): a hand-made cell where they differ."""
     import pandas as pd
-    from lra.controls import pick_ours, pick_released, selection_rules
+    from lra.analysis.controls import pick_ours, pick_released, selection_rules
     cell = pd.DataFrame([
         dict(key="a", task="t", K=10, T=10, alpha=0.1, gamma=1.0, solved=True,
              best_accuracy=1.0, iterations=300),
@@ -62,8 +62,8 @@ def test_control_compares_with_the_papers_own_variant():
     """Table II publishes MSE and log-penalty side by side: the control's paper column is the
     log-penalty value (the variant table2 runs), Table III's the unnormalised one."""
     import pandas as pd
-    from lra.controls import beside_learning_rule
-    from lra.report import published
+    from lra.analysis.controls import beside_learning_rule
+    from lra.analysis.report import published
     for table, col, value in (("table2", "loss", "log_penalty"), ("table3", "normalisation", "none")):
         pub = published(table)
         cells = pub[["task", "T"]].drop_duplicates()

@@ -16,7 +16,7 @@ import torch
 from torch.utils._pytree import tree_leaves
 
 from lra.model import init_population
-from lra.reference import bptt_single, lra_diff_single, rnn_forward, tptt_single
+from lra.algorithms.reference import bptt_single, lra_diff_single, rnn_forward, tptt_single
 from lra.tasks import generate, make_generator
 
 

@@ -1,9 +1,9 @@
-"""The released script's step (lra.released_autograd) against hand-derived formulas, and against
-this package's local one-step reading of the same departures (lra.lra_diff, all switches on).
+"""The released script's step (lra.algorithms.released_script) against hand-derived formulas, and against
+this package's local one-step reading of the same departures (lra.algorithms.lra_diff, all switches on).
 
 Tiny case in float64: T = 4, batch 3, 5 hidden, 6 inputs, 4 classes, K = 3, gamma = 2, c = 1/16
 (small enough that Normalize clips: checked below, so the clip is exercised; gamma and c are exact
-in float32, in which lra.lra_diff.Hyper stores them). Tolerances: every
+in float32, in which lra.algorithms.lra_diff.Hyper stores them). Tolerances: every
 quantity compared is a short chain of float64 products and sums of O(1) numbers, so agreement to
 1e-10 (relative) is ~1e6 ulps of headroom and a wrong term shows as O(1).
 """
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from lra.lra_diff import Hyper, LRADiffConfig, ReleasedCodeSwitches, lra_diff_grads
+from lra.algorithms.lra_diff import Hyper, LRADiffConfig, ReleasedCodeSwitches, lra_diff_grads
 from lra.model import RNNParams
-from lra.released_autograd import clip, released_step, stream_batch
+from lra.algorithms.released_script import clip, released_step, stream_batch
 
 T, B, H, N_IN, N_OUT, K, GAMMA, C = 4, 3, 5, 6, 4, 3, 2.0, 0.0625
 RTOL = 1e-10
@@ -167,7 +167,7 @@ def test_both_ablations_give_exactly_the_local_reading(case):
 
 def test_parse_released_output():
     """The script's printed curve (line 359) and stop lines (lines 339, 364, 368) are read back."""
-    from lra.released_autograd import parse_released_output
+    from lra.algorithms.released_script import parse_released_output
     text = ("Starting val loss: 4.5041\t Starting val accuracy: 3.8200%\n\n"
             "It 100/10,000\t\tTrain loss: 0.0226\t\tVal loss: 0.3594\tVal Acc: 97.1100%\t"
             "Highest: 97.1100% 0\n"

@@ -1,14 +1,14 @@
 """Resume after a kill at any point, including between a population's last checkpoint and the
 store write, when the iteration cap is not a multiple of the check interval (issue 13: the
-resumed run found nothing left to do and failed with UnboundLocalError in lra/engine.py)."""
+resumed run found nothing left to do and failed with UnboundLocalError in lra/engine/trainer.py)."""
 import pandas as pd
 import pytest
 
-import lra.store
-from lra.engine import PopulationTrainer
-from lra.lra_diff import LRADiff, LRADiffConfig
-from lra.runner import run_experiments
-from lra.store import ResultsStore
+import lra.campaign.store
+from lra.engine.trainer import PopulationTrainer
+from lra.algorithms.lra_diff import LRADiff, LRADiffConfig
+from lra.campaign.runner import run_experiments
+from lra.campaign.store import ResultsStore
 
 VOLATILE = ["wall_seconds", "device", "commit"]
 
@@ -38,17 +38,17 @@ def test_campaign_killed_before_its_store_write_resumes(tmp_path, monkeypatch):
                                store=ResultsStore(root), log=lambda s: None)
 
     campaign(tmp_path / "ref")
-    real = lra.store.ResultsStore.append
+    real = lra.campaign.store.ResultsStore.append
 
     def killed(self, *a, **k):
         raise KeyboardInterrupt                # the process dies before any byte is written
 
-    monkeypatch.setattr(lra.store.ResultsStore, "append", killed)
+    monkeypatch.setattr(lra.campaign.store.ResultsStore, "append", killed)
     with pytest.raises(KeyboardInterrupt):
         campaign(tmp_path / "killed")
     ck_dir = tmp_path / "killed" / "_populations" / "smoke-cap45"   # merged populations' folder
     assert list(ck_dir.glob("*.pt"))
-    monkeypatch.setattr(lra.store.ResultsStore, "append", real)
+    monkeypatch.setattr(lra.campaign.store.ResultsStore, "append", real)
     res = campaign(tmp_path / "killed")
     assert res["finished"]
     ref = ResultsStore(tmp_path / "ref").load("fig2", "smoke-cap45")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lra.experiments import get_budget, get_experiment
-from lra.planning import merge, population_key
-from lra.runner import budget_with_cap, missing_runs, run_experiments
-from lra.store import COLUMNS, CorruptResults, ResultsStore
+from lra.campaign.experiments import get_budget, get_experiment
+from lra.campaign.planning import merge, population_key
+from lra.campaign.runner import budget_with_cap, missing_runs, run_experiments
+from lra.campaign.store import COLUMNS, CorruptResults, ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent
 VOLATILE = ["wall_seconds", "device", "commit"]
@@ -229,7 +229,7 @@ def _writer_killed_in(step: str, results: Path, rows: int):
 import os, sys
 sys.path.insert(0, {str(ROOT / 'tests')!r})
 from test_store import fake_rows, PROV
-import lra.store as st
+import lra.campaign.store as st
 store = st.ResultsStore({str(results)!r})
 if {step!r} == "table":
     real = os.fsync
@@ -295,9 +295,9 @@ def test_temporary_files_of_live_writers_are_kept(tmp_path):
 
 
 def test_rows_record_the_code_version_and_stale_rows_are_flagged(tmp_path, monkeypatch):
-    import lra.store as st
-    from lra import report
-    from lra.runner import status
+    import lra.campaign.store as st
+    from lra.analysis import report
+    from lra.campaign.runner import status
     store = ResultsStore(tmp_path)
     store.append("fig2", "smoke", fake_rows(2), PROV)
     store.append("fig2", "smoke", fake_rows(1, start=5, code_version="0ld0ld0ld0ld"), PROV)
@@ -327,7 +327,7 @@ def test_rows_record_the_code_version_and_stale_rows_are_flagged(tmp_path, monke
 
 def test_code_version_covers_every_module_that_determines_numbers(tmp_path):
     import shutil
-    import lra.store as st
+    import lra.campaign.store as st
     assert set(st.CODE_MODULES) == {"tasks.py", "model.py", "bptt.py", "tptt.py", "lra_diff.py",
                                     "optim.py", "engine.py", "fused.py", "readout.py",
                                     "predictions.py"}
@@ -353,7 +353,7 @@ def test_status_exits_nonzero_on_a_corrupt_table(tmp_path):
 def test_all_digit_keys_stay_text(tmp_path):
     """A hex key (or commit) made only of digits is read back as text: the row counts as done and
     appending it again adds nothing (type inference made it an integer: recomputed, duplicated)."""
-    from lra.store import COLUMNS, ResultsStore
+    from lra.campaign.store import COLUMNS, ResultsStore
     store = ResultsStore(tmp_path)
     row = {c: None for c in COLUMNS} | dict(
         key="0123456789012345", experiment="table1", budget="smoke", task="temporal_order", T=10,

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from conftest import population, population_batch
-from lra.engine import PopulationTrainer
-from lra.lra_diff import (PAPER, Hyper, LRADiff, LRADiffConfig, ReleasedCodeSwitches,
+from lra.engine.trainer import PopulationTrainer
+from lra.algorithms.lra_diff import (PAPER, Hyper, LRADiff, LRADiffConfig, ReleasedCodeSwitches,
                           lra_diff_grads, member_norm)
 
 T = 10

@@ -1,4 +1,4 @@
-"""The book's comparison tables (lra.tables) on hand-made result tables: coverage counts, unrun
+"""The book's comparison tables (lra.analysis.tables) on hand-made result tables: coverage counts, unrun
 cells left out or greyed, human headers, solved-on-N text, the agreement mark and the reproduce
 command. Every expected value is written out here from the hand-made input, not recomputed."""
 import re
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lra import report, tables
-from lra.report import AGREE_POINTS, TASK_LABELS
+from lra.analysis import report, tables
+from lra.analysis.report import AGREE_POINTS, TASK_LABELS
 
 KEYS = ["task", "K", "T"]
 

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lra.paired import pair_methods
-from lra.predictions import pack
-from lra.report import AGREE_POINTS, compare, curriculum_max_T, published
-from lra.store import COLUMNS, ResultsStore, code_version
-from lra.verdicts import (NOT_SHOWN, STRENGTHS, VERDICTS, FrameResults, all_verdicts, c1, c2,
+from lra.analysis.paired import pair_methods
+from lra.engine.predictions import pack
+from lra.analysis.report import AGREE_POINTS, compare, curriculum_max_T, published
+from lra.campaign.store import COLUMNS, ResultsStore, code_version
+from lra.analysis.verdicts import (NOT_SHOWN, STRENGTHS, VERDICTS, FrameResults, all_verdicts, c1, c2,
                           c3, c4, c5, c6, c7, c8, c9, c10, summary, verdicts)
 
 CURRENT = code_version()
@@ -548,11 +548,11 @@ def test_c9_paired_seeds_decide_whether_the_smallest_lambda_is_best():
 
 
 def test_control_pairs_table_for_the_chapter():
-    """lra.verdicts.control_pairs pairs the rule with the control in every cell the control ran,
-    with the runs the verdicts use; lra.paired.frame shows each as one row (and a refusal as its
+    """lra.analysis.verdicts.control_pairs pairs the rule with the control in every cell the control ran,
+    with the runs the verdicts use; lra.analysis.paired.frame shows each as one row (and a refusal as its
     reason)."""
-    from lra.paired import frame
-    from lra.verdicts import control_pairs
+    from lra.analysis.paired import frame
+    from lra.analysis.verdicts import control_pairs
     df = frame(control_pairs(paired_control_source()))
     print(df.to_string())
     assert len(df) == 1

@@ -19,11 +19,11 @@ code("""from pathlib import Path
 
 import pandas as pd
 
-from lra import findings
-from lra.experiments import get_budget
+from lra.analysis import findings
+from lra.campaign.experiments import get_budget
 from lra.notebook import say, show
-from lra.store import ResultsStore, repo_root
-from lra import verdicts
+from lra.campaign.store import ResultsStore, repo_root
+from lra.analysis import verdicts
 
 store = ResultsStore()""")
 md("## What surprised us")

@@ -1,18 +1,18 @@
 """The book's comparison tables (Tables I-V and their companions): what was run, beside the paper.
 
-Nothing here computes a result. Given our cells (:func:`lra.report.best_per_cell` of stored rows)
-and a published table (:func:`lra.report.published`), this module lays them side by side and says
+Nothing here computes a result. Given our cells (:func:`lra.analysis.report.best_per_cell` of stored rows)
+and a published table (:func:`lra.analysis.report.published`), this module lays them side by side and says
 plainly what the comparison rests on:
 
 * only what exists is tabulated: rows and columns of the paper's grid in which nothing was run at
   the budget shown are left out of the table (and named), cells not run inside a shown row or
   column are greyed, and the paper's full grid follows in a folded block;
 * one coverage line per table: how many of the paper's cells were run, at which budget;
-* human headers and task names (``TASK_LABELS`` of :mod:`lra.report`, the one mapping);
+* human headers and task names (``TASK_LABELS`` of :mod:`lra.analysis.report`, the one mapping);
 * a solved cell says on how many validation samples it was solved ("✓ 0/500": zero errors on
   500 samples); the paper's protocol (Section IV-A) validates on 10,000;
 * the agreement mark of each cell follows :func:`mark`, with the tolerance of the verdicts
-  (:data:`lra.report.AGREE_POINTS`), and the counts name the cells not run;
+  (:data:`lra.analysis.report.AGREE_POINTS`), and the counts name the cells not run;
 * under each table the ``lra`` command that regenerates its rows.
 """
 from __future__ import annotations
@@ -22,8 +22,8 @@ import html
 import numpy as np
 import pandas as pd
 
-from .experiments import BUDGETS, get_experiment
-from .report import AGREE_POINTS, TASK_LABELS
+from lra.campaign.experiments import BUDGETS, get_experiment
+from lra.analysis.report import AGREE_POINTS, TASK_LABELS
 
 PAPER_VALIDATION = BUDGETS["paper"].validation_size   # the paper's validation set (IV-A): 10,000
 
@@ -181,7 +181,7 @@ def mark(ran: bool, ours_solved, ours_accuracy, paper_solved, paper_accuracy,
 def compare(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str], budget: str) -> pd.DataFrame:
     """One row per published cell: keys, ``ran``, our and the paper's text, and the mark.
 
-    ``ours`` holds :func:`lra.report.best_per_cell` rows computed at ``budget``; its validation
+    ``ours`` holds :func:`lra.analysis.report.best_per_cell` rows computed at ``budget``; its validation
     size is the budget's."""
     n = validation_size(budget)
     m = paper.merge(ours, on=keys, how="left", suffixes=("_paper", "_ours"))
@@ -378,10 +378,10 @@ def curriculum_table(results: dict, published: pd.DataFrame, methods: dict,
 
     ``results`` maps each experiment to its ``(rows, budget)``, ``methods`` each experiment to
     the method of the published table, ``max_T`` computes the curriculum's outcome per task
-    (:func:`lra.report.curriculum_max_T`). Returns ``coverage`` (a line), ``table`` (methods
+    (:func:`lra.analysis.report.curriculum_max_T`). Returns ``coverage`` (a line), ``table`` (methods
     with nothing run left out), ``note`` (what a cell means, what was left out, the budgets)
     and ``reproduce`` (one line per budget)."""
-    from .report import budget_description, curriculum_max_T
+    from lra.analysis.report import budget_description, curriculum_max_T
     max_T = max_T or curriculum_max_T
     cells, used_by = [], {}
     for exp, method in methods.items():
@@ -449,7 +449,7 @@ def best_over_grid(rows: pd.DataFrame, by: list[str], budget: str, experiment: s
     """Our best run per cell ``by`` (e.g. task, T, λ for Figure 5) over the rest of the grid:
     ``✓ 0/N`` when any run solved, else the best validation accuracy (%), with a coverage line
     against the experiment's full grid. Returns ``coverage`` and ``table``."""
-    from .report import best_per_cell
+    from lra.analysis.report import best_per_cell
     cells = best_per_cell(rows, by)
     n = validation_size(budget)
     cells["best over the grid"] = [result_text(s, a, n)

@@ -3,7 +3,7 @@ as possible (book chapter "The engine and its performance").
 
 One population per (algorithm, task, T, released-code switches, probe interval) across *all*
 requested experiments and every K: members with different K share it (sorted by K, largest first,
-so inner step k runs on a prefix of the members, see :class:`lra.lra_diff.Hyper`), and a run asked
+so inner step k runs on a prefix of the members, see :class:`lra.algorithms.lra_diff.Hyper`), and a run asked
 for by several experiments (the same key) is trained once and stored in each. A population is
 split only when it exceeds ``max_members``.
 """
@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .experiments import Run
+from lra.campaign.experiments import Run
 
 
 def population_key(run: Run) -> tuple:

@@ -521,8 +521,8 @@ def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=N
     at full size), ``name``_budget (the budget, for the caption) and ``name``_reading (the
     reading, the run's configuration and provenance, and the command that recomputes it).
     Returns the probes, or None when nothing is stored (the figures then say so)."""
-    from .report import budget_note, load, provenance_note
-    from .store import ResultsStore
+    from lra.analysis.report import budget_note, load, provenance_note
+    from lra.campaign.store import ResultsStore
     store = store or ResultsStore()
     df, used = load(experiment, budget, store)
     probes = store.probes(experiment, used, df.iloc[0]["key"]) if not df.empty else None
@@ -553,7 +553,7 @@ def glue_lambda_sensitivity(name: str, experiment: str = "fig5", budget: str = "
     """Glue paper Figure 5 from an experiment's stored rows for the book: ``name``
     (:func:`plot_lambda_sensitivity`), ``name``_budget (for the caption) and ``name``_reading
     (the reading, provenance and the command that recomputes it). Returns the rows."""
-    from .report import budget_note, load, provenance_note
+    from lra.analysis.report import budget_note, load, provenance_note
     df, used = load(experiment, budget, store)
     command = campaign_command(experiment, used)
     glue_markdown(f"{name}_budget", budget_note(used))

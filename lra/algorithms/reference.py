@@ -1,7 +1,7 @@
 """Short, readable single-network versions of the algorithms, written with autograd.
 
 These are what the book's chapters show next to the derivations, and what the tests compare the
-population implementations against: they share no code with :mod:`lra.lra_diff` or :mod:`lra.bptt`
+population implementations against: they share no code with :mod:`lra.algorithms.lra_diff` or :mod:`lra.algorithms.bptt`
 beyond the task generators. One network, one mini-batch: x (T, B, n_in), y (B,).
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ def bptt_single(W: dict, x, y) -> dict:
 
 # Fig. 3's two readings of forced normalisation: which rule each kind of Normalize call follows,
 # (Delta h on line 21, weight gradients on lines 16-18). Written out here independently of
-# lra.lra_diff.NORM_RULES so that the tests compare two statements of the same reading.
+# lra.algorithms.lra_diff.NORM_RULES so that the tests compare two statements of the same reading.
 RULES_SINGLE = {"standard": ("standard", "standard"), "off": ("off", "off"),
                 "forced": ("forced", "forced"), "forced_dh": ("forced", "standard")}
 

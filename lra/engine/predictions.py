@@ -1,7 +1,7 @@
 """Per-sample correctness on the validation set, stored with every run (book chapter "Control:
 the reservoir argument", section "Paired tests"; issue 10, point 5).
 
-A paired test of two methods (McNemar, :func:`lra.controls.mcnemar`) needs to know *which*
+A paired test of two methods (McNemar, :func:`lra.analysis.controls.mcnemar`) needs to know *which*
 validation samples each got right, not only how many: two methods trained on the same seed share
 that seed's validation set (:func:`lra.tasks.validation_symbols`), so their per-sample
 correctness can be compared sample by sample. The engine records it at the check where a run

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Shapes of the paper's network and protocol (lra.engine / lra.model): batch 20, hidden 100.
+# Shapes of the paper's network and protocol (lra.engine.trainer / lra.model): batch 20, hidden 100.
 BATCH, HIDDEN = 20, 100
 TASK_DIMS = {"temporal_order": (6, 4), "temporal_order_3bit": (6, 8),
              "random_permutation": (100, 100)}
@@ -367,7 +367,7 @@ def fastest_method(device_name: str | None = None, directory=None, T=None, K=Non
 
 def engine_options(method: str) -> dict:
     """The engine's arguments for a method name: ``cuda_graph`` for :class:`PopulationTrainer`,
-    ``fused`` for :class:`lra.lra_diff.LRADiff` (a variant name, True for the single kernel)."""
+    ``fused`` for :class:`lra.algorithms.lra_diff.LRADiff` (a variant name, True for the single kernel)."""
     if method == "eager":
         return dict(cuda_graph=False, fused=False)
     if method == "graph+torch":
@@ -404,8 +404,8 @@ def project_populations(populations, budget, device_name: str | None = None,
                         method: str | None = None, iterations=None, directory=None) -> dict:
     """Projection of a campaign plan, for ``lra campaign --dry-run``.
 
-    ``populations``: lists of :class:`lra.experiments.Run` (each list one population: same
-    algorithm, task and T); ``budget``: a :class:`lra.experiments.Budget` (its iteration cap,
+    ``populations``: lists of :class:`lra.campaign.experiments.Run` (each list one population: same
+    algorithm, task and T); ``budget``: a :class:`lra.campaign.experiments.Budget` (its iteration cap,
     check interval and validation size). Every member is priced to the cap unless ``iterations``
     (one number for all) says otherwise — an upper bound, since solved members stop early.
     Returns ``dict(device, benchmark, method, seconds, populations=[dict(members, algorithm, task,

@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from .store import (CODE_MODULES, COLUMNS, ResultsStore, atomic_write_bytes, code_version,
+from lra.campaign.store import (CODE_MODULES, COLUMNS, ResultsStore, atomic_write_bytes, code_version,
                     file_lock, repo_root)
 
 FORMAT = "lra-bundle/1"
@@ -116,11 +116,28 @@ def source_sha256_at(commit: str, repo: Path) -> str:
 
 
 def code_version_at(commit: str, repo: Path) -> str:
-    """:func:`lra.store.code_version` of the sources of ``commit``."""
+    """:func:`lra.campaign.store.code_version` of the sources of ``commit``, over the modules that
+    commit's store names (its ``CODE_MODULES``: the list and the layout change over history)."""
+    names = _code_modules_at(commit, repo)
     h = hashlib.sha256()
-    for name in CODE_MODULES:
+    for name in names:
         h.update(name.encode() + b"\0" + _blob(repo, commit, f"lra/{name}") + b"\0")
     return h.hexdigest()[:12]
+
+
+def _code_modules_at(commit: str, repo: Path) -> tuple[str, ...]:
+    """The ``CODE_MODULES`` tuple of the store module at ``commit`` (read, never executed)."""
+    import ast
+    for path in ("lra/campaign/store.py", "lra/store.py"):
+        try:
+            source = _blob(repo, commit, path)
+        except Exception:
+            continue
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Assign) and any(
+                    getattr(t, "id", None) == "CODE_MODULES" for t in node.targets):
+                return tuple(ast.literal_eval(node.value))
+    raise BundleRefused(f"commit {commit[:12]} has no lra store module naming CODE_MODULES")
 
 
 # ----------------------------------------------------------------------------- recording
@@ -176,7 +193,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def write_bundle(out: Path, store: ResultsStore, entries: list[dict], prov: dict) -> dict:
     """Pack the rows named by ``entries`` (RecordingStore journal) as stored in ``store``, with
-    their probes, the checkpoints it names, and ``prov`` (lra.store.provenance of this campaign).
+    their probes, the checkpoints it names, and ``prov`` (lra.campaign.store.provenance of this campaign).
     Returns the manifest. The file appears complete or not at all."""
     tables: dict[tuple, dict] = {}
     for e in entries:
@@ -287,7 +304,7 @@ def read_bundle(path: Path) -> Bundle:
 # ----------------------------------------------------------------------------- verifying
 def known_budget(name: str):
     """The base budget of a stored budget name (``smoke``, ``paper``, ``smoke-cap20``), or None."""
-    from .experiments import BUDGETS
+    from lra.campaign.experiments import BUDGETS
     base, sep, cap = name.partition("-cap")
     if base not in BUDGETS or (sep and not (cap.isdigit() and int(cap) >= 1)) or \
             (not sep and cap):
@@ -298,7 +315,7 @@ def known_budget(name: str):
 def spec_keys(experiment: str, budget_name: str, seeds: int) -> set[str] | None:
     """Every run key the spec of ``experiment`` can ask for at this budget (seeds 0..seeds-1,
     every curriculum stage), or None when no such experiment or budget exists."""
-    from .experiments import EXPERIMENTS
+    from lra.campaign.experiments import EXPERIMENTS
     exp = EXPERIMENTS.get(experiment)
     budget = known_budget(budget_name)
     if exp is None or budget is None:

@@ -54,9 +54,9 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from .model import (RNNParams, cross_entropy, cross_entropy_grad, input_projection,
+from lra.model import (RNNParams, cross_entropy, cross_entropy_grad, input_projection,
                     output_grads, unroll)
-from .optim import sgd_
+from lra.algorithms.optim import sgd_
 
 LOCAL_LOSSES = ("mse", "log_penalty")
 NORM_MODES = ("standard", "off", "forced", "forced_dh")
@@ -325,7 +325,7 @@ def hidden_target_chain(W_hh: torch.Tensor, h: torch.Tensor, z: torch.Tensor,
     ``z_check`` with z_check[:, t] = z_t(h_hat_{t-1}), the activity of step t recomputed from the
     final target below it (used by switch 3), and ``dh_norm`` (P, T): ||Delta h_{t-1}|| at the
     first inner step (stored at t-1; the top entry is filled by the caller). This is what the
-    fused kernel (:mod:`lra.fused`) computes on a GPU.
+    fused kernel (:mod:`lra.algorithms.chain_kernel`) computes on a GPU.
     """
     sw = switches
     P, T, B, H = z.shape
@@ -529,7 +529,7 @@ def auto_chain_variant(device) -> str | None:
     if forced:
         return None if forced == "pytorch" else forced
     try:
-        from .projection import fastest_method
+        from lra.campaign.projection import fastest_method
         method = fastest_method(torch.cuda.get_device_name(device))
     except Exception:
         return None
@@ -542,10 +542,10 @@ class LRADiff:
     """Population trainer step for RNN-LRA-diff (Algorithms 1-2): SGD with per-member alpha.
 
     ``fused``: which implementation of the target chain (lines 19-26) to use. ``"auto"`` takes
-    the fused Triton kernel on CUDA where :func:`lra.fused.default_variant` says it is the faster
+    the fused Triton kernel on CUDA where :func:`lra.algorithms.chain_kernel.default_variant` says it is the faster
     path on this GPU (from the committed benchmark), the PyTorch chain otherwise; ``False`` always
     the PyTorch chain; ``True`` the default kernel variant; a string names a kernel variant of
-    :data:`lra.fused.VARIANTS`. ``True`` or a name also run the kernel elsewhere under
+    :data:`lra.algorithms.chain_kernel.VARIANTS`. ``True`` or a name also run the kernel elsewhere under
     ``TRITON_INTERPRET=1`` (CPU).
     """
     name = "lra_diff"
@@ -557,7 +557,7 @@ class LRADiff:
         self.device = device
         self.hyper = Hyper(self.configs, device)
         self.alpha = self.hyper.alpha
-        from . import fused as fused_mod
+        from lra.algorithms import chain_kernel as fused_mod
         dev = torch.device(device)
         variant = None
         if fused == "auto":

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import re
 
-from .experiments import BUDGETS, EXPERIMENTS
-from .tasks import MIN_LENGTH, TASKS
+from lra.campaign.experiments import BUDGETS, EXPERIMENTS
+from lra.tasks import MIN_LENGTH, TASKS
 
 
 class ParameterError(ValueError):

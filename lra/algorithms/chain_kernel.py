@@ -54,7 +54,7 @@ ulp or two moves the weight updates by ~1e-3 (the first kernel's own tanh did: i
 kernel's tanh so the GPU check can compare it with torch.tanh bit for bit. Multiply-adds may be
 contracted into FMAs (more accurate, not less).
 
-:func:`fused_chain` has the signature of :func:`lra.lra_diff.hidden_target_chain` (plus
+:func:`fused_chain` has the signature of :func:`lra.algorithms.lra_diff.hidden_target_chain` (plus
 ``lengths``) and computes the same numbers; tests/test_fused.py checks every variant in Triton's
 interpreter on the CPU, and tests/fused_equivalence.py also runs on CUDA. :func:`available` says
 whether it can run here. The wrapper is CUDA-graph capture safe (device tensors only, no host
@@ -370,7 +370,7 @@ _default_chain = make_chain(DEFAULT_VARIANT)
 
 
 def fused_chain(W_hh, h, z, xw_b, z_hat_top, hyper, switches, probe=False, lengths=None):
-    """Drop-in replacement for :func:`lra.lra_diff.hidden_target_chain` (see its docstring), the
+    """Drop-in replacement for :func:`lra.algorithms.lra_diff.hidden_target_chain` (see its docstring), the
     default variant.
 
     ``lengths`` (P,) gives each member's own T (default: all T); shorter members are stored

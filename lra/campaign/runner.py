@@ -1,6 +1,6 @@
 """Compute the missing rows of experiments: plans -> populations -> results store.
 
-The runs of every requested experiment are merged into populations (:mod:`lra.planning`).
+The runs of every requested experiment are merged into populations (:mod:`lra.campaign.planning`).
 Finished rows are never recomputed. An interrupted population resumes from its checkpoint
 (written atomically every few checks, under ``results/_populations/<budget>/``); a population's
 rows are written, into each experiment that asked for them, only once it has finished.
@@ -16,15 +16,15 @@ from pathlib import Path
 
 import torch
 
-from .bptt import BPTT
-from .engine import PopulationTrainer, resolve_device
-from .experiments import Budget, Experiment, Run, get_budget, get_experiment
-from .lra_diff import LRADiff, ReleasedCodeSwitches
-from .planning import Population, merge, population_cost, population_key
-from .readout import ReadoutOnly
-from .store import (CONFIG_COLUMNS, ResultsStore, clean_stale_temps, device_name, provenance,
+from lra.algorithms.bptt import BPTT
+from lra.engine.trainer import PopulationTrainer, resolve_device
+from lra.campaign.experiments import Budget, Experiment, Run, get_budget, get_experiment
+from lra.algorithms.lra_diff import LRADiff, ReleasedCodeSwitches
+from lra.campaign.planning import Population, merge, population_cost, population_key
+from lra.algorithms.readout import ReadoutOnly
+from lra.campaign.store import (CONFIG_COLUMNS, ResultsStore, clean_stale_temps, device_name, provenance,
                     release, solved_flags, try_lease)
-from .tptt import TPTT
+from lra.algorithms.tptt import TPTT
 
 
 def default_population_size(device: torch.device) -> int:
@@ -266,7 +266,7 @@ def dry_run(names, budget: str | Budget = "paper", *, device="auto", seeds=None,
     for p in pops:
         seconds = None
         try:
-            from .projection import project_population_seconds
+            from lra.campaign.projection import project_population_seconds
             seconds = project_population_seconds(
                 p.head.T, [max(k, 1) for k in p.K_values], budget.max_iterations, target,
                 task=p.head.task, check_every=budget.check_every,
@@ -399,8 +399,8 @@ def status(store=None, budgets=None) -> list[dict]:
     from before the column count as unknown, hence stale). ``error``: the table's CorruptResults
     message (a corrupt table is reported, not skipped, and does not stop the others).
     ``machines``: where the rows were computed, row counts per (device, commit)."""
-    from .experiments import BUDGETS, EXPERIMENTS
-    from .store import CorruptResults, code_version, row_sources, stale_rows
+    from lra.campaign.experiments import BUDGETS, EXPERIMENTS
+    from lra.campaign.store import CorruptResults, code_version, row_sources, stale_rows
     store = store or ResultsStore()
     current = code_version()
     out = []

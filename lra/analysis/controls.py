@@ -1,6 +1,6 @@
 """Controls the paper lacks: does the learning rule beat a network whose recurrent weights never
 learn? (book chapters "RNN-LRA-diff", section "Control: readout only", and "Control: the reservoir
-argument"; :mod:`lra.readout`): the readout-only control beside the tables, the released grid
+argument"; :mod:`lra.algorithms.readout`): the readout-only control beside the tables, the released grid
 search's selection rule, context rows (chance, best constant predictor, best-of-grid at chance),
 paired McNemar tests between methods, and how far training moves each weight matrix.
 """
@@ -11,9 +11,9 @@ import math
 import pandas as pd
 import torch
 
-from .report import published
-from .store import solved_flags
-from .tasks import get_task
+from lra.analysis.report import published
+from lra.campaign.store import solved_flags
+from lra.tasks import get_task
 
 
 # Tables II and III publish two variants side by side; ours is the one the experiment runs.
@@ -93,8 +93,8 @@ def readout_lengths(readout: pd.DataFrame) -> pd.DataFrame:
 def control_table(merged: pd.DataFrame, budget: str | None = None) -> pd.DataFrame:
     """Reader-facing text table of :func:`beside_learning_rule`: human task names, solved cells
     as "✓ 0/N" with the validation size of the learning rule's ``budget`` (the paper's: 10,000)."""
-    from .report import TASK_LABELS
-    from .tables import paper_text, result_text, validation_size
+    from lra.analysis.report import TASK_LABELS
+    from lra.analysis.tables import paper_text, result_text, validation_size
 
     def pct(v):
         return "–" if pd.isna(v) else f"{v:.2f}"

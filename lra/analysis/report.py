@@ -1,7 +1,7 @@
 """Tables and figures regenerated from the results store, beside the published numbers.
 
 Nothing here computes a result: every number comes from ``results/`` (our runs, with provenance) or
-from ``lra/published/`` (the paper's tables, labelled "paper").
+from ``lra/analysis/published/`` (the paper's tables, labelled "paper").
 """
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .experiments import BUDGETS
-from .store import ResultsStore, code_version, row_versions, solved_flags, stale_rows
+from lra.campaign.experiments import BUDGETS
+from lra.campaign.store import (ResultsStore, code_version, current_versions, row_versions, solved_flags,
+                                stale_rows)
 
 PUBLISHED = Path(__file__).parent / "published"
 TASK_LABELS = {"temporal_order": "Temporal order", "temporal_order_3bit": "3-bit temporal order",
                "random_permutation": "Random permutation"}
 AGREE_POINTS = 2.0
 """Tolerance (percentage points of validation accuracy) below which two unsolved cells count as
-agreeing: the agreement marks of the tables (:func:`lra.tables.mark`) and the verdicts
-(:mod:`lra.verdicts`) use this one constant."""
+agreeing: the agreement marks of the tables (:func:`lra.analysis.tables.mark`) and the verdicts
+(:mod:`lra.analysis.verdicts`) use this one constant."""
 
 
 def published(table: str) -> pd.DataFrame:
@@ -54,8 +55,8 @@ def budget_description(budget: str, experiment: str | None = None) -> str:
     """What a budget runs, in words: cap, validation set, checks and, given the experiment, how
     much of its grid ("a single configuration" where the experiment has one, not "the full
     grid"); ends by saying whether this is the paper's protocol."""
-    from .experiments import get_experiment
-    from .tables import iteration_cap, split_budget, validation_size
+    from lra.campaign.experiments import get_experiment
+    from lra.analysis.tables import iteration_cap, split_budget, validation_size
     base, cap = split_budget(budget)
     if base not in BUDGETS:
         return budget
@@ -95,8 +96,8 @@ def budget_note(budget: str, df: pd.DataFrame | None = None, reproduce: bool = T
     if df is not None and not df.empty:
         note += " " + provenance_note(df)
         if reproduce and experiments:
-            from .experiments import EXPERIMENTS
-            from .tables import reproduce_line
+            from lra.campaign.experiments import EXPERIMENTS
+            from lra.analysis.tables import reproduce_line
             known = [e for e in experiments if e in EXPERIMENTS]
             if known:
                 note += " " + reproduce_line(known, budget, _seeds_beyond_spec(df, known))
@@ -113,7 +114,7 @@ def provenance_note(df: pd.DataFrame) -> str:
 
 def _seeds_beyond_spec(df: pd.DataFrame, experiments: list[str]) -> int | None:
     """``--seeds N`` when the rows hold more seeds than the experiments' specs run by default."""
-    from .experiments import get_experiment
+    from lra.campaign.experiments import get_experiment
     if "seed" not in df:
         return None
     n = int(pd.to_numeric(df["seed"], errors="coerce").max()) + 1
@@ -126,7 +127,8 @@ def staleness_note(df: pd.DataFrame) -> str:
     stale = int(stale_rows(df, current).sum())
     if not stale:
         return f"All rows computed by the current code (version {current})."
-    versions = ", ".join(v for v in row_versions(df) if v != current)
+    same = current_versions(current)
+    versions = ", ".join(v for v in row_versions(df) if v not in same)
     return (f"**⚠ {stale} of {len(df)} row(s) were computed by other code (version {versions}; "
             f"current {current})**: they may not reproduce at this commit; `lra status` lists "
             "them; to recompute, move the table away and rerun the experiment.")
@@ -145,7 +147,7 @@ def best_per_cell(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def cell_text(solved, accuracy) -> str:
     """A cell as "✓" (solved) or its accuracy; the tables say "✓ 0/N" instead
-    (:func:`lra.tables.result_text`: solved on how many validation samples)."""
+    (:func:`lra.analysis.tables.result_text`: solved on how many validation samples)."""
     if solved is None or (isinstance(accuracy, float) and np.isnan(accuracy) and not solved):
         return "—"
     return "✓" if bool(solved) else f"{accuracy:.2f}"
@@ -154,11 +156,11 @@ def cell_text(solved, accuracy) -> str:
 def compare(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str],
             budget: str = "paper") -> pd.DataFrame:
     """Side by side: ours | paper | agreement mark per cell, ours computed at ``budget`` (its
-    validation size decides whether "both solved" is "=" or "≈"; :func:`lra.tables.mark`).
+    validation size decides whether "both solved" is "=" or "≈"; :func:`lra.analysis.tables.mark`).
 
-    Marks: "=", "≈", "≠", "Δ" as in :func:`lra.tables.mark`, and "?" for a cell not run.
-    The book's chapters use :func:`lra.tables.compare`, which also keeps a ``ran`` column."""
-    from . import tables
+    Marks: "=", "≈", "≠", "Δ" as in :func:`lra.analysis.tables.mark`, and "?" for a cell not run.
+    The book's chapters use :func:`lra.analysis.tables.compare`, which also keeps a ``ran`` column."""
+    from lra.analysis import tables
     comp = tables.compare(ours, paper, keys, budget)
     comp["match"] = [m if ran else "?" for m, ran in zip(comp["match"], comp["ran"])]
     return comp.drop(columns=["ran"])
@@ -167,7 +169,7 @@ def compare(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str],
 def wide(comp: pd.DataFrame, index: list[str], column: str) -> pd.DataFrame:
     """Pivot a comparison to the paper's layout: one row per index, 'ours │ paper mark' cells,
     human headers ("T = 10") and task names."""
-    from .tables import column_header, humanise
+    from lra.analysis.tables import column_header, humanise
     if comp.empty:
         return comp
     c = comp.copy()

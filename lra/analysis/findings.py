@@ -1,7 +1,7 @@
 """The findings page (chapter "Findings"): the reproduction's results in a few sentences, each
 computed from the stored results and linked to the chapter that shows its table or figure.
 
-Every function takes a :class:`lra.store.ResultsStore` (tests hand it one filled with made-up
+Every function takes a :class:`lra.campaign.store.ResultsStore` (tests hand it one filled with made-up
 rows) and returns a :class:`Finding` or ``None`` when the rows it needs do not exist yet, so the
 page never states a number that no run produced.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .experiments import get_budget
-from .report import TASK_LABELS, load, published
-from .store import ResultsStore, solved_flags
+from lra.campaign.experiments import get_budget
+from lra.analysis.report import TASK_LABELS, load, published
+from lra.campaign.store import ResultsStore, solved_flags
 
 
 # the paper's grid per published (task, K, T) cell: α ∈ {0.1, 0.01, 0.001} × γ ∈ {10, 1, 0.1,
@@ -87,8 +87,8 @@ def random_permutation_level(store: ResultsStore) -> Finding | None:
     best = max(d.best_accuracy.max() for _, _, d in found)
     solved = sum(int(_solved(d).sum()) for _, _, d in found)
     runs = sum(len(d) for _, _, d in found)
-    from .controls import chance_level, class_probabilities, expected_best_of_chance
-    from .tasks import TASKS
+    from lra.analysis.controls import chance_level, class_probabilities, expected_best_of_chance
+    from lra.tasks import TASKS
     p = chance_level("random_permutation")
     classes, symbols = len(class_probabilities("random_permutation")), \
         TASKS["random_permutation"].n_out
@@ -109,9 +109,9 @@ def random_permutation_level(store: ResultsStore) -> Finding | None:
 
 def _paired_control(store: ResultsStore, task: str, T: int):
     """The paired multi-seed test of unmodified RNN-LRA-diff against the readout-only control at
-    (task, T), with the runs the verdicts use (:func:`lra.verdicts.control_pair`: the most
+    (task, T), with the runs the verdicts use (:func:`lra.analysis.verdicts.control_pair`: the most
     shared seeds, the paper's budget first); None where no run shares a budget and a seed."""
-    from .verdicts import StoredResults, control_pair
+    from lra.analysis.verdicts import StoredResults, control_pair
     return control_pair(StoredResults(store), task, T)
 
 
@@ -304,7 +304,7 @@ def gpu_benchmark(path: Path) -> dict | None:
 
 def rows_by_device(store: ResultsStore, budget: str = "paper") -> pd.Series:
     """How many stored rows of every experiment at one budget each device computed."""
-    from .experiments import EXPERIMENTS
+    from lra.campaign.experiments import EXPERIMENTS
     frames = [store.load(e, budget) for e in EXPERIMENTS]
     frames = [f for f in frames if not f.empty]
     if not frames:

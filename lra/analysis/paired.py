@@ -3,11 +3,11 @@ chapter "Verdicts", section "How to read a verdict").
 
 Two runs of the same (task, T, seed) at the same validation size share one validation set
 (:func:`lra.tasks.validation_symbols`), and every stored row keeps which of its samples the run
-got right at its best check (:mod:`lra.predictions`, column ``best_correct``). So two methods can
+got right at its best check (:mod:`lra.engine.predictions`, column ``best_correct``). So two methods can
 be compared sample by sample, seed by seed: per seed, each method's *reported* run (the tables'
-selection, :func:`lra.controls.pick_ours`: solved first, then the best accuracy), an exact
+selection, :func:`lra.analysis.controls.pick_ours`: solved first, then the best accuracy), an exact
 McNemar test between the two, and the seeds' spread of the accuracy difference
-(:func:`lra.controls.paired_seeds`). A claim that one method is better needs *every* paired seed
+(:func:`lra.analysis.controls.paired_seeds`). A claim that one method is better needs *every* paired seed
 to favour it at p < :data:`LEVEL`, not a threshold on one number.
 
 :func:`pair_methods` refuses to pair, and says why, when the two methods share no seed, when a
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .controls import paired_seeds, pick_ours
-from .predictions import COLUMN, unpack
-from .report import TASK_LABELS
+from lra.analysis.controls import paired_seeds, pick_ours
+from lra.engine.predictions import COLUMN, unpack
+from lra.analysis.report import TASK_LABELS
 
 LEVEL = 0.05          # the McNemar level a seed must reach to count as favouring a method
 MIN_PAIRED_SEEDS = 2  # one seed shows no spread: a paired *multi-seed* test needs two or more
@@ -45,7 +45,7 @@ class Paired:
     budget: str                 # the rows' budget(s), e.g. "paper" or "smoke and paper"
     seeds: list = field(default_factory=list)   # the seeds paired
     n: int | None = None        # validation samples per seed
-    stats: dict | None = None   # lra.controls.paired_seeds' result, None when refused
+    stats: dict | None = None   # lra.analysis.controls.paired_seeds' result, None when refused
     refused: str | None = None  # why no paired test was possible (detail)
     refusal: str | None = None  # the kind of refusal, a key of REFUSALS
     level: float = LEVEL
@@ -138,7 +138,7 @@ def pair_methods(rows_a: pd.DataFrame, rows_b: pd.DataFrame, a: str = "A", b: st
                  level: float = LEVEL) -> Paired:
     """Pair two methods' rows of one (task, T): per seed both have, each side's reported run
     and its stored ``best_correct``; McNemar per seed and the seeds' spread
-    (:func:`lra.controls.paired_seeds`). Refuses (``refused`` says why) when the sides share no
+    (:func:`lra.analysis.controls.paired_seeds`). Refuses (``refused`` says why) when the sides share no
     seed, when a reported run stores no predictions, when the validation sets differ in size, or
     when a run's bits do not give its best accuracy. Raises ValueError when either side mixes
     tasks or lengths, or the two sides are of different cells (a caller's error)."""

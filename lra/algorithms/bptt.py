@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import (RNNParams, cross_entropy, cross_entropy_grad, forward, input_weight_grads,
+from lra.model import (RNNParams, cross_entropy, cross_entropy_grad, forward, input_weight_grads,
                     output_grads)
-from .optim import sgd_
+from lra.algorithms.optim import sgd_
 
 
 def bptt_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor):

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import (RNNParams, cross_entropy, cross_entropy_grad, input_projection,
+from lra.model import (RNNParams, cross_entropy, cross_entropy_grad, input_projection,
                     input_weight_grads, orthogonal, output_grads, unroll)
-from .optim import nesterov_, sgd_
+from lra.algorithms.optim import nesterov_, sgd_
 
 OPTIMISERS = ("sgd", "nesterov")
 SPECTRAL_RADIUS_LIMIT = 20.0

@@ -13,12 +13,12 @@ passed in), the verdict — reproduced / partly / not reproduced / not tested �
 * ``—`` when nothing was tested.
 
 Two results agree when both solve the task or their accuracies differ by less than
-:data:`lra.report.AGREE_POINTS` (the tables' "=" mark). Two *methods* are compared by a paired
-multi-seed test where the rows store per-sample predictions (:mod:`lra.paired`): per seed, each
+:data:`lra.analysis.report.AGREE_POINTS` (the tables' "=" mark). Two *methods* are compared by a paired
+multi-seed test where the rows store per-sample predictions (:mod:`lra.analysis.paired`): per seed, each
 method's reported run on the seed's shared validation set, an exact McNemar test, and the seeds'
 spread of the accuracy difference; one method is better only if every paired seed favours it at
 p < 0.05. Where a verdict credits the learning rule, the record says whether it beats the
-readout-only control (:mod:`lra.readout`: recurrent weights frozen at initialisation, only the
+readout-only control (:mod:`lra.algorithms.readout`: recurrent weights frozen at initialisation, only the
 readout trained), with that control's spread over seeds, by that paired test
 (:func:`control_pair` says which runs stand for the learning rule). Paired tests also decide C7
 (forced normalisation vs the unmodified run; Figure 3's two readings) and the cells of C4/C5a
@@ -38,11 +38,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .controls import readout_summary
-from .experiments import BUDGETS, EXPERIMENTS
-from .paired import MIN_PAIRED_SEEDS, REFUSALS, Paired, pair_methods
-from .report import AGREE_POINTS, TASK_LABELS, best_per_cell, curriculum_max_T, published
-from .store import ResultsStore, code_version, solved_flags, stale_rows
+from lra.analysis.controls import readout_summary
+from lra.campaign.experiments import BUDGETS, EXPERIMENTS
+from lra.analysis.paired import MIN_PAIRED_SEEDS, REFUSALS, Paired, pair_methods
+from lra.analysis.report import AGREE_POINTS, TASK_LABELS, best_per_cell, curriculum_max_T, published
+from lra.campaign.store import ResultsStore, code_version, solved_flags, stale_rows
 
 TOL = AGREE_POINTS   # one tolerance: the tables' "=" mark
 # The paper ran one seed per configuration; one seed shows no spread, so a verdict is
@@ -325,7 +325,7 @@ def _cell_rows(df: pd.DataFrame, task, T, algorithm=None) -> pd.DataFrame:
 
 
 def control_pair(res, task, T, own=(), reseeded=True) -> Paired | None:
-    """The paired test (:func:`lra.paired.pair_methods`) of the learning rule against the
+    """The paired test (:func:`lra.analysis.paired.pair_methods`) of the learning rule against the
     readout-only control at (task, T), or None when no run of the rule shares a budget with the
     control there.
 
@@ -929,7 +929,7 @@ def c7(res) -> list[Verdict]:
               f"{_pct(p2.acc.max() * 100)}")
     ev = [f"With forced normalisation ({what}) the {NAMES['fig3']} {r3}; {r2} "
           f"({b} budget, one configuration)."]
-    # paired per seed (lra.paired): forced vs unmodified, and the two readings of Figure 3
+    # paired per seed (lra.analysis.paired): forced vs unmodified, and the two readings of Figure 3
     forced = f"forced normalisation ({FIG3_WHAT[reading]})"
     vs_plain = pair_methods(f3, plain, forced, "unmodified RNN-LRA-diff (the Figure 2 run)"
                             if f2s.empty else "unmodified RNN-LRA-diff (Figure 2's configuration)")
@@ -1074,7 +1074,7 @@ def c9(res) -> list[Verdict]:
         score = np.where(s.solved, np.inf, s.acc * 100)     # solved beats any accuracy
         lo = score[0]
         rest = score[1:]
-        # the smallest λ paired per seed with each other λ (lra.paired)
+        # the smallest λ paired per seed with each other λ (lra.analysis.paired)
         pairs = [pair_methods(d[d.lam == s.index[0]], d[d.lam == lam], f"λ = {s.index[0]:g}",
                               f"λ = {lam:g}") for lam in s.index[1:]] \
             if d["T"].nunique() == 1 else []                # one cell per task in Figure 5

@@ -13,13 +13,13 @@ Many members — any mix of hyperparameters and seeds for one (task, T) — trai
   no other member (every operation is batched per member);
 * checkpoints are written atomically; a resumed run ends exactly as an uninterrupted one;
 * on CUDA the training iteration is captured once in a CUDA graph and replayed (the step makes no
-  host copy or synchronisation: :mod:`lra.capture_check` checks this on the CPU);
+  host copy or synchronisation: :mod:`lra.engine.capture_check` checks this on the CPU);
 * with ``compact=True`` finished members (solved, stopped, diverged) are removed from the tensors
   at checks, so they stop costing; ``member_ids`` maps the remaining rows to the original members
   and the results, probes and checkpoints keep the original numbering;
 * validation is one batched pass over the live members (chunked by memory) with one host read;
   each member keeps which validation samples it got right at its best check
-  (:mod:`lra.predictions`, for paired tests between methods) and the seconds until it stopped;
+  (:mod:`lra.engine.predictions`, for paired tests between methods) and the seconds until it stopped;
 * gradient-flow probes (local loss, ||Delta h_t||, ||grad W_hh^t||, ||grad W_xh^t|| per step, and the
   global loss) are recorded every ``probe_every`` iterations (Figs. 2-4).
 """
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .model import init_population
-from .predictions import pack
-from .tasks import (VALIDATION_SIZE, check_length, generate_symbols, get_task, make_generator,
+from lra.model import init_population
+from lra.engine.predictions import pack
+from lra.tasks import (VALIDATION_SIZE, check_length, generate_symbols, get_task, make_generator,
                     one_hot_inputs, validation_symbols)
 
 SOLVED_ERROR = 1e-4
@@ -64,7 +64,7 @@ class MemberResult:
     final_accuracy: float = 0.0
     curve: list = field(default_factory=list)   # [(iteration, validation accuracy, train loss)]
     # which validation samples the network got right at the check of best_accuracy, packed by
-    # lra.predictions.pack (for paired tests between methods sharing a seed's validation set)
+    # lra.engine.predictions.pack (for paired tests between methods sharing a seed's validation set)
     best_correct: str = ""
     # wall-clock seconds from the population's start until this member stopped (all segments)
     wall_seconds: float | None = None
@@ -100,7 +100,7 @@ def training_step(algorithm, params, state, x, y, active, diverged, probe=False)
     isolation (a member whose weights became NaN/inf is zeroed, marked diverged and frozen).
 
     This is exactly what a CUDA graph captures, so it must not talk to the host: no Python scalar
-    written into a device tensor, no ``.item()``/``bool()``, no CPU tensor (``lra.capture_check``).
+    written into a device tensor, no ``.item()``/``bool()``, no CPU tensor (``lra.engine.capture_check``).
     """
     stats = algorithm.train_step(params, state, x, y, active, probe)
     finite = torch.ones_like(diverged)
@@ -133,8 +133,8 @@ def last_state(params, sym: torch.Tensor, h_init_quirk: bool = False) -> torch.T
 class PopulationTrainer:
     """Train one population of members sharing (task, T) with one algorithm object.
 
-    ``algorithm`` is an :class:`lra.lra_diff.LRADiff`, :class:`lra.bptt.BPTT` or
-    :class:`lra.tptt.TPTT` over the same number of members as ``seeds``. ``params``, ``state``,
+    ``algorithm`` is an :class:`lra.algorithms.lra_diff.LRADiff`, :class:`lra.algorithms.bptt.BPTT` or
+    :class:`lra.algorithms.tptt.TPTT` over the same number of members as ``seeds``. ``params``, ``state``,
     ``active`` and ``diverged`` hold the *live* rows (all members unless ``compact``), whose
     original member numbers are ``member_ids``; :meth:`full_params` gives every member's weights.
     """
@@ -317,7 +317,7 @@ class PopulationTrainer:
         return self._graph_stats
 
     def _capture(self):
-        # Populations trained concurrently (lra.runner.run_concurrently) capture one at a time:
+        # Populations trained concurrently (lra.campaign.runner.run_concurrently) capture one at a time:
         # on an H100 (torch 2.11) a capture in one thread failed with
         # cudaErrorStreamCaptureInvalidated while other threads were capturing or recapturing.
         # Warm up on a copy (so the real weights are untouched), then capture.
@@ -584,7 +584,7 @@ class PopulationTrainer:
         """Record who ran iterations first_iteration+1 .. now (commit, device, seconds)."""
         if self.iteration == first_iteration:
             return
-        from .store import device_name, git_state
+        from lra.campaign.store import device_name, git_state
         commit, dirty = git_state()
         self.segments.append(dict(commit=commit[:12] + ("+dirty" if dirty else ""),
                                   device=device_name(self.device),

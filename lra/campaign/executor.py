@@ -1,9 +1,9 @@
 """Campaigns through an existing scheduler: one job per shard, submitted with ``submitit``.
 
 ``lra campaign --executor local --jobs N`` runs the N shards (``--shard i/N``, see
-:func:`lra.runner.in_shard`) as N local subprocesses; ``--executor slurm`` submits them as N Slurm
+:func:`lra.campaign.runner.in_shard`) as N local subprocesses; ``--executor slurm`` submits them as N Slurm
 jobs (one GPU each unless ``--device cpu``). Every job is an ordinary ``lra campaign`` on the
-shared ``results/`` (populations leased, table writes under a lock, see :mod:`lra.store`), so the
+shared ``results/`` (populations leased, table writes under a lock, see :mod:`lra.campaign.store`), so the
 rows are those one sequential campaign computes. A round ends when every job has; rows that only
 then become plannable (the seeds of a derived experiment, a curriculum's next stage) are the next
 round's, until nothing is missing or a round adds nothing.
@@ -36,16 +36,19 @@ class ExecutorUnavailable(Exception):
 
 
 class CampaignJob(Checkpointable):
-    """One shard of a campaign: ``lra campaign ARGV`` in the job's process, with ``env`` set.
-    Its exit status is the job's result."""
+    """One shard of a campaign: ``entry(ARGV)`` in the job's process, with ``env`` set. Its exit
+    status is the job's result.
 
-    def __init__(self, argv: list[str], env: dict[str, str]):
-        self.argv, self.env = list(argv), dict(env)
+    ``entry`` is the command's own ``main`` (:func:`lra.cli.main`), handed in by the command: the
+    campaign wing runs it without importing the faces above it. submitit pickles it by its
+    qualified name, so the job imports the same function."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], entry):
+        self.argv, self.env, self.entry = list(argv), dict(env), entry
 
     def __call__(self) -> int:
         os.environ.update(self.env)
-        from .cli import main
-        return main(self.argv)
+        return self.entry(self.argv)
 
     def checkpoint(self, *args, **kwargs):
         """Requeue the same shard: the campaign resumes from its populations' checkpoints."""
@@ -90,14 +93,15 @@ def make_executor(kind: str, folder: Path, **job):
 
 
 def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], folder: Path, *,
-                gpus: int, cpus: int, minutes: int, partition: str | None, missing, stored,
+                entry, gpus: int, cpus: int, minutes: int, partition: str | None, missing, stored,
                 local_gpus: list[int] = (), time_limit: float | None = None, log=print):
     """Submit ``jobs`` shards of ``lra campaign ARGV`` per round (``gpus``: per Slurm job;
     ``local_gpus``: this machine's GPUs, one to each local job in turn) until ``missing()`` (rows
     still to compute, counting those unlocked so far) is 0, a round adds no row to ``stored()``
     (rows in the tables; missing rows may grow as a finished source unlocks a derived
     experiment), or ``time_limit`` seconds have passed (each round's jobs get the time left as
-    their --time-limit). Returns (rounds, exit statuses of the last round)."""
+    their --time-limit). ``entry`` runs one shard's arguments in its job (:class:`CampaignJob`).
+    Returns (rounds, exit statuses of the last round)."""
     ex = make_executor(kind, folder, gpus=gpus if kind == "slurm" else len(local_gpus),
                        cpus=cpus, minutes=minutes, partition=partition)
     statuses: list[int] = []
@@ -117,7 +121,7 @@ def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], fold
                 ex.update_parameters(gpus_per_node=1,
                                      visible_gpus=(local_gpus[i % len(local_gpus)],))
             submitted.append(ex.submit(CampaignJob([*argv, *limit, "--shard", f"{i}/{jobs}"],
-                                                   env)))
+                                                   env, entry)))
         log(f"round {rnd}: {jobs} job(s) submitted ({kind}): "
             f"{', '.join(j.job_id for j in submitted)}; logs in {folder}")
         statuses = []

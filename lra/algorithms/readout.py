@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import RNNParams, cross_entropy, cross_entropy_grad, forward, output_grads
-from .optim import sgd_
+from lra.model import RNNParams, cross_entropy, cross_entropy_grad, forward, output_grads
+from lra.algorithms.optim import sgd_
 
 
 @dataclass(frozen=True)

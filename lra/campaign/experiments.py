@@ -11,7 +11,7 @@ the paper; a *budget* says how much of it to run:
 
 A spec expands into *runs* (one member each: task, T, seed, configuration); the campaign merges
 the runs of every requested experiment into populations that share (algorithm, task, T, switches,
-probe interval), every K included (:mod:`lra.planning`), so that one tensor program trains as many
+probe interval), every K included (:mod:`lra.campaign.planning`), so that one tensor program trains as many
 members as fit.
 """
 from __future__ import annotations
@@ -21,11 +21,11 @@ import itertools
 import json
 from dataclasses import asdict, dataclass, field
 
-from .bptt import BPTTConfig
-from .lra_diff import LRADiffConfig, ReleasedCodeSwitches
-from .readout import ReadoutConfig
-from .tasks import TASKS
-from .tptt import TPTTConfig
+from lra.algorithms.bptt import BPTTConfig
+from lra.algorithms.lra_diff import LRADiffConfig, ReleasedCodeSwitches
+from lra.algorithms.readout import ReadoutConfig
+from lra.tasks import TASKS
+from lra.algorithms.tptt import TPTTConfig
 
 ALPHAS = (1e-1, 1e-2, 1e-3)
 GAMMAS = (1e1, 1e0, 1e-1, 1e-2, 1e-3)

@@ -9,7 +9,7 @@ Layout (under ``results/`` at the repository root by default)::
                                                   stopped, the size, device and code commit of
                                                   its population, and which validation samples
                                                   it got right at its best check
-                                                  (lra.predictions)
+                                                  (lra.engine.predictions)
     results/<experiment>/<budget>/meta.json       provenance of every write + the table's checksum
     results/<experiment>/<budget>/probes/<key>.json   gradient-flow probes (Figures 2-4)
     results/<experiment>/<budget>/checkpoints/    in-flight populations (not committed)
@@ -61,29 +61,48 @@ COLUMNS = (["key", "experiment", "budget", "algorithm", "variant", "switches", "
 # Columns a table written by older code may lack (filled in on reading: "" = unknown).
 OPTIONAL_COLUMNS = {"code_version": "", "best_correct": ""}
 
-# The modules whose source determines a row's numbers; their hash is the row's code_version.
-CODE_MODULES = ("tasks.py", "model.py", "bptt.py", "tptt.py", "lra_diff.py", "optim.py",
-                "engine.py", "fused.py", "readout.py", "predictions.py")
+# The modules whose source determines a row's numbers (paths under lra/); their hash is the
+# row's code_version. Every module of the ground, the algorithms and the engine is here or in
+# NOT_NUMERIC_MODULES (tests/campaign/test_store.py checks), so a new module cannot be forgotten.
+CODE_MODULES = ("tasks.py", "model.py", "algorithms/bptt.py", "algorithms/tptt.py",
+                "algorithms/lra_diff.py", "algorithms/optim.py", "engine/trainer.py",
+                "algorithms/chain_kernel.py", "algorithms/readout.py", "engine/predictions.py")
+# Modules of those wings that compute no stored number: the single-network references the tests
+# compare against, the released script's step (its runs are stored by their own program), the
+# CUDA-graph capture check, and the wings' docstrings.
+NOT_NUMERIC_MODULES = ("__init__.py", "algorithms/__init__.py", "engine/__init__.py",
+                       "algorithms/reference.py", "algorithms/released_script.py",
+                       "engine/capture_check.py")
 UNKNOWN_VERSION = "unknown"
 _TMP = re.compile(r"\.tmp\.(\d+)$")
 
 
-def code_version(package_dir: Path | None = None) -> str:
-    """SHA-256 (first 12 hex digits) of the source of :data:`CODE_MODULES`, in that order."""
+def code_version(package_dir: Path | None = None, modules=CODE_MODULES) -> str:
+    """SHA-256 (first 12 hex digits) of the source of :data:`CODE_MODULES`, in that order.
+
+    ``package_dir`` is the ``lra`` folder (default: this installation's)."""
     h = hashlib.sha256()
-    pkg = Path(package_dir) if package_dir else Path(__file__).resolve().parent
-    for name in CODE_MODULES:
+    pkg = Path(package_dir) if package_dir else Path(__file__).resolve().parent.parent
+    for name in modules:
         h.update(name.encode() + b"\0" + (pkg / name).read_bytes() + b"\0")
     return h.hexdigest()[:12]
 
 
+def current_versions(current: str | None = None) -> set[str]:
+    """The code versions whose rows count as the current code's: the current one and those
+    :mod:`lra.campaign.lineage` records as computing the same numbers."""
+    from lra.campaign.lineage import same_numbers_as
+    current = current or code_version()
+    return same_numbers_as(current)
+
+
 def stale_rows(df: pd.DataFrame, current: str | None = None) -> pd.Series:
     """Boolean mask of the rows whose code_version is not the current code's (unknown included)."""
-    current = current or code_version()
+    versions_now = current_versions(current)
     if df.empty:
         return pd.Series([], dtype=bool, index=df.index)
     versions = df["code_version"] if "code_version" in df else pd.Series("", index=df.index)
-    return versions.fillna("").astype(str) != current
+    return ~versions.fillna("").astype(str).isin(versions_now)
 
 
 def row_versions(df: pd.DataFrame) -> list[str]:

@@ -5,7 +5,7 @@ paper's released code (``nmanchev/lra-rnn``, ``lra2_reg.py`` at commit :data:`RE
 GPL-3) is *read*, not copied: this module is our own implementation of the computation that
 script performs, so that it can be compared, run for run, with the script's printed output
 (``results/released_script/``) and with this package's local one-step reading of the same
-departures (:class:`lra.lra_diff.ReleasedCodeSwitches`).
+departures (:class:`lra.algorithms.lra_diff.ReleasedCodeSwitches`).
 
 What the script computes for one mini-batch (line numbers of ``lra2_reg.py``), in this package's
 row-vector, 0-based notation (steps t = 0..T-1, state s fed to W_hh before step 0)::
@@ -53,8 +53,8 @@ validation set and then every training batch, in the order of the task generator
 With the same stream, initial weights and floating-point operations, a run of :func:`train` with
 ``reading="autograd"`` can be compared with the script's printed accuracies check by check.
 
-``reading="local"`` trains on the same stream with :func:`lra.lra_diff.lra_diff_grads` (one
-member) and a set of :class:`~lra.lra_diff.ReleasedCodeSwitches`: the package's local one-step
+``reading="local"`` trains on the same stream with :func:`lra.algorithms.lra_diff.lra_diff_grads` (one
+member) and a set of :class:`~lra.algorithms.lra_diff.ReleasedCodeSwitches`: the package's local one-step
 reading of the same departures, for the comparison and the per-switch ablation.
 """
 from __future__ import annotations
@@ -207,7 +207,7 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
       instead of the loss in hand through every path.
 
     With both, the step is the package's local reading with every released-code switch on
-    (:func:`lra.lra_diff.lra_diff_grads`; checked in ``tests/test_released_autograd.py``).
+    (:func:`lra.algorithms.lra_diff.lra_diff_grads`; checked in ``tests/test_released_autograd.py``).
     """
     if chain not in ("released", "local"):
         raise ValueError(f"chain must be 'released' or 'local', got {chain!r}")
@@ -294,13 +294,13 @@ def _one_step_loss(P: dict, x: torch.Tensor, zs: list, h_hat: list, l: int):
 
 def local_step(W: dict, x: torch.Tensor, y: torch.Tensor, gamma: float, K: int, c: float,
                switches) -> tuple[dict, float, float]:
-    """This package's reading (:func:`lra.lra_diff.lra_diff_grads`, one member, lambda = 0, MSE,
-    c0 = c1 = c) with the given :class:`~lra.lra_diff.ReleasedCodeSwitches`.
+    """This package's reading (:func:`lra.algorithms.lra_diff.lra_diff_grads`, one member, lambda = 0, MSE,
+    c0 = c1 = c) with the given :class:`~lra.algorithms.lra_diff.ReleasedCodeSwitches`.
 
     Returns the summed updates, the top local loss L(z_{T-1}, z_hat_{T-1}) and the reported train
     loss (E_K under switch 8, E otherwise)."""
-    from .lra_diff import Hyper, LRADiffConfig, lra_diff_grads
-    from .model import RNNParams
+    from lra.algorithms.lra_diff import Hyper, LRADiffConfig, lra_diff_grads
+    from lra.model import RNNParams
     hyper = Hyper([LRADiffConfig(alpha=1.0, gamma=float(gamma), K=int(K), c0=float(c),
                                  c1=float(c), lam=0.0, loss="mse")])
     params = RNNParams(**{k: v.unsqueeze(0) for k, v in W.items()})
@@ -338,7 +338,7 @@ class RunSpec:
     task: str
     lr: float
     gamma: float
-    reading: str = "autograd"          # "autograd" (this module) or "local" (lra.lra_diff)
+    reading: str = "autograd"          # "autograd" (this module) or "local" (lra.algorithms.lra_diff)
     switches: tuple = ()
     T: int = 10
     K: int = 10
@@ -364,7 +364,7 @@ def train(spec: RunSpec, log=None) -> dict:
     """The script's ``train`` loop (lines 303-373) on the script's data stream; returns the curve
     (every check: iteration, validation accuracy, highest so far, reported train loss) and how the
     run stopped ("solved", "patience", "nan" or "max_iterations")."""
-    from .lra_diff import ReleasedCodeSwitches
+    from lra.algorithms.lra_diff import ReleasedCodeSwitches
     if spec.reading not in ("autograd", "local"):
         raise ValueError(f"unknown reading {spec.reading!r}")
     rng = np.random.RandomState(spec.seed)
@@ -420,10 +420,10 @@ def step_diagnostic(task: str, gamma: float, K: int = 10, c: float = 1.0, T: int
     trains layer t, the norms of its W_hh, W_xh, b_h terms (after Normalize), the norm of the
     first target step Delta h_t (k = 0, after Normalize) and of the target displacement
     z_hat_t - z_t; and the summed updates' relative differences. ``local`` is
-    :func:`lra.lra_diff.lra_diff_grads` with every released-code switch on."""
-    from .lra_diff import (Hyper, LRADiffConfig, ReleasedCodeSwitches, hidden_target_chain,
+    :func:`lra.algorithms.lra_diff.lra_diff_grads` with every released-code switch on."""
+    from lra.algorithms.lra_diff import (Hyper, LRADiffConfig, ReleasedCodeSwitches, hidden_target_chain,
                            lra_diff_grads)
-    from .model import RNNParams, input_projection, unroll as unroll_population
+    from lra.model import RNNParams, input_projection, unroll as unroll_population
     rng = np.random.RandomState(seed)
     stream_batch(rng, task, T, VALIDATION_SIZE)
     W = released_init(task, seed)
@@ -570,7 +570,7 @@ def provenance() -> dict:
 
 
 def main(argv=None) -> None:
-    """``python -m lra.released_autograd OUT_DIR TASK LR GAMMA [--reading local --switches a,b]``:
+    """``python -m lra.algorithms.released_script OUT_DIR TASK LR GAMMA [--reading local --switches a,b]``:
     one run, written to OUT_DIR/<label>.json with its provenance."""
     import argparse
     ap = argparse.ArgumentParser(description=main.__doc__)

@@ -1,0 +1,12 @@
+"""Experiments as data and their execution (wing 4 of 5: ground <- algorithms <- engine <- campaign
+<- analysis <- faces).
+
+:mod:`experiments` declares every experiment and budget; :mod:`planning` merges runs into
+populations; :mod:`projection` prices them from committed benchmarks; :mod:`runner` trains what
+is missing; :mod:`store` keeps one table of rows per (experiment, budget) with provenance;
+:mod:`bundle` packs and verifies rows computed elsewhere; :mod:`executor` submits shards through
+submitit; :mod:`params` validates the parameters of chapters and commands.
+
+May import: the ground, the algorithms, the engine and this wing. Never the analysis or the
+faces: the command hands the executor the function it runs.
+"""
