@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 # independent) kernels instead of the fastest ones for this CPU. No test may depend on the path.
 FP_PATH2 := OMP_NUM_THREADS=1 MKL_CBWR=COMPATIBLE
 # The tests whose numbers pass through BLAS (the rest check files, commands and the browser).
-NUMERIC_TESTS := tests/test_algorithms.py tests/test_switches.py tests/test_engine.py \
-	tests/test_compaction.py tests/test_readout.py \
-	tests/test_tasks.py tests/test_verdicts.py tests/test_resume.py tests/test_norm_modes.py \
-	tests/test_controls_context.py tests/test_released_autograd.py tests/test_findings.py
+NUMERIC_TESTS := tests/algorithms/test_algorithms.py tests/algorithms/test_switches.py tests/engine/test_engine.py \
+	tests/engine/test_compaction.py tests/algorithms/test_readout.py \
+	tests/ground/test_tasks.py tests/analysis/test_verdicts.py tests/engine/test_resume.py tests/algorithms/test_norm_modes.py \
+	tests/analysis/test_controls_context.py tests/algorithms/test_released_script.py tests/analysis/test_findings.py
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)

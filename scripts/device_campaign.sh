@@ -21,7 +21,7 @@
 # failed, see lra/engine/trainer.py; 1 anyway if the self-test's check fails), DEVICE (default auto),
 # MAX_ITERATIONS (override the cap: a budget of its own name), PYTHON (default python3).
 # CPU_ONLY=1 skips the self-test and the benchmark and runs on the CPU (the end-to-end test,
-# tests/test_device_campaign_script.py, runs it so at the smoke budget).
+# tests/campaign/test_device_campaign_script.py, runs it so at the smoke budget).
 set -uo pipefail
 source_hash() { find lra -name '*.py' | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1; }
 if [ "${1:-}" = "--source-hash" ]; then source_hash; exit 0; fi

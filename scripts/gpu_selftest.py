@@ -11,7 +11,7 @@
    scaled by (1 + 2^-23), one float32 rounding step. On CUDA also: the captured step equals the
    eager step on the device bit for bit;
 3. the chain kernel (CUDA): every variant against the PyTorch chain and float64
-   (``tests/fused_equivalence.py``).
+   (``tests/algorithms/chain_kernel_equivalence.py``).
 
 Exit status 0 when everything passes. With ``--device cpu`` (CI) the device run is the CPU run
 (no graph) and part 3 is skipped: it checks that the harness itself works.

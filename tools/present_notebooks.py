@@ -1,6 +1,6 @@
 """The book's presentation rules, applied to every chapter (idempotent; run after editing a
 chapter: ``python tools/present_notebooks.py``; ``--check`` only reports, exit 1 if a chapter
-breaks a rule — tests/test_presentation.py runs it that way).
+breaks a rule — tests/faces/test_presentation.py runs it that way).
 
 * nbval markers are cell tags (``nbval-check-output``...), not ``# NBVAL_*`` comments a reader sees;
 * boilerplate is hidden: the papermill ``parameters`` cell and the ``setup(...)`` cell are

@@ -31,7 +31,7 @@ every inner step streamed megabytes through it. This kernel keeps no weight in r
   the target z_hat_t is read back from ``targets``, where the kernel stored it, at each inner
   step. With 8 warps the register cap of 128 then holds without a spill (two members per SM).
   ptxas reports 0 bytes of stack and spill for every variant at B = 20, H = 100 on sm_90
-  (tests/test_fused_compile.py compiles each one on the CPU and fails on any spill; it fails on
+  (tests/algorithms/test_chain_kernel_compile.py compiles each one on the CPU and fails on any spill; it fails on
   commit cbd54aa's kernel: 16-19 KB stack frame, 40-44 KB spill stores, 46-53 KB spill loads
   per thread as launched, with 16-byte-aligned pointers).
 
@@ -55,8 +55,8 @@ kernel's tanh so the GPU check can compare it with torch.tanh bit for bit. Multi
 contracted into FMAs (more accurate, not less).
 
 :func:`fused_chain` has the signature of :func:`lra.algorithms.lra_diff.hidden_target_chain` (plus
-``lengths``) and computes the same numbers; tests/test_fused.py checks every variant in Triton's
-interpreter on the CPU, and tests/fused_equivalence.py also runs on CUDA. :func:`available` says
+``lengths``) and computes the same numbers; tests/algorithms/test_chain_kernel.py checks every variant in Triton's
+interpreter on the CPU, and tests/algorithms/chain_kernel_equivalence.py also runs on CUDA. :func:`available` says
 whether it can run here. The wrapper is CUDA-graph capture safe (device tensors only, no host
 reads; checked on the meta device). Switch 5 (the released code's regulariser inside the chain)
 is not fused: the engine then keeps the PyTorch chain.
@@ -94,7 +94,7 @@ def supports(switches) -> bool:
 # KC = 16; num_warps: warps per member (one program per member); maxnreg: register cap (128 lets
 # two 8-warp members share an SM); num_stages: Triton software-pipelining depth of the chunk loads;
 # one_w: one square padded W per member read both ways (else W^T and W stored apart). All are
-# spill-free for B = 20, H = 100 on sm_90 (tests/test_fused_compile.py).
+# spill-free for B = 20, H = 100 on sm_90 (tests/algorithms/test_chain_kernel_compile.py).
 VARIANTS: dict[str, dict] = {
     "r16+4w8": dict(KC=16, num_warps=8, num_stages=1, maxnreg=128, one_w=True,
                     description="8 warps per member, <= 128 registers (two members per SM), "
@@ -315,7 +315,7 @@ def padded_weights(W_hh: torch.Tensor, KP: int, HP: int, one: bool = False) -> t
 def launch_spec(variant: str, B: int, H: int, T: int, K_max: int, from_original: bool,
                 probe: bool, interp: bool = None):
     """(kernel, constexprs, launch options) of one variant for one chain shape; used by the
-    launch below and by tests/test_fused_compile.py (which compiles it for sm_90 on the CPU)."""
+    launch below and by tests/algorithms/test_chain_kernel_compile.py (which compiles it for sm_90 on the CPU)."""
     v = VARIANTS[variant]
     g = geometry(B, H, variant)
     const = dict(T_max=int(T), K_max=int(K_max), B=int(B), H=int(H), HP=g["HP"], KP=g["KP"],

@@ -207,7 +207,7 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
       instead of the loss in hand through every path.
 
     With both, the step is the package's local reading with every released-code switch on
-    (:func:`lra.algorithms.lra_diff.lra_diff_grads`; checked in ``tests/test_released_autograd.py``).
+    (:func:`lra.algorithms.lra_diff.lra_diff_grads`; checked in ``tests/algorithms/test_released_script.py``).
     """
     if chain not in ("released", "local"):
         raise ValueError(f"chain must be 'released' or 'local', got {chain!r}")

@@ -17,7 +17,7 @@ Those are:
 :class:`CaptureSafetyMode` is a ``TorchDispatchMode`` that records every such operation while the
 step runs. Run the step with its tensors on a stand-in device (``"meta"``: shapes only, no data,
 so any read of a value also raises) and every host interaction shows up as a CPU tensor among meta
-tensors or as one of the ops above. ``tests/test_capture_safety.py`` runs every algorithm and
+tensors or as one of the ops above. ``tests/engine/test_capture_safety.py`` runs every algorithm and
 released-code switch through it; ``scripts/gpu_selftest.py`` then captures the same steps on a
 real GPU.
 """

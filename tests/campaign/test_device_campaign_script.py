@@ -12,7 +12,7 @@ from test_bundle import git, make_checkout
 
 from lra.campaign.store import ResultsStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(cmd, cwd, **env):

@@ -16,7 +16,7 @@ from lra.notebook import check_against_reference
 T = 10
 U = torch.finfo(torch.float64).eps / 2
 # A rescaled norm is c (1 +- CLIP): a norm of N <= B H = 2,000 squares (N u), a division and a
-# product (2 u), and the probe's norm again (N u) — see tests/test_switches.py.
+# product (2 u), and the probe's norm again (N u) — see tests/algorithms/test_switches.py.
 CLIP = (2 * 20 * 100 + 2) * U
 
 

@@ -1,9 +1,9 @@
 """Every variant of the fused chain kernel against the PyTorch chain (and the gradients against
 float64). Prints a short human-readable report, then one JSON line (the last line of stdout).
 
-- On a machine without CUDA (or with TRITON_INTERPRET=1 already set, as tests/test_fused.py does)
+- On a machine without CUDA (or with TRITON_INTERPRET=1 already set, as tests/algorithms/test_chain_kernel.py does)
   the kernels run in Triton's interpreter on the CPU, on small cases.
-- With CUDA the compiled kernels run on the GPU (``python tests/fused_equivalence.py``), on the
+- With CUDA the compiled kernels run on the GPU (``python tests/algorithms/chain_kernel_equivalence.py``), on the
   same cases plus T = 30 ones, and the gradient acceptance is checked too: for every variant and
   task, the distance of the fused path's updates to float64 is at most 1.5x the distance of the
   PyTorch float32 path's. The kernel's tanh is also compared with torch.tanh bit for bit (the

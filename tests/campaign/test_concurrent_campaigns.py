@@ -11,7 +11,7 @@ import pandas as pd
 
 from lra.campaign.store import ResultsStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXPS = ["table1", "table2", "table3", "table1_released", "readout_only"]
 ARGS = ["campaign", "--budget", "smoke", "--max-iterations", "20", "--threads", "1",
         "--experiments", *EXPS]

@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 @pytest.fixture(scope="module")
 def errors():
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    out = subprocess.run([sys.executable, str(HERE / "fused_equivalence.py")], env=env,
+    out = subprocess.run([sys.executable, str(HERE / "chain_kernel_equivalence.py")], env=env,
                          capture_output=True, text=True, timeout=900, cwd=HERE.parent)
     assert out.returncode in (0, 1), out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -16,7 +16,7 @@ from lra.campaign.store import ResultsStore
 
 pytest.importorskip("submitit")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXPS = ["table1", "table1_multiseed"]
 ARGS = ["campaign", "--budget", "smoke", "--max-iterations", "20", "--threads", "1",
         "--device", "cpu", "--experiments", *EXPS]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WIDTH = 72      # characters of monospace output that fit the book's text column unclipped
 CHECKED = [(nb.stem, i) for nb in sorted((ROOT / "book").glob("*.ipynb"))
            for i, c in enumerate(json.loads(nb.read_text())["cells"])

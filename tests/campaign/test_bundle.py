@@ -20,7 +20,7 @@ from lra.campaign import bundle as B
 from lra.cli import main
 from lra.campaign.store import ResultsStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUDGET = "smoke-cap20"
 CAMPAIGN = ["campaign", "--budget", "smoke", "--max-iterations", "20", "--threads", "1",
             "--device", "cpu"]

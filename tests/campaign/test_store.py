@@ -15,7 +15,7 @@ from lra.campaign.planning import merge, population_key
 from lra.campaign.runner import budget_with_cap, missing_runs, run_experiments
 from lra.campaign.store import COLUMNS, CorruptResults, ResultsStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VOLATILE = ["wall_seconds", "device", "commit"]
 
 

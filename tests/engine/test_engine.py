@@ -46,7 +46,7 @@ def test_member_is_isolated_from_the_rest_of_its_population():
 def test_member_equals_same_config_trained_alone():
     """A member trained alone (P = 1) equals the same member trained in a population (P = 3), to
     the bit, the regularised member (lambda > 0) included: its update below the top is set by the
-    rounding of the signal (Omega is invariant to its scale; tests/test_algorithms.py), so this
+    rounding of the signal (Omega is invariant to its scale; tests/algorithms/test_algorithms.py), so this
     holds only because every product is one matrix product per member (a broadcast matmul folded
     the batch differently with P under MKL_CBWR=COMPATIBLE; lra.algorithms.lra_diff._times_WT)."""
     pop = trainer(CONFIGS, [0, 1, 0], task="random_permutation", max_iterations=30,

@@ -7,7 +7,7 @@ memory traffic in the chain's innermost loop (the first kernel spilled ~14 KB pe
 commit cbd54aa's lra/algorithms/chain_kernel.py (which has no ``launch_spec``) and it compiles that kernel the way it
 was launched and fails.
 
-    python tests/test_fused_compile.py      # prints the table without pytest
+    python tests/algorithms/test_chain_kernel_compile.py      # prints the table without pytest
 """
 import os
 import re

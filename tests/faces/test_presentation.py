@@ -4,7 +4,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("present", ROOT / "tools" / "present_notebooks.py")
 present = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(present)

@@ -11,7 +11,7 @@ import torch
 from lra import cli
 from lra.cli import main, parse_duration
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def git_state():
