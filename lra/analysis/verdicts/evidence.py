@@ -1,0 +1,78 @@
+"""Where every verdict's rows come from (book chapter "Verdicts"; used by every claim C1-C10).
+
+The results come from a *source* with two methods, ``rows(experiment, budget)`` and
+``probes(experiment, budget, key)``: :class:`StoredResults` reads ``results/``; tests pass
+:class:`FrameResults` built from hand-made tables with the columns of ``runs.csv``. A verdict
+reads the paper's budget where stored, else smoke (:data:`BUDGET_ORDER`).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from lra.campaign.store import ResultsStore, solved_flags
+
+BUDGET_ORDER = ("paper", "smoke")   # the paper's budget where stored, else smoke
+
+
+# ------------------------------------------------------------------------------ results sources
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    if not df.empty:
+        df["solved"] = solved_flags(df["solved"])
+        df["best_accuracy"] = df["best_accuracy"].astype(float)
+    return df
+
+
+class StoredResults:
+    """The results store (``results/`` by default), read once per table."""
+
+    def __init__(self, store: ResultsStore | None = None):
+        self.store = store if store is not None else ResultsStore()
+        self._tables = {}
+
+    def rows(self, experiment: str, budget: str) -> pd.DataFrame:
+        if (experiment, budget) not in self._tables:
+            self._tables[experiment, budget] = _typed(self.store.load(experiment, budget))
+        return self._tables[experiment, budget]
+
+    def probes(self, experiment: str, budget: str, key: str):
+        return self.store.probes(experiment, budget, key)
+
+
+class FrameResults:
+    """Hand-made results: ``{(experiment, budget): runs table}`` and
+    ``{(experiment, budget, key): probes}``."""
+
+    def __init__(self, tables: dict, probes: dict | None = None):
+        self.tables = {k: _typed(v) for k, v in tables.items()}
+        self._probes = dict(probes or {})
+
+    def rows(self, experiment: str, budget: str) -> pd.DataFrame:
+        return self.tables.get((experiment, budget), pd.DataFrame())
+
+    def probes(self, experiment: str, budget: str, key: str):
+        return self._probes.get((experiment, budget, key))
+
+
+def as_source(results=None):
+    """A results source from None (``results/``), a ResultsStore, or a source itself."""
+    if results is None or isinstance(results, ResultsStore):
+        return StoredResults(results)
+    return results
+
+
+def _load(res, experiment: str, budget: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """(rows, budget): the given budget, else the paper's where stored, else smoke."""
+    for b in ([budget] if budget else BUDGET_ORDER):
+        df = res.rows(experiment, b)
+        if not df.empty:
+            return df, b
+    return pd.DataFrame(), None
+
+
+def _common(res, experiments: list[str]) -> str | None:
+    """A budget at which every experiment has rows (the paper's first), for like-with-like."""
+    for b in BUDGET_ORDER:
+        if all(not res.rows(e, b).empty for e in experiments):
+            return b
+    return None

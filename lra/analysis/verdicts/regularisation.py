@@ -1,0 +1,254 @@
+"""Claims C8, C9 and C10 (book chapter "Verdicts"): what regularisation does — restores flow and
+extends the solved length (C8, Figure 4 and Table V), lower λ is better (C9, Figure 5) — and the
+conjecture that a tuned γ can replace the inner loop (C10, K = 1).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lra.analysis.paired import pair_methods
+from lra.analysis.report import best_per_cell, curriculum_max_T, published
+from lra.campaign.experiments import EXPERIMENTS
+from lra.analysis.verdicts.evidence import _common, _load
+from lra.analysis.verdicts.gradients import _flow, _flow_text
+from lra.analysis.verdicts.readout_control import NO_CONTROL, _controls
+from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _not_tested,
+                                              _pct, _per_config, _pts, _record, _res, _runs,
+                                              _seeds, _set, _stale, _task)
+
+
+# ------------------------------------------------------------------------------ C8
+def c8(res) -> list[Verdict]:
+    return [_c8_flow(res), _c8_length(res, "C8b", "temporal_order"),
+            _c8_length(res, "C8c", "random_permutation")]
+
+
+def _c8_flow(res):
+    tests = "regularisation restores gradient flow to the first layers (Figure 4)"
+    b = _common(res, ["fig2", "fig4"])
+    fl4 = _flow(res, "fig4", b) if b else None
+    fl2 = _flow(res, "fig2", b) if b else None
+    if fl4 is None or fl2 is None:
+        return _not_tested("C8a", tests, "Figure 2 and Figure 4 probes at one budget")
+    f2, f4 = res.rows("fig2", b), res.rows("fig4", b)
+    if fl4["at1"] and fl4["at1"] == fl4["finite"]:
+        v = "reproduced"
+    elif fl4["at1"] > fl2["at1"] or fl4["lowest"] < fl2["lowest"]:
+        v = "partly"
+    else:
+        v = "not reproduced"
+    ev = [_flow_text(NAMES["fig4"] + f", regularised (λ = {_set(f4.lam)[1:-1]})", b, fl4),
+          _flow_text(NAMES["fig2"] + ", unmodified", b, fl2)]
+    stale = _stale(f2, _current()) + _stale(f4, _current())
+    return _record("C8a", tests, v, ev, [b], min(_seeds(f2), _seeds(f4)), 1, 1, stale)
+
+
+def _paper_max_T(task, method):
+    p = published("table5")
+    r = p[(p.task == task) & (p.method == method)]
+    v = r.max_T.iloc[0] if len(r) else np.nan
+    return None if pd.isna(v) else int(v)
+
+
+def _T(v):
+    return "none (T = 10 not solved)" if v is None else f"T = {v}"
+
+
+def _c8_length(res, part, task):
+    paper_reg = _paper_max_T(task, "lra_diff_regularised")
+    paper_plain = _paper_max_T(task, "lra_diff")
+    tests = (f"regularisation extends the longest {_task(task)} solved from "
+             f"{paper_plain or 'none'} to {paper_reg} (Table V)")
+    b = _common(res, ["table5_lra", "table5_lra_reg"])
+    if b is None:
+        return _not_tested(part, tests, "both Table V curricula (with and without regularisation) "
+                                        "at one budget")
+    plain, reg = res.rows("table5_lra", b), res.rows("table5_lra_reg", b)
+    cp, cr = curriculum_max_T(plain).get(task), curriculum_max_T(reg).get(task)
+    if cp is None or cr is None:
+        return _not_tested(part, tests, f"{_task(task)} in both Table V curricula")
+    mp, mr = cp["max_T"], cr["max_T"]
+    if mr is not None and paper_reg is not None and mr >= paper_reg and (mp or 0) < mr:
+        v = "reproduced"
+    elif (mr or 0) > (mp or 0):
+        v = "partly"
+    else:
+        v = "not reproduced"
+    ev = [f"Longest {_task(task)} solved: {_T(mp)} without and {_T(mr)} with regularisation "
+          f"({NAMES['table5_lra']}, {_runs(plain[plain.task == task], b)}); the paper: "
+          f"{_T(paper_plain)} → T = {paper_reg}."]
+    if not cr["complete"]:
+        ev.append(f"The regularised curriculum stopped at T = {cr['last_T']} while still solving.")
+    budgets = [b]
+    # the baselines at the same budget: if they fall short of their quoted lengths too, the
+    # budget, not the learning rule, limits the length
+    short = []
+    for exp, method in (("table5_bptt", "bptt"), ("table5_tptt", "tptt")):
+        d = res.rows(exp, b)
+        c = curriculum_max_T(d).get(task) if not d.empty else None
+        if c is None:
+            continue
+        quoted = _paper_max_T(task, method)
+        short.append((method.upper(), c["max_T"], quoted))
+    if short:
+        txt = "; ".join(f"{m} {_T(t)} (quoted by the paper: T = {q})" for m, t, q in short)
+        fail = [s for s in short if (s[1] or 0) < (s[2] or 0)]
+        ev.append(f"Baselines at the {b} budget: {txt}."
+                  + (" The baselines fall short of their published lengths too: this budget "
+                     "cannot separate the learning rules." if len(fail) == len(short) else ""))
+    # Figure 4 at the paper's budget is one regularised configuration at T = 10
+    f4, b4 = _load(res, "fig4", "paper")
+    if not f4.empty and task in set(f4.task):
+        d = f4[f4.task == task]
+        r = d.iloc[0]
+        res4 = (f"solves T = {r['T']} in {int(r.iterations):,} iterations" if d.solved.any() else
+                f"does not solve T = {r['T']}: best {_pct(d.best_accuracy.max() * 100)} after "
+                f"{int(d.iterations.max()):,} iterations")
+        ev.append(f"At the paper's budget, the {NAMES['fig4']} (regularised, one configuration: "
+                  f"α = {r.alpha:g}, γ = {r.gamma:g}, K = {r.K:g}, λ = {r.lam:g}; one seed) "
+                  f"{res4}.")
+        budgets.append(b4)
+    Tc = mr if mr is not None else 10
+    rr = reg[(reg.task == task) & (reg["T"] == Tc)]
+    control, cb = _controls(res, [(task, Tc, bool(rr.solved.any()),
+                                   rr.best_accuracy.max() * 100)],
+                            own=[(NAMES["table5_lra_reg"], reg)], reseeded=False) \
+        if len(rr) else NO_CONTROL
+    stale = _stale(plain, _current()) + _stale(reg, _current())
+    return _record(part, tests, v, ev, budgets + cb, min(_seeds(plain), _seeds(reg)), 1, 1,
+                   stale, control)
+
+
+# ------------------------------------------------------------------------------ C9
+def c9(res) -> list[Verdict]:
+    tests = "the smallest λ gives the best accuracy, task by task"
+    df, b = _load(res, "fig5")
+    if df.empty or df.lam.nunique() < 2:
+        return [_not_tested("C9", tests, "Figure 5 with more than one λ")]
+    agree, cannot, per, paired, lacking, decided = [], [], [], [], [], 0
+    for task, d in df.groupby("task"):
+        s = d.groupby("lam").agg(acc=("best_accuracy", "max"), solved=("solved", "any"))
+        score = np.where(s.solved, np.inf, s.acc * 100)     # solved beats any accuracy
+        lo = score[0]
+        rest = score[1:]
+        # the smallest λ paired per seed with each other λ (lra.analysis.paired)
+        pairs = [pair_methods(d[d.lam == s.index[0]], d[d.lam == lam], f"λ = {s.index[0]:g}",
+                              f"λ = {lam:g}") for lam in s.index[1:]] \
+            if d["T"].nunique() == 1 else []                # one cell per task in Figure 5
+        paired += [p.sentence() for p in pairs if p.tested]
+        lacking += [p.reason for p in pairs if p.missing]
+        if pairs and all(p.missing is None for p in pairs):  # paired multi-seed tests decide
+            decided += 1
+            if all(p.a_better_everywhere for p in pairs):
+                agree.append(task)
+            elif not any(p.a_better_everywhere or p.b_better_everywhere for p in pairs):
+                cannot.append(task)
+        elif (s.solved.all()) or np.all(np.abs(rest - lo) < TOL):
+            cannot.append(task)
+        elif np.all(lo > rest) and np.all((lo - rest) >= TOL):
+            agree.append(task)
+        per.append(f"{_task(task)} (T = {int(d['T'].iloc[0])}): " + ", ".join(
+            f"λ = {l:g} {_res(sv, a * 100)}" for l, sv, a in zip(s.index, s.solved, s.acc)))
+    n = len(per)
+    verdict = "reproduced" if len(agree) == n else ("partly" if agree else "not reproduced")
+    by = (f"by {TOL:g} {_pts(TOL)} or more" if not decided else
+          f"better than every other λ in every paired seed at p < 0.05, or, without a paired "
+          f"test, by {TOL:g} {_pts(TOL)} or more")
+    ev = [f"The smallest λ is best ({by}) in {len(agree)} of {n} tasks "
+          f"({NAMES['fig5']}, {_runs(df, b)})."] + [p + "." for p in per] + paired
+    if lacking:
+        ev.append(f"No paired multi-seed test in {_count(len(lacking), 'comparison')} of the "
+                  "smallest λ with another: " + "; ".join(sorted(set(lacking))) + ".")
+    if cannot:
+        ev.append("Cannot separate the values of λ (differences below the tolerance, all "
+                  "solved, or no paired seed significant): " + ", ".join(_task(t) for t in cannot)
+                  + ".")
+    unpaired = [f"no paired multi-seed test in {_count(len(lacking), 'comparison')} of λ values "
+                f"({'; '.join(sorted(set(lacking)))})"] if lacking else []
+    g = EXPERIMENTS["fig5"]
+    needed = len(g.tasks) * len(g.grid["lam"])
+    return [_record("C9", tests, verdict, ev, [b], _seeds(df), df.groupby(["task", "lam"]).ngroups,
+                    needed, _stale(df, _current()), unpaired=unpaired)]
+
+
+# ------------------------------------------------------------------------------ C10
+def _agree(sa, aa, sb, ab):
+    return (sa and sb) or (sa == sb and abs(aa - ab) < TOL)
+
+
+def c10(res) -> list[Verdict]:
+    return [_c10_ours(res), _c10_paper(res)]
+
+
+def _c10_ours(res):
+    tests = "K = 1 with a tuned γ matches our runs with K > 1 (same code, same budget)"
+    k1, b = _load(res, "conjecture_k1")
+    if k1.empty:
+        return _not_tested("C10a", tests, "the K = 1 grid")
+    t1 = res.rows("table1", b)
+    t1 = t1[t1.K > 1] if not t1.empty else t1
+    keys = ["task", "T"]
+    m = best_per_cell(k1, keys).merge(best_per_cell(t1, keys), on=keys,
+                                      suffixes=("_k1", "_k")) if not t1.empty else pd.DataFrame()
+    if m.empty:
+        return _not_tested("C10a", tests, f"Table I runs with K > 1 at the {b} budget in the "
+                                          "cells of the K = 1 grid")
+    same = [_agree(r.solved_k1, r.accuracy_k1, r.solved_k, r.accuracy_k) for r in m.itertuples()]
+    n, k = len(m), sum(same)
+    verdict = "reproduced" if k == n else ("partly" if k else "not reproduced")
+    ev = [f"K = 1 (γ ∈ {_set(k1.gamma)}) agrees with K ∈ {_set(t1.K)} (Table I) in {k} of {n} "
+          f"cells ({b} budget, {_per_config(_seeds(k1))})."]
+    ev.append("Cells: " + "; ".join(
+        f"{_task(r.task)} T = {r.T}: {_res(r.solved_k1, r.accuracy_k1)} vs "
+        f"{_res(r.solved_k, r.accuracy_k)}" for r in m.itertuples()) + ".")
+    ev.extend(_gamma_note(k1))
+    control, cb = _controls(res, [(r.task, r.T, r.solved_k1, r.accuracy_k1)
+                                  for r in m.itertuples()],
+                            own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
+    stale = _stale(k1, _current()) + _stale(t1, _current())
+    needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
+    return _record("C10a", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed, stale, control)
+
+
+def _gamma_note(k1):
+    """Whether the choice of γ mattered at K = 1 in the cells run."""
+    by = k1.groupby(["task", "T", "gamma"]).agg(s=("solved", "any"), a=("best_accuracy", "max"))
+    flat = 0
+    cells = by.groupby(level=[0, 1])
+    for _, g in cells:
+        flat += g.s.all() or (g.s.nunique() == 1 and (g.a.max() - g.a.min()) * 100 < TOL)
+    if k1.gamma.nunique() < 2:
+        return [f"Only γ = {_set(k1.gamma)[1:-1]} was run: the tuning of γ is not tested."]
+    return [f"Every γ gives the same result (within {TOL:g} {_pts(TOL)}, or all solved) in {flat} of "
+            f"{cells.ngroups} cells" + (": the tuning of γ is not shown to matter there."
+                                        if flat == cells.ngroups else ".")]
+
+
+def _c10_paper(res):
+    tests = ("K = 1 with a tuned γ does at least as well as the paper's published "
+             f"K ∈ {_set(published('table1').K)}")
+    k1, b = _load(res, "conjecture_k1")
+    if k1.empty:
+        return _not_tested("C10b", tests, "the K = 1 grid")
+    pub = published("table1")
+    pub = pub.assign(acc=pub.accuracy.fillna(100.0)).groupby(["task", "T"]).agg(
+        solved=("solved", "any"), acc=("acc", "max")).reset_index()
+    m = best_per_cell(k1, ["task", "T"]).merge(pub, on=["task", "T"])
+    if m.empty:
+        return _not_tested("C10b", tests, "K = 1 runs in the cells of the paper's Table I")
+    ok = [(s or not ps) and (s or a >= pa - TOL)
+          for s, a, ps, pa in zip(m.solved_x, m.accuracy, m.solved_y, m.acc)]
+    n, k = len(m), sum(ok)
+    verdict = "reproduced" if k == n else ("partly" if k else "not reproduced")
+    ev = [f"K = 1 (γ ∈ {_set(k1.gamma)}) does at least as well as the paper's best over "
+          f"K ∈ {_set(published('table1').K)} in {k} of {n} cells ({b} budget, "
+          f"{_per_config(_seeds(k1))})."]
+    ev.append("Cells: " + "; ".join(
+        f"{_task(r.task)} T = {r.T}: {_res(r.solved_x, r.accuracy)} vs paper "
+        f"{'solved' if r.solved_y else _pct(r.acc)}" for r in m.itertuples()) + ".")
+    control, cb = _controls(res, [(r.task, r.T, r.solved_x, r.accuracy) for r in m.itertuples()],
+                            own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
+    needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
+    return _record("C10b", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed,
+                   _stale(k1, _current()), control)
