@@ -57,10 +57,10 @@ def setup(experiments: list[str], notebook: str, budget="auto", device="auto", s
 
 
 def show(df: pd.DataFrame) -> None:
-    """A table in the book, with human headers and task names (:func:`lra.analysis.tables.humanise`)."""
+    """A table in the book, with human headers and task names (:func:`lra.analysis.labels.humanise`)."""
     from IPython.display import Markdown, display
 
-    from lra.analysis.tables import humanise
+    from lra.analysis.labels import humanise
     display(Markdown(markdown_table(humanise(df))))
 
 

@@ -50,6 +50,7 @@ unrolled history with autograd, the switches keep to the local, one-step form an
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -520,38 +521,25 @@ def lra_diff_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor, hyper: H
     return grads, stats
 
 
-def auto_chain_variant(device) -> str | None:
-    """The kernel variant the committed benchmark of this GPU shows fastest, or None for the
-    PyTorch chain (also when this GPU has no committed benchmark: the path known to work).
-    ``LRA_CHAIN=pytorch`` or ``LRA_CHAIN=<variant>`` overrides the choice."""
-    import os
-    forced = os.environ.get("LRA_CHAIN")
-    if forced:
-        return None if forced == "pytorch" else forced
-    try:
-        from lra.campaign.projection import fastest_method
-        method = fastest_method(torch.cuda.get_device_name(device))
-    except Exception:
-        return None
-    if method and "kernel:" in method:
-        return method.split("kernel:", 1)[1]
-    return None
-
-
 class LRADiff:
     """Population trainer step for RNN-LRA-diff (Algorithms 1-2): SGD with per-member alpha.
 
-    ``fused``: which implementation of the target chain (lines 19-26) to use. ``"auto"`` takes
-    the fused Triton kernel on CUDA where :func:`lra.algorithms.chain_kernel.default_variant` says it is the faster
-    path on this GPU (from the committed benchmark), the PyTorch chain otherwise; ``False`` always
-    the PyTorch chain; ``True`` the default kernel variant; a string names a kernel variant of
-    :data:`lra.algorithms.chain_kernel.VARIANTS`. ``True`` or a name also run the kernel elsewhere under
-    ``TRITON_INTERPRET=1`` (CPU).
+    ``fused``: which implementation of the target chain (lines 19-26) to use. ``"auto"`` takes,
+    on CUDA, the kernel variant ``auto_variant`` where the kernel can run (Triton present, these
+    switches supported), the PyTorch chain otherwise; ``LRA_CHAIN=pytorch`` or
+    ``LRA_CHAIN=<variant>`` overrides ``auto_variant``. ``False`` always the PyTorch chain;
+    ``True`` the default kernel variant; a string names a kernel variant of
+    :data:`lra.algorithms.chain_kernel.VARIANTS`. ``True`` or a name also run the kernel elsewhere
+    under ``TRITON_INTERPRET=1`` (CPU).
+
+    ``auto_variant``: the kernel variant ``fused="auto"`` prefers (None: the PyTorch chain). Which
+    path is fastest on a GPU is read from its committed benchmark by the campaign
+    (:func:`lra.campaign.projection.auto_chain_variant`), which passes it here.
     """
     name = "lra_diff"
 
     def __init__(self, configs: list[LRADiffConfig], switches: ReleasedCodeSwitches = PAPER,
-                 device="cpu", fused: bool | str = "auto"):
+                 device="cpu", fused: bool | str = "auto", auto_variant: str | None = None):
         self.configs = list(configs)
         self.switches = switches
         self.device = device
@@ -562,7 +550,8 @@ class LRADiff:
         variant = None
         if fused == "auto":
             if dev.type == "cuda":
-                variant = auto_chain_variant(dev)
+                forced = os.environ.get("LRA_CHAIN")
+                variant = (None if forced == "pytorch" else forced) if forced else auto_variant
         elif fused is True:
             variant = getattr(fused_mod, "DEFAULT_VARIANT", None) or "default"
         elif isinstance(fused, str):

@@ -93,8 +93,9 @@ def readout_lengths(readout: pd.DataFrame) -> pd.DataFrame:
 def control_table(merged: pd.DataFrame, budget: str | None = None) -> pd.DataFrame:
     """Reader-facing text table of :func:`beside_learning_rule`: human task names, solved cells
     as "✓ 0/N" with the validation size of the learning rule's ``budget`` (the paper's: 10,000)."""
-    from lra.analysis.report import TASK_LABELS
-    from lra.analysis.tables import paper_text, result_text, validation_size
+    from lra.analysis.budgets import validation_size
+    from lra.analysis.labels import TASK_LABELS
+    from lra.analysis.tables import paper_text, result_text
 
     def pct(v):
         return "–" if pd.isna(v) else f"{v:.2f}"

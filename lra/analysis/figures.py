@@ -2,12 +2,11 @@
 
 Each function regenerates one of the paper's figures (named in its docstring) from stored data
 (``results/``: our runs, with provenance) and returns a matplotlib figure; nothing here computes a
-result. Every figure is 7.5 in wide at 100 dpi (~760 px: the book's text column shows it at 660-772
-px) with every text at 10 pt or more (≈ 14 px at full size, ≥ 12 px at 660 px), an axis label on
-every axis that shows numbers, a labelled colour bar for every colour scale and legends outside the
-data.
-:func:`legibility_problems` checks those rules on a drawn figure; :func:`glue_figure` checks them
-before handing a figure to the book (myst-nb's glue), so an illegible figure fails the build.
+result. Every figure follows the page's rules (:mod:`lra.analysis.page`: 7.5 in wide at 100 dpi,
+every text at 10 pt or more, an axis label on every axis that shows numbers, a labelled colour bar
+for every colour scale and legends outside the data), which
+:func:`lra.analysis.page.glue_figure` checks before handing a figure to the book, so an illegible
+figure fails the build.
 
 The one exception is :func:`plot_gradient_flow_grid` (the paper's own layout of Figures 2-4, one
 panel per layer and quantity): it is legible at its full size (≈ 1,900 px) and the book shows it
@@ -15,23 +14,11 @@ inside a collapsed block, linked to the full-size image.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import pandas as pd
 
-FIG_WIDTH_IN = 7.5          # at DPI: ~760 px once trimmed, shown unscaled in a wide window
-DPI = 100
-# The width a figure is shown at in the book's text column (sphinx-book-theme 1.3, measured in
-# Chromium): 660 px in a 1280-px-wide window, the narrowest desktop layout (it grows to 727 px at
-# 1024 px, where the sidebar folds away, and figures up to 772 px are shown unscaled from 1440 px).
-PAGE_WIDTH_PX = 660
-MAX_WIDTH_PX = 780          # a figure at most this wide is never scaled down on a wide screen
-MIN_FONT_PT = 10.0          # smallest text size in points, at the figure's own size
-MIN_TEXT_PX = 10.0          # smallest text height in pixels at the rendered width
-
-TASK_LABELS = {"temporal_order": "Temporal order", "temporal_order_3bit": "3-bit temporal order",
-               "random_permutation": "Random permutation"}
+from lra.analysis.labels import TASK_LABELS
+from lra.analysis.page import glue_figure, glue_markdown, new_figure, no_data, style
 
 # (probe key, panel title, colour-bar label, symbol for the grid's row label)
 FLOW_QUANTITIES = [
@@ -44,29 +31,6 @@ FLOW_QUANTITIES = [
 ]
 ZERO_COLOUR = "0.82"        # exactly zero: the layer received no signal at all
 NONFINITE_COLOUR = "tab:red"
-STYLE = {"font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "xtick.labelsize": 10,
-         "ytick.labelsize": 10, "legend.fontsize": 10, "legend.title_fontsize": 10,
-         "figure.titlesize": 11, "figure.dpi": DPI, "savefig.dpi": DPI}
-
-
-@contextmanager
-def style():
-    """The book's figure style (sizes in points, at DPI) for the figures made inside it.
-
-    Leaving the context restores every rcParam but the interactive flag: in a Jupyter kernel the
-    first figure loads the inline backend, which turns interactive mode on; restoring it would
-    stop the kernel from showing any later figure inline."""
-    import matplotlib
-    import matplotlib.pyplot as plt
-    with plt.rc_context(STYLE):
-        yield
-        interactive = matplotlib.is_interactive()
-    matplotlib.interactive(interactive)
-
-
-def _figure(height_in: float, width_in: float = FIG_WIDTH_IN):
-    import matplotlib.pyplot as plt
-    return plt.figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
 
 
 def _iteration_axis(ax, iterations) -> None:
@@ -118,7 +82,7 @@ def plot_gradient_flow(probes: list[dict], title: str | None = None):
     its = np.array([p["iteration"] for p in probes], dtype=float)
     T = len(probes[0]["local_loss"])
     with style():
-        fig = _figure(7.6)
+        fig = new_figure(7.6)
         gs = fig.add_gridspec(3, 2, height_ratios=[1, 1, 0.8])
         x_edges, t_edges = _edges(its), np.arange(T + 1) - 0.5
         first = None
@@ -175,7 +139,7 @@ def plot_gradient_flow_grid(probes: list[dict], title: str | None = None):
     T = len(probes[0]["local_loss"])
     rows = len(FLOW_QUANTITIES)
     with style():
-        fig = _figure(1.55 * rows + 0.9, 1.6 * (T + 1) + 1.4)
+        fig = new_figure(1.55 * rows + 0.9, 1.6 * (T + 1) + 1.4)
         gs = fig.add_gridspec(rows, T + 1)
         first_col = []
         for i, (key, _, _, row_label) in enumerate(FLOW_QUANTITIES):
@@ -282,7 +246,7 @@ def plot_lambda_sensitivity(df: pd.DataFrame, title: str | None = None):
 
     ``df``: the stored rows of experiment ``fig5`` (columns task, T, lam, best_accuracy)."""
     with style():
-        fig = _figure(4.2)
+        fig = new_figure(4.2)
         ax = fig.add_subplot()
         lams = sorted(df["lam"].unique())
         for task, d in df.groupby("task", sort=False):
@@ -335,7 +299,7 @@ def draw_lra_diff():
     L(z_t, ẑ_t) (blue) whose gradients train W_hh and W_xh at every step."""
     import matplotlib.pyplot as plt
     with style():
-        fig = _figure(3.9)
+        fig = new_figure(3.9)
         ax = fig.add_subplot()
         ax.axis("off")
         labels = ["0", "1", None, "T-2", "T-1"]          # None: the steps left out
@@ -392,7 +356,7 @@ def plot_task_examples(examples: list[tuple[str, np.ndarray, int]]):
     from matplotlib.colors import to_rgb
     from matplotlib.patches import Patch
     with style():
-        fig = _figure(3.7)
+        fig = new_figure(3.7)
         axes = np.atleast_1d(fig.subplots(1, len(examples)))
         for ax, (name, x, label) in zip(axes, examples):
             x = np.asarray(x)
@@ -435,86 +399,7 @@ def campaign_command(experiments: str | list[str], budget: str) -> str:
     return cmd + (f" --max-iterations {cap}" if cap else "")
 
 
-# ------------------------------------------------------------------------- legibility check
-def rendered_width_px(fig) -> float:
-    """Width of the PNG the book stores (bbox_inches='tight', 0.1 in padding), in pixels."""
-    renderer = fig.canvas.get_renderer()
-    return (fig.get_tightbbox(renderer).width + 0.2) * fig.dpi
-
-
-def legibility_problems(fig, page_width_px: float | None = PAGE_WIDTH_PX) -> list[str]:
-    """What makes a drawn figure hard to read, one line each (none: it passes).
-
-    Rules: every visible text is at least MIN_FONT_PT and, shown at ``page_width_px`` (scaled
-    down if the image is wider; None: at its full size), at least MIN_TEXT_PX high; every axis
-    that shows tick labels has an axis label (a colour bar: its long axis); no legend overlaps
-    the data area of any axes."""
-    from matplotlib.text import Text
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    problems = []
-    width = rendered_width_px(fig)
-    scale = min(1.0, page_width_px / width) if page_width_px else 1.0
-    for t in fig.findobj(Text):
-        if not (t.get_visible() and t.get_text().strip()):
-            continue
-        if t.axes is not None and not t.axes.get_visible():
-            continue
-        pt = t.get_fontsize()
-        px = pt * fig.dpi / 72 * scale
-        if pt < MIN_FONT_PT or px < MIN_TEXT_PX:
-            problems.append(f"text {t.get_text()!r} is {pt:g} pt = {px:.1f} px at "
-                            f"{width * scale:.0f} px wide (minimum {MIN_FONT_PT:g} pt, "
-                            f"{MIN_TEXT_PX:g} px)")
-    for ax in fig.axes:
-        if not (ax.get_visible() and ax.axison):
-            continue
-        name = ax.get_label() or ax.get_title() or "axes"
-        for axis, which in ((ax.xaxis, "x"), (ax.yaxis, "y")):
-            shows_numbers = any(lab.get_visible() and lab.get_text().strip()
-                                for lab in axis.get_ticklabels())
-            if shows_numbers and not axis.get_label_text().strip():
-                problems.append(f"{name!r}: the {which} axis shows numbers but has no label")
-    legends = [lg for lg in fig.legends] + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
-    for lg in legends:
-        box = lg.get_window_extent(renderer)
-        for ax in fig.axes:
-            if not (ax.get_visible() and ax.axison) or hasattr(ax, "_colorbar"):
-                continue
-            if box.overlaps(ax.get_window_extent(renderer)):
-                problems.append(f"a legend ({', '.join(t.get_text() for t in lg.get_texts())}) "
-                                f"overlaps the data area of {ax.get_title() or 'an axes'!r}")
-    return problems
-
-
-def glue_figure(name: str, fig, page_width_px: float | None = PAGE_WIDTH_PX) -> None:
-    """Check a figure's legibility (raising with every problem), glue it for a ``{glue:figure}``
-    directive of the book (myst-nb), and close it so that it is not also shown inline."""
-    import matplotlib.pyplot as plt
-    from myst_nb import glue
-    problems = legibility_problems(fig, page_width_px)
-    assert not problems, f"figure {name!r} is not legible:\n" + "\n".join(problems)
-    glue(name, fig, display=False)
-    plt.close(fig)
-
-
-def glue_markdown(name: str, text: str) -> None:
-    """Glue Markdown (a caption's computed part, a reading) for ``{glue:md}`` in the book."""
-    from IPython.display import Markdown
-    from myst_nb import glue
-    glue(name, Markdown(text), display=False)
-
-
-def no_data(message: str):
-    """A placeholder figure saying why a figure cannot be drawn (nothing stored yet)."""
-    with style():
-        fig = _figure(1.0)
-        ax = fig.add_subplot()
-        ax.axis("off")
-        ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
-    return fig
-
-
+# ------------------------------------------------------------------------------ glued figures
 def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=None):
     """Glue the gradient-flow figure (paper Figures 2-4) of an experiment's stored run for the book:
     ``name`` (:func:`plot_gradient_flow`), ``name``_grid (:func:`plot_gradient_flow_grid`, legible

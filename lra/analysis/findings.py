@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from lra.campaign.experiments import get_budget
-from lra.analysis.report import TASK_LABELS, load, published
+from lra.analysis.labels import TASK_LABELS
+from lra.analysis.report import load, published
 from lra.campaign.store import ResultsStore, solved_flags
 
 

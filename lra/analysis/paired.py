@@ -23,7 +23,7 @@ import pandas as pd
 
 from lra.analysis.controls import paired_seeds, pick_ours
 from lra.engine.predictions import COLUMN, unpack
-from lra.analysis.report import TASK_LABELS
+from lra.analysis.labels import TASK_LABELS
 
 LEVEL = 0.05          # the McNemar level a seed must reach to count as favouring a method
 MIN_PAIRED_SEEDS = 2  # one seed shows no spread: a paired *multi-seed* test needs two or more

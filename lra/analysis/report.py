@@ -10,17 +10,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lra.campaign.experiments import BUDGETS
 from lra.campaign.store import (ResultsStore, code_version, current_versions, row_versions, solved_flags,
                                 stale_rows)
+from lra.analysis import tables
+from lra.analysis.budgets import budget_description, reproduce_line
+from lra.analysis.labels import column_header, humanise
+# Defined below this module (lra.analysis.budgets, .labels, .tables) and importable from here too,
+# where the chapters and lra.analysis.verdicts find them.
+from lra.analysis.budgets import AGREE_POINTS  # noqa: F401
+from lra.analysis.labels import TASK_LABELS  # noqa: F401
+from lra.analysis.tables import best_per_cell, curriculum_max_T  # noqa: F401
 
 PUBLISHED = Path(__file__).parent / "published"
-TASK_LABELS = {"temporal_order": "Temporal order", "temporal_order_3bit": "3-bit temporal order",
-               "random_permutation": "Random permutation"}
-AGREE_POINTS = 2.0
-"""Tolerance (percentage points of validation accuracy) below which two unsolved cells count as
-agreeing: the agreement marks of the tables (:func:`lra.analysis.tables.mark`) and the verdicts
-(:mod:`lra.analysis.verdicts`) use this one constant."""
 
 
 def published(table: str) -> pd.DataFrame:
@@ -51,40 +52,6 @@ def load(experiment: str, budget: str = "auto", store=None) -> tuple[pd.DataFram
     return df, b
 
 
-def budget_description(budget: str, experiment: str | None = None) -> str:
-    """What a budget runs, in words: cap, validation set, checks and, given the experiment, how
-    much of its grid ("a single configuration" where the experiment has one, not "the full
-    grid"); ends by saying whether this is the paper's protocol."""
-    from lra.campaign.experiments import get_experiment
-    from lra.analysis.tables import iteration_cap, split_budget, validation_size
-    base, cap = split_budget(budget)
-    if base not in BUDGETS:
-        return budget
-    b = BUDGETS[base]
-    what = (f"{iteration_cap(budget):,}-iteration cap"
-            + (f" (overridden: {budget})" if cap is not None else "")
-            + f", {validation_size(budget):,}-sample validation every {b.check_every} iterations")
-    grid = "the full grid" if b.full_grid else "a corner of the grid"
-    if experiment is not None:
-        try:
-            exp = get_experiment(experiment)
-        except ValueError:
-            exp = None
-        if exp is not None and exp.derived_from:
-            grid = (f"the best configuration of each `{exp.derived_from}` cell, re-run with "
-                    f"{exp.seeds} seeds")
-        elif exp is not None:
-            n, full = len(exp.configs(b)), len(exp.configs(BUDGETS["paper"]))
-            grid = ("a single configuration" if n == 1 else
-                    f"the full grid ({n} configurations)" if n == full else
-                    f"a corner of the grid ({n} of {full} configurations)")
-            if exp.curriculum:
-                grid += f", curriculum up to T = {b.max_length}"
-    label = "the paper's protocol" if base == "paper" and cap is None else f"{base} budget"
-    tail = "" if base == "paper" and cap is None else "; NOT the paper's protocol"
-    return f"{label}: {what}, {grid}{tail}"
-
-
 def budget_note(budget: str, df: pd.DataFrame | None = None, reproduce: bool = True) -> str:
     """What budget the rows shown were computed with and, given the rows, how many, where and by
     what code, and (``reproduce``) the command that computes them."""
@@ -97,7 +64,6 @@ def budget_note(budget: str, df: pd.DataFrame | None = None, reproduce: bool = T
         note += " " + provenance_note(df)
         if reproduce and experiments:
             from lra.campaign.experiments import EXPERIMENTS
-            from lra.analysis.tables import reproduce_line
             known = [e for e in experiments if e in EXPERIMENTS]
             if known:
                 note += " " + reproduce_line(known, budget, _seeds_beyond_spec(df, known))
@@ -134,17 +100,6 @@ def staleness_note(df: pd.DataFrame) -> str:
             "them; to recompute, move the table away and rerun the experiment.")
 
 
-def best_per_cell(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """The grid search's answer per cell: best validation accuracy (%) and whether any run solved."""
-    if df.empty:
-        return pd.DataFrame(columns=by + ["accuracy", "solved", "runs"])
-    g = df.groupby(by, dropna=False)
-    out = g.agg(accuracy=("best_accuracy", "max"), solved=("solved", "any"),
-                runs=("key", "count")).reset_index()
-    out["accuracy"] = out["accuracy"] * 100
-    return out
-
-
 def cell_text(solved, accuracy) -> str:
     """A cell as "✓" (solved) or its accuracy; the tables say "✓ 0/N" instead
     (:func:`lra.analysis.tables.result_text`: solved on how many validation samples)."""
@@ -160,7 +115,6 @@ def compare(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str],
 
     Marks: "=", "≈", "≠", "Δ" as in :func:`lra.analysis.tables.mark`, and "?" for a cell not run.
     The book's chapters use :func:`lra.analysis.tables.compare`, which also keeps a ``ran`` column."""
-    from lra.analysis import tables
     comp = tables.compare(ours, paper, keys, budget)
     comp["match"] = [m if ran else "?" for m, ran in zip(comp["match"], comp["ran"])]
     return comp.drop(columns=["ran"])
@@ -169,7 +123,6 @@ def compare(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str],
 def wide(comp: pd.DataFrame, index: list[str], column: str) -> pd.DataFrame:
     """Pivot a comparison to the paper's layout: one row per index, 'ours │ paper mark' cells,
     human headers ("T = 10") and task names."""
-    from lra.analysis.tables import column_header, humanise
     if comp.empty:
         return comp
     c = comp.copy()
@@ -182,21 +135,6 @@ def wide(comp: pd.DataFrame, index: list[str], column: str) -> pd.DataFrame:
 def agreement_counts(comp: pd.DataFrame) -> dict:
     """Cells per mark of :func:`compare` ("?": not run)."""
     return {k: int((comp["match"] == k).sum()) for k in ("=", "≈", "≠", "Δ", "?")}
-
-
-def curriculum_max_T(df: pd.DataFrame) -> dict:
-    """Highest T solved in an unbroken run of stages from T = 10 (None if T = 10 failed)."""
-    out = {}
-    if df.empty:
-        return out
-    for task, d in df.groupby("task"):
-        best, T = None, 10
-        solved = d.groupby("T")["solved"].any()
-        while T in solved.index and solved[T]:
-            best, T = T, T + 10
-        out[task] = dict(max_T=best, last_T=int(d["T"].max()),
-                         complete=bool(T not in solved.index or not solved.get(T, False)))
-    return out
 
 
 # two-sided 95 % Student-t quantiles by degrees of freedom (a statistical constant, not a result)

@@ -1,141 +1,63 @@
 """The book's comparison tables (Tables I-V and their companions): what was run, beside the paper.
 
-Nothing here computes a result. Given our cells (:func:`lra.analysis.report.best_per_cell` of stored rows)
-and a published table (:func:`lra.analysis.report.published`), this module lays them side by side and says
-plainly what the comparison rests on:
+Nothing here computes a result. Given our cells (:func:`best_per_cell` of stored rows) and a
+published table (:func:`lra.analysis.report.published`), this module lays them side by side and
+says plainly what the comparison rests on:
 
 * only what exists is tabulated: rows and columns of the paper's grid in which nothing was run at
   the budget shown are left out of the table (and named), cells not run inside a shown row or
   column are greyed, and the paper's full grid follows in a folded block;
 * one coverage line per table: how many of the paper's cells were run, at which budget;
-* human headers and task names (``TASK_LABELS`` of :mod:`lra.analysis.report`, the one mapping);
+* human headers and task names (:mod:`lra.analysis.labels`, the one mapping);
 * a solved cell says on how many validation samples it was solved ("✓ 0/500": zero errors on
   500 samples); the paper's protocol (Section IV-A) validates on 10,000;
 * the agreement mark of each cell follows :func:`mark`, with the tolerance of the verdicts
-  (:data:`lra.analysis.report.AGREE_POINTS`), and the counts name the cells not run;
-* under each table the ``lra`` command that regenerates its rows.
+  (:data:`lra.analysis.budgets.AGREE_POINTS`), and the counts name the cells not run;
+* under each table the ``lra`` command that regenerates its rows
+  (:func:`lra.analysis.budgets.reproduce_line`).
 """
 from __future__ import annotations
 
 import html
 
-import numpy as np
 import pandas as pd
 
 from lra.campaign.experiments import BUDGETS, get_experiment
-from lra.analysis.report import AGREE_POINTS, TASK_LABELS
-
-PAPER_VALIDATION = BUDGETS["paper"].validation_size   # the paper's validation set (IV-A): 10,000
-
-# Human names of the columns and of the categorical values the tables show.
-COLUMN_LABELS = {"lam": "λ", "alpha": "α", "gamma": "γ", "c0": "c₀", "c1": "c₁",
-                 "loss": "local loss", "normalisation": "normalisation", "lr_i": "α_i",
-                 "lr_f": "α_f", "best_accuracy": "best accuracy (%)", "method": "method"}
-LOSS_LABELS = {"mse": "MSE", "log_penalty": "log-penalty"}
-NORMALISATION_LABELS = {"none": "c₀ = c₁ = 0", "normalised": "c₀ = c₁ = 1"}
-METHOD_LABELS = {"tptt": "TPTT", "bptt": "BPTT", "lra_diff": "RNN-LRA-diff",
-                 "lra_diff_regularised": "RNN-LRA-diff, regularised"}
-VALUE_LABELS = {"task": TASK_LABELS, "loss": LOSS_LABELS, "normalisation": NORMALISATION_LABELS,
-                "method": METHOD_LABELS}
+from lra.analysis.budgets import (AGREE_POINTS, PAPER_VALIDATION, budget_description, budget_phrase,
+                                  reproduce_line, split_budget, validation_size)
+from lra.analysis.labels import (COLUMN_LABELS, METHOD_LABELS, TASK_LABELS, column_header,
+                                 task_label, value_label)
 
 # Agreement marks of a compared cell (see :func:`mark`).
 AGREE, SMALLER_VALIDATION, SOLVED_DIFFERS, ACCURACY_DIFFERS = "=", "≈", "≠", "Δ"
 NOT_RUN = "not run"
 
 
-# ------------------------------------------------------------------------------ names and budgets
-def task_label(task) -> str:
-    """The human name of a task, whether given as ``temporal_order`` or ``temporal order``."""
-    t = str(task)
-    return TASK_LABELS.get(t) or TASK_LABELS.get(t.replace(" ", "_")) or t
+# ------------------------------------------------------------------------ cells from stored rows
+def best_per_cell(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The grid search's answer per cell: best validation accuracy (%) and whether any run solved."""
+    if df.empty:
+        return pd.DataFrame(columns=by + ["accuracy", "solved", "runs"])
+    g = df.groupby(by, dropna=False)
+    out = g.agg(accuracy=("best_accuracy", "max"), solved=("solved", "any"),
+                runs=("key", "count")).reset_index()
+    out["accuracy"] = out["accuracy"] * 100
+    return out
 
 
-def value_label(key: str, value) -> str:
-    """A value of a grid key as the reader sees it (task and loss names, integral numbers)."""
-    if key == "task":
-        return task_label(value)
-    if key in VALUE_LABELS:
-        return VALUE_LABELS[key].get(value, str(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
-
-
-def column_header(keys, values) -> str:
-    """The header of a pivoted column: ``T = 10``, ``log-penalty, T = 10``,
-    ``c₀ = c₁ = 0, T = 10``."""
-    keys = [keys] if isinstance(keys, str) else list(keys)
-    values = values if isinstance(values, tuple) else (values,)
-    parts = []
-    for k, v in zip(keys, values):
-        if k in VALUE_LABELS:
-            parts.append(value_label(k, v))
-        else:
-            parts.append(f"{COLUMN_LABELS.get(k, k)} = {value_label(k, v)}")
-    return ", ".join(parts)
-
-
-def humanise(df: pd.DataFrame) -> pd.DataFrame:
-    """Human headers (``lam`` -> ``λ``) and task, loss and method names, for any table shown."""
-    out = df.copy()
-    for key in VALUE_LABELS:
-        if key in out.columns:
-            out[key] = [value_label(key, v) for v in out[key]]
-    return out.rename(columns={c: COLUMN_LABELS[c] for c in out.columns if c in COLUMN_LABELS})
-
-
-def split_budget(budget: str) -> tuple[str, int | None]:
-    """``smoke-cap1000`` -> (``smoke``, 1000); ``paper`` -> (``paper``, None)."""
-    base, _, cap = budget.partition("-cap")
-    return base, (int(cap) if cap else None)
-
-
-def validation_size(budget: str) -> int:
-    """Samples in the validation set of a budget: a solved run made no error on that many."""
-    base, _ = split_budget(budget)
-    return BUDGETS[base].validation_size if base in BUDGETS else PAPER_VALIDATION
-
-
-def iteration_cap(budget: str) -> int | None:
-    """The iteration cap of a budget, an overridden cap (``-capN``) included."""
-    base, cap = split_budget(budget)
-    return cap if cap is not None else (BUDGETS[base].max_iterations if base in BUDGETS else None)
-
-
-def budget_phrase(budget: str) -> str:
-    """``the smoke budget (300-iteration cap, 500-sample validation; not the paper's protocol)``."""
-    base, _ = split_budget(budget)
-    cap, n = iteration_cap(budget), validation_size(budget)
-    what = f"{cap:,}-iteration cap, {n:,}-sample validation" if cap else "unknown budget"
-    if base == "paper" and budget == base:
-        return f"the paper's protocol ({what})"
-    return f"the {budget} budget ({what}; not the paper's protocol)"
-
-
-def reproduce_command(experiments, budget: str, seeds: int | None = None) -> str:
-    """The ``lra campaign`` command that computes the rows of these experiments at this budget
-    (a derived experiment's source first: it re-runs that experiment's best configurations)."""
-    names = []
-    for e in experiments:
-        src = get_experiment(e).derived_from
-        for n in ([src] if src else []) + [e]:
-            if n not in names:
-                names.append(n)
-    base, cap = split_budget(budget)
-    cmd = f"lra campaign --budget {base}"
-    if cap is not None:
-        cmd += f" --max-iterations {cap}"
-    if seeds is not None:
-        cmd += f" --seeds {seeds}"
-    return cmd + " --experiments " + " ".join(names)
-
-
-def reproduce_line(experiments, budget: str, seeds: int | None = None) -> str:
-    """One line for under a table or figure: the command, and what it does with existing rows."""
-    dirs = (", ".join(f"`results/{e}/{budget}/`" for e in experiments) if len(experiments) <= 2
-            else f"`results/<experiment>/{budget}/` of each")
-    return (f"*Reproduce this:* `{reproduce_command(experiments, budget, seeds)}` (trains the rows "
-            f"missing from {dirs}; move a folder away first to recompute its rows).")
+def curriculum_max_T(df: pd.DataFrame) -> dict:
+    """Highest T solved in an unbroken run of stages from T = 10 (None if T = 10 failed)."""
+    out = {}
+    if df.empty:
+        return out
+    for task, d in df.groupby("task"):
+        best, T = None, 10
+        solved = d.groupby("T")["solved"].any()
+        while T in solved.index and solved[T]:
+            best, T = T, T + 10
+        out[task] = dict(max_T=best, last_T=int(d["T"].max()),
+                         complete=bool(T not in solved.index or not solved.get(T, False)))
+    return out
 
 
 # --------------------------------------------------------------------------------- cells and marks
@@ -181,8 +103,8 @@ def mark(ran: bool, ours_solved, ours_accuracy, paper_solved, paper_accuracy,
 def compare(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str], budget: str) -> pd.DataFrame:
     """One row per published cell: keys, ``ran``, our and the paper's text, and the mark.
 
-    ``ours`` holds :func:`lra.analysis.report.best_per_cell` rows computed at ``budget``; its validation
-    size is the budget's."""
+    ``ours`` holds :func:`best_per_cell` rows computed at ``budget``; its validation size is
+    the budget's."""
     n = validation_size(budget)
     m = paper.merge(ours, on=keys, how="left", suffixes=("_paper", "_ours"))
     rows = []
@@ -378,10 +300,9 @@ def curriculum_table(results: dict, published: pd.DataFrame, methods: dict,
 
     ``results`` maps each experiment to its ``(rows, budget)``, ``methods`` each experiment to
     the method of the published table, ``max_T`` computes the curriculum's outcome per task
-    (:func:`lra.analysis.report.curriculum_max_T`). Returns ``coverage`` (a line), ``table`` (methods
+    (:func:`curriculum_max_T`). Returns ``coverage`` (a line), ``table`` (methods
     with nothing run left out), ``note`` (what a cell means, what was left out, the budgets)
     and ``reproduce`` (one line per budget)."""
-    from lra.analysis.report import budget_description, curriculum_max_T
     max_T = max_T or curriculum_max_T
     cells, used_by = [], {}
     for exp, method in methods.items():
@@ -449,7 +370,6 @@ def best_over_grid(rows: pd.DataFrame, by: list[str], budget: str, experiment: s
     """Our best run per cell ``by`` (e.g. task, T, λ for Figure 5) over the rest of the grid:
     ``✓ 0/N`` when any run solved, else the best validation accuracy (%), with a coverage line
     against the experiment's full grid. Returns ``coverage`` and ``table``."""
-    from lra.analysis.report import best_per_cell
     cells = best_per_cell(rows, by)
     n = validation_size(budget)
     cells["best over the grid"] = [result_text(s, a, n)

@@ -9,7 +9,8 @@ this package's location, or from ``$LRA_BENCHMARK_RESULTS``) and answers:
   :func:`list_benchmarks` — the ones there are;
 * :func:`fastest_method` — the chain path that is fastest on that device: ``"graph+torch"``
   (PyTorch chain in a CUDA graph), ``"graph+kernel:<variant>"`` (fused chain kernel in a CUDA
-  graph) or ``"eager"``; :func:`engine_options` turns it into the engine's arguments;
+  graph) or ``"eager"``; :func:`engine_options` turns it into the engine's arguments and
+  :func:`auto_chain_variant` into the chain kernel a campaign's RNN-LRA-diff populations take;
 * :func:`rate` — member-iterations/s of a population of P members of shape (T, K);
 * :func:`project_population_seconds` — seconds for a population whose members may have different
   K (each member costs what a member of its own K costs, so smaller K costs less) and may stop at
@@ -363,6 +364,24 @@ def fastest_method(device_name: str | None = None, directory=None, T=None, K=Non
     """``"graph+torch"``, ``"graph+kernel:<variant>"`` or ``"eager"``: the fastest chain path on
     the device, by the geometric mean over the benchmark's cells (or at (T, K, P) when given)."""
     return load_benchmark(device_name, directory).fastest_method(T, K, P)
+
+
+def auto_chain_variant(device) -> str | None:
+    """The chain kernel variant the committed benchmark of this GPU shows fastest: what
+    :class:`lra.algorithms.lra_diff.LRADiff` takes with ``fused="auto"`` (its ``auto_variant``;
+    ``LRA_CHAIN`` overrides it there). None for the PyTorch chain: off CUDA, and when this GPU
+    has no committed benchmark (the path known to work)."""
+    import torch
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return None
+    try:
+        method = fastest_method(torch.cuda.get_device_name(dev))
+    except Exception:
+        return None
+    if method and "kernel:" in method:
+        return method.split("kernel:", 1)[1]
+    return None
 
 
 def engine_options(method: str) -> dict:

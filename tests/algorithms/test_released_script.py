@@ -167,7 +167,7 @@ def test_both_ablations_give_exactly_the_local_reading(case):
 
 def test_parse_released_output():
     """The script's printed curve (line 359) and stop lines (lines 339, 364, 368) are read back."""
-    from lra.algorithms.released_script import parse_released_output
+    from lra.campaign.released_runs import parse_released_output
     text = ("Starting val loss: 4.5041\t Starting val accuracy: 3.8200%\n\n"
             "It 100/10,000\t\tTrain loss: 0.0226\t\tVal loss: 0.3594\tVal Acc: 97.1100%\t"
             "Highest: 97.1100% 0\n"
@@ -180,3 +180,14 @@ def test_parse_released_output():
     assert r["curve"]["accuracy"] == pytest.approx([0.9711, 0.5032], abs=1e-12)
     assert r["start_accuracy"] == pytest.approx(0.0382) and r["stop_reason"] == "patience"
     assert r["best_accuracy"] == pytest.approx(0.9711)
+
+
+def test_the_stored_runs_are_found():
+    """The chapter reads results/released_script/ through lra.campaign.released_runs: the script's
+    printed output and our readings' runs are all found there."""
+    from lra.campaign.released_runs import STORED, load_runs
+    runs = load_runs(STORED)
+    readings = {r["reading"] for r in runs}
+    print(len(runs), sorted(readings))
+    assert readings >= {"released script", "autograd", "local"}
+    assert all(r["curve"]["iteration"] for r in runs if r["reading"] == "released script")

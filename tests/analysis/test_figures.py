@@ -2,7 +2,7 @@
 
 Each figure function is checked here directly — every visible text at least 10 pt, every axis that
 shows numbers labelled, every colour bar labelled, no legend over the data — independently of
-lra.analysis.figures.legibility_problems (which the book uses to refuse an illegible figure); that checker
+lra.analysis.page.legibility_problems (which the book uses to refuse an illegible figure); that checker
 is itself tested on a figure made to break each rule. The readings under the figures are checked
 against numbers built into the hand-made data.
 """
@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from lra.analysis import figures  # noqa: E402
+from lra.analysis import figures, page  # noqa: E402
 
 T = 6
 
@@ -95,11 +95,11 @@ def test_every_text_is_at_least_10_pt_and_10_px_at_the_page_width(drawn):
     small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < 10]
     print(name, "smallest text:", min(t.get_fontsize() for t in texts), "pt")
     assert not small, (name, small)
-    width_px = figures.rendered_width_px(fig)
-    scale = 1.0 if name in FULL_SIZE_ONLY else min(1.0, figures.PAGE_WIDTH_PX / width_px)
+    width_px = page.rendered_width_px(fig)
+    scale = 1.0 if name in FULL_SIZE_ONLY else min(1.0, page.PAGE_WIDTH_PX / width_px)
     print(name, f"rendered {width_px:.0f} px wide, shown at scale {scale:.2f}")
     if name not in FULL_SIZE_ONLY:
-        assert width_px <= figures.MAX_WIDTH_PX, (name, width_px)
+        assert width_px <= page.MAX_WIDTH_PX, (name, width_px)
     tiny = [t.get_text() for t in texts if t.get_fontsize() * fig.dpi / 72 * scale < 10]
     assert not tiny, (name, tiny)
 
@@ -159,8 +159,8 @@ def test_legends_name_what_is_drawn():
 
 def test_the_checker_accepts_every_book_figure(drawn):
     name, fig = drawn
-    page = None if name in FULL_SIZE_ONLY else figures.PAGE_WIDTH_PX
-    assert figures.legibility_problems(fig, page) == []
+    width = None if name in FULL_SIZE_ONLY else page.PAGE_WIDTH_PX
+    assert page.legibility_problems(fig, width) == []
 
 
 def test_the_checker_flags_each_broken_rule():
@@ -170,7 +170,7 @@ def test_the_checker_flags_each_broken_rule():
     ax.plot([0, 1], [0, 1], label="a line")
     ax.set_title("tiny", fontsize=6)
     ax.legend(loc="center")
-    problems = figures.legibility_problems(fig)
+    problems = page.legibility_problems(fig)
     print("\n".join(problems))
     assert any("'tiny' is 6 pt" in p for p in problems)
     assert any("x axis shows numbers but has no label" in p for p in problems)
@@ -178,9 +178,9 @@ def test_the_checker_flags_each_broken_rule():
     assert any("legend (a line) overlaps" in p for p in problems)
     # 10-pt tick labels on a 1,600-px figure shrink below 10 px at the page width
     assert any("px at 660 px wide" in p for p in problems if "tiny" not in p)
-    assert figures.legibility_problems(fig, page_width_px=None) != []     # still broken
+    assert page.legibility_problems(fig, page_width_px=None) != []     # still broken
     with pytest.raises(AssertionError, match="not legible"):
-        figures.glue_figure("broken", fig)
+        page.glue_figure("broken", fig)
     plt.close(fig)
 
 
@@ -216,11 +216,11 @@ def test_the_style_leaves_interactive_mode_as_the_backend_set_it():
     was = matplotlib.is_interactive()
     try:
         matplotlib.interactive(False)
-        with figures.style():
+        with page.style():
             matplotlib.interactive(True)          # what loading the inline backend does
-            assert plt.rcParams["axes.titlesize"] == figures.STYLE["axes.titlesize"]
+            assert plt.rcParams["axes.titlesize"] == page.STYLE["axes.titlesize"]
         assert matplotlib.is_interactive()
-        assert plt.rcParams["axes.titlesize"] != figures.STYLE["axes.titlesize"]   # restored
+        assert plt.rcParams["axes.titlesize"] != page.STYLE["axes.titlesize"]   # restored
     finally:
         matplotlib.interactive(was)
 
@@ -248,5 +248,5 @@ def test_a_figure_with_nothing_stored_says_so_and_how_to_compute_it(tmp_path, mo
     for name in ("f2", "f2_grid", "f5"):
         texts = [t.get_text() for t in visible_texts(glued[name])]
         assert any("lra campaign" in t for t in texts), texts
-        assert figures.legibility_problems(glued[name]) == []
+        assert page.legibility_problems(glued[name]) == []
         plt.close(glued[name])

@@ -1,14 +1,15 @@
 """The book's comparison tables (lra.analysis.tables) on hand-made result tables: coverage counts, unrun
-cells left out or greyed, human headers, solved-on-N text, the agreement mark and the reproduce
-command. Every expected value is written out here from the hand-made input, not recomputed."""
+cells left out or greyed, human headers (lra.analysis.labels), solved-on-N text, the agreement mark
+and the reproduce command (lra.analysis.budgets). Every expected value is written out here from the hand-made input, not recomputed."""
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lra.analysis import report, tables
-from lra.analysis.report import AGREE_POINTS, TASK_LABELS
+from lra.analysis import budgets, labels, report, tables
+from lra.analysis.budgets import AGREE_POINTS
+from lra.analysis.labels import TASK_LABELS
 
 KEYS = ["task", "K", "T"]
 
@@ -109,7 +110,7 @@ def test_no_raw_names_in_a_comparison_block():
 def test_humanise_headers_and_task_names_from_one_mapping():
     df = pd.DataFrame(dict(task=["temporal_order_3bit", "temporal order", "random_permutation"],
                            T=[10, 20, 20], lam=[0.1, 1.0, 2.0], loss=["mse", "log_penalty", "mse"]))
-    out = tables.humanise(df)
+    out = labels.humanise(df)
     print(out.to_string())
     assert list(out.columns) == ["task", "T", "λ", "local loss"]
     assert list(out["task"]) == [TASK_LABELS["temporal_order_3bit"], TASK_LABELS["temporal_order"],
@@ -121,8 +122,8 @@ def test_humanise_headers_and_task_names_from_one_mapping():
 
 
 def test_a_solved_cell_says_on_how_many_validation_samples():
-    assert tables.result_text(True, 100.0, tables.validation_size("smoke")) == "✓\u00a00/500"
-    capped = tables.validation_size("smoke-cap1000")      # a capped budget keeps its validation
+    assert tables.result_text(True, 100.0, budgets.validation_size("smoke")) == "✓\u00a00/500"
+    capped = budgets.validation_size("smoke-cap1000")      # a capped budget keeps its validation
     assert tables.result_text(True, 100.0, capped) == "✓\u00a00/500"
     assert tables.paper_text(True, np.nan) == "✓\u00a00/10,000"
     assert tables.result_text(False, 97.604, 500) == "97.60"
@@ -156,14 +157,14 @@ def test_report_compare_keeps_its_marks_and_uses_the_budget():
 
 
 def test_reproduce_command():
-    assert tables.reproduce_command(["table1"], "smoke") == \
+    assert budgets.reproduce_command(["table1"], "smoke") == \
         "lra campaign --budget smoke --experiments table1"
-    assert tables.reproduce_command(["table2", "table1"], "paper-cap5000") == \
+    assert budgets.reproduce_command(["table2", "table1"], "paper-cap5000") == \
         "lra campaign --budget paper --max-iterations 5000 --experiments table2 table1"
     # a derived experiment needs its source's rows first
-    assert tables.reproduce_command(["table1_multiseed"], "smoke") == \
+    assert budgets.reproduce_command(["table1_multiseed"], "smoke") == \
         "lra campaign --budget smoke --experiments table1 table1_multiseed"
-    line = tables.reproduce_line(["table1"], "smoke")
+    line = budgets.reproduce_line(["table1"], "smoke")
     assert "`lra campaign --budget smoke --experiments table1`" in line
     assert "`results/table1/smoke/`" in line
 
@@ -218,7 +219,7 @@ def test_table5_counts_methods_run_and_leaves_out_a_method_with_nothing():
     assert list(t["table"]["TPTT: ours │ paper"]) == ["10 │ 20", "— │ 20", "not run │ 20"]
     assert t["note"].startswith("Not run at this budget: BPTT.")
     assert "zero errors on 500 validation samples" in t["note"]
-    assert t["reproduce"] == [tables.reproduce_line(["table5_tptt", "table5_bptt"], "smoke")]
+    assert t["reproduce"] == [budgets.reproduce_line(["table5_tptt", "table5_bptt"], "smoke")]
 
 
 def test_table4_best_run_beside_the_paper_with_k_not_run_named():

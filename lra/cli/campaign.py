@@ -1,0 +1,238 @@
+"""``lra campaign``: compute the missing rows of experiments, here or as submitit jobs, and
+optionally pack them into a bundle (see :mod:`lra.cli` for the command line)."""
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from lra.campaign.store import repo_root
+from lra.cli.common import (UsageError, check_checkpoints, check_device, default_threads,
+                            parse_duration, physical_cores)
+
+
+def cmd_campaign(args, entry):
+    """``lra campaign``; ``entry`` is the command's own ``main`` (:func:`lra.cli.main`), which each
+    job of ``--executor`` runs."""
+    from lra.campaign.experiments import EXPERIMENTS, get_budget, get_experiment
+    from lra.campaign.params import MAX_ITERATIONS, MAX_SEEDS
+    names = args.experiments or list(EXPERIMENTS)
+    for n in names:
+        if n not in EXPERIMENTS:
+            raise UsageError(f"unknown experiment {n!r}; valid experiments: "
+                             f"{', '.join(EXPERIMENTS)}")
+    try:
+        budget = get_budget(args.budget)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    limit = parse_duration(args.time_limit) if args.time_limit is not None else None
+    if args.seeds is not None and not 1 <= args.seeds <= MAX_SEEDS:
+        raise UsageError(f"--seeds must be >= 1 and <= {MAX_SEEDS}, got {args.seeds}")
+    if args.max_iterations is not None and not 1 <= args.max_iterations <= MAX_ITERATIONS:
+        raise UsageError(f"--max-iterations must be >= 1 and <= {MAX_ITERATIONS}, got "
+                         f"{args.max_iterations}")
+    if args.population is not None and args.population < 1:
+        raise UsageError(f"--population must be >= 1 (members per population), got "
+                         f"{args.population}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    shard = None
+    if args.shard is not None:
+        m = re.fullmatch(r"(\d+)/(\d+)", args.shard.strip())
+        if not m or not int(m.group(1)) < int(m.group(2)):
+            raise UsageError(f"--shard must be I/N with 0 <= I < N, got {args.shard!r}")
+        shard = (int(m.group(1)), int(m.group(2)))
+    if not 1 <= args.concurrent <= 64:
+        raise UsageError(f"--concurrent must be between 1 and 64, got {args.concurrent}")
+    lengths = None
+    if args.lengths:
+        bad = [T for T in args.lengths if T < 10]
+        if bad:
+            raise UsageError(f"--lengths must be sequence lengths >= 10, got {bad}")
+        lengths = set(args.lengths)
+    check_device(args.device)
+    bundle_out = check_bundle_output(args)
+    if args.executor:
+        if args.dry_run:
+            raise UsageError("--executor submits jobs; with --dry-run there is nothing to submit")
+        if args.shard is not None:
+            raise UsageError("--executor makes its own shards (--jobs N); drop --shard")
+        if args.jobs < 1:
+            raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+        from lra.campaign.executor import ExecutorUnavailable, check_available
+        try:
+            check_available(args.executor)
+        except ExecutorUnavailable as e:
+            raise UsageError(str(e)) from None
+    from lra.campaign.runner import budget_with_cap, missing_runs, run_experiments
+    from lra.campaign.store import ResultsStore
+    journal = os.environ.get("LRA_BUNDLE_JOURNAL")
+    if bundle_out is not None or journal:
+        from lra.campaign.bundle import RecordingStore
+        store = RecordingStore(journal=journal or None)
+    else:
+        store = ResultsStore()
+    capped = budget_with_cap(budget, args.max_iterations)
+    from lra.campaign.runner import populations_dir
+    check_checkpoints(populations_dir(store, capped))
+    for n in names:                       # a broken store is reported before any compute
+        store.load(n, capped.name)
+        check_checkpoints(store.checkpoint_dir(n, capped.name))
+        src = get_experiment(n).derived_from
+        if src:
+            store.load(src, capped.name)
+            if src not in names and missing_runs(get_experiment(src), capped, store):
+                raise UsageError(f"{n} repeats the best configurations of {src}, which has "
+                                 f"missing rows at budget {capped.name}: add {src} to "
+                                 "--experiments (or run it first)")
+    if args.dry_run:
+        from lra.campaign.runner import dry_run, format_dry_run
+        print(format_dry_run(dry_run(names, args.budget, device=args.device, seeds=args.seeds,
+                                     max_iterations=args.max_iterations, store=store,
+                                     max_members=args.population, lengths=lengths,
+                                     device_name_for_projection=args.projection_device)))
+        return 0
+    if args.executor:
+        return campaign_with_executor(args, names, capped, lengths, store, bundle_out, entry)
+    from lra.engine.trainer import resolve_device
+    if resolve_device(args.device).type == "cpu":
+        import torch
+        if args.threads is not None:
+            n_threads, why = args.threads, "--threads"
+        else:
+            n_threads, why = default_threads()
+        torch.set_num_threads(n_threads)
+        print(f"using {n_threads} CPU thread(s) ({why})", file=sys.stderr, flush=True)
+    start = time.monotonic()
+    res = run_experiments(names, args.budget, device=args.device, seeds=args.seeds,
+                          max_iterations=args.max_iterations, time_limit=limit,
+                          max_members=args.population, progress=args.progress, store=store,
+                          log=lambda s: print(s, file=sys.stderr, flush=True), lengths=lengths,
+                          concurrent=args.concurrent, shard=shard)
+    took = f"{res['plans_run']} population(s) run in {time.monotonic() - start:.1f} s"
+    if hasattr(store, "record_stopped"):
+        store.record_stopped(res.get("stopped", []))
+    if bundle_out is not None:
+        write_campaign_bundle(bundle_out, store, capped, args.device)
+    if res.get("busy"):
+        print(f"campaign {res['budget']}: incomplete; {res['busy']} population(s) being trained "
+              f"by another process (run again once it is done); {took}")
+        return 1
+    if not res["finished"]:
+        print(f"campaign {res['budget']}: stopped at the time limit (run again to resume); {took}")
+        return 0
+    if shard is not None:
+        print(f"campaign {res['budget']}: shard {shard[0]}/{shard[1]} complete "
+              f"(other shards' populations are left to them); {took}")
+        return 0
+    left = {}
+    for n in names:
+        exp = get_experiment(n)
+        m = len([r for r in missing_runs(exp, capped, store, args.seeds)
+                 if lengths is None or r.T in lengths])
+        if exp.derived_from and missing_runs(get_experiment(exp.derived_from), capped, store):
+            left[n] = f"waits for {exp.derived_from}"
+        elif m:
+            left[n] = f"{m} row(s) missing"
+    if left:
+        why = "; ".join(f"{k}: {v}" for k, v in left.items())
+        print(f"campaign {res['budget']}: incomplete ({why}); {took}")
+        return 1
+    print(f"campaign {res['budget']}: complete; {took}")
+    return 0
+
+
+def check_bundle_output(args) -> Path | None:
+    """The bundle file a campaign will write (refused under the project's own folders)."""
+    if args.bundle is None:
+        return None
+    if args.dry_run:
+        raise UsageError("--bundle packs the rows a campaign computes; --dry-run computes none")
+    out = Path(args.bundle).expanduser()
+    if not out.name.endswith((".tgz", ".tar.gz")):
+        raise UsageError(f"--bundle {args.bundle}: give a file name ending in .tgz")
+    if out.is_dir():
+        raise UsageError(f"--bundle {args.bundle}: is a directory")
+    root = repo_root().resolve()
+    target = out.resolve()
+    for protected in ("book", "results", "lra", "tests"):
+        d = root / protected
+        if d in target.parents:
+            raise UsageError(f"--bundle {args.bundle}: refusing to write under {protected}/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
+    from lra.campaign.bundle import write_bundle
+    from lra.engine.trainer import resolve_device
+    from lra.campaign.store import provenance
+    entries = store.entries()
+    try:
+        manifest = write_bundle(out, store, entries,
+                                provenance(resolve_device(device), budget.name))
+    except ValueError as e:   # rows of several machines: the rows are stored, the bundle not
+        raise UsageError(f"no bundle written: {e}") from None
+    rows = sum(len(t["rows"]) for t in manifest["tables"])
+    print(f"bundle {out}: {rows} row(s) in {len(manifest['tables'])} table(s), "
+          f"{len(manifest['checkpoints'])} checkpoint(s) of populations in flight; commit "
+          f"{manifest['commit'][:12]}{' (DIRTY: lra ingest will refuse it)' if manifest['dirty'] else ''}"
+          f", {manifest['device']}, torch {manifest['torch']}")
+    if store.journal is not None:
+        store.journal.unlink(missing_ok=True)
+        store.journal.with_name(store.journal.name + ".lock").unlink(missing_ok=True)
+
+
+def campaign_with_executor(args, names, capped, lengths, store, bundle_out, entry) -> int:
+    """Submit the campaign as ``--jobs`` shard jobs through submitit, round after round."""
+    from lra.campaign.executor import job_env, run_sharded, shard_argv
+    from lra.campaign.runner import missing_by_experiment
+    threads = args.threads
+    if threads is None and args.executor == "local":
+        # the cores shared out, every job the same (and so one device name in all their rows)
+        threads = max(1, physical_cores() // args.jobs)
+    journal = None
+    if bundle_out is not None:
+        journal = bundle_out.with_name(bundle_out.name + ".journal")
+        journal.unlink(missing_ok=True)
+        from lra.campaign.bundle import RecordingStore
+        store = RecordingStore(store.root, journal=journal)
+    folder = Path(args.executor_folder or repo_root() / "runs" / "submitit")
+
+    def missing():
+        return sum(len(v) for v in missing_by_experiment(names, capped, store, args.seeds,
+                                                          lengths).values())
+
+    def stored():
+        return sum(len(store.load(n, capped.name)) for n in names)
+
+    gpus = 0 if args.device == "cpu" else 1       # per Slurm job
+    local_gpus = []                                 # local jobs: one of these each, in turn
+    if args.executor == "local" and args.device != "cpu":
+        import torch
+        local_gpus = ([int(args.device.split(":")[1])] if args.device.startswith("cuda:")
+                      else list(range(torch.cuda.device_count())))
+    argv = shard_argv(args, names, threads)
+    if local_gpus and args.device.startswith("cuda"):
+        argv[argv.index("--device") + 1] = "cuda"   # the one GPU a local job sees
+    start = time.monotonic()
+    rounds, statuses = run_sharded(
+        args.executor, argv, args.jobs, job_env(store.root, journal), folder, entry=entry, gpus=gpus,
+        local_gpus=local_gpus, cpus=threads or 4,
+        minutes=math.ceil(parse_duration(args.job_time) / 60) if args.job_time else 24 * 60,
+        partition=args.partition, missing=missing, stored=stored,
+        time_limit=parse_duration(args.time_limit) if args.time_limit else None,
+        log=lambda s: print(s, file=sys.stderr, flush=True))
+    if bundle_out is not None:
+        write_campaign_bundle(bundle_out, store, capped, args.device)
+    left = missing()
+    took = f"{rounds} round(s) of {args.jobs} job(s) in {time.monotonic() - start:.1f} s"
+    if left == 0:
+        print(f"campaign {capped.name}: complete; {took}")
+        return 0
+    print(f"campaign {capped.name}: incomplete ({left} row(s) missing; job exit statuses "
+          f"{statuses}); {took}")
+    return 1
