@@ -73,7 +73,7 @@ def row_sha256(row: dict) -> str:
 def source_sha256(package_dir: Path | None = None) -> str:
     """sha256 of every ``lra/**/*.py`` concatenated in byte order of their paths: the same as
     ``find lra -name '*.py' | LC_ALL=C sort | xargs cat | sha256sum`` (scripts/device_campaign.sh)."""
-    pkg = Path(package_dir) if package_dir else Path(__file__).resolve().parent
+    pkg = Path(package_dir) if package_dir else Path(__file__).resolve().parents[1]
     paths = sorted((p.relative_to(pkg.parent).as_posix(), p) for p in pkg.rglob("*.py"))
     h = hashlib.sha256()
     for _, p in paths:

@@ -106,7 +106,7 @@ def results_dir() -> Path:
     env = os.environ.get("LRA_BENCHMARK_RESULTS")
     if env:
         return Path(env)
-    own = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+    own = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
     if own.is_dir():
         return own
     cwd = Path.cwd().resolve()

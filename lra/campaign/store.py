@@ -138,7 +138,7 @@ def repo_root() -> Path:
     for d in (Path.cwd(), *Path.cwd().parents):
         if (d / "_toc.yml").exists() and (d / "book").is_dir():
             return d
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def default_root() -> Path:

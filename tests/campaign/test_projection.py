@@ -169,7 +169,7 @@ def test_results_found_from_the_package_location(monkeypatch, tmp_path):
     assert pj.results_dir() == repo / "benchmarks" / "results"
     assert pj.load_benchmark("cpu").path.parent == repo / "benchmarks" / "results"
     # a non-editable install (no checkout around the package) run from inside a checkout
-    monkeypatch.setattr(pj, "__file__", str(tmp_path / "site-packages" / "lra" / "projection.py"))
+    monkeypatch.setattr(pj, "__file__", str(tmp_path / "site-packages" / "lra" / "campaign" / "projection.py"))
     (tmp_path / "repo" / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "repo" / "book").mkdir()
     monkeypatch.chdir(tmp_path / "repo" / "book")
