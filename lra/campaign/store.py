@@ -39,12 +39,15 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import torch
+
+# The checkout, its commit and the device's name are the engine's (it records them per training
+# segment, and must not import this wing); imported here for this module and its callers.
+from lra.engine.provenance import device_name, git_state, repo_root  # noqa: F401
 
 try:  # POSIX advisory locks; elsewhere writers are not serialised
     import fcntl
@@ -63,16 +66,19 @@ OPTIONAL_COLUMNS = {"code_version": "", "best_correct": ""}
 
 # The modules whose source determines a row's numbers (paths under lra/); their hash is the
 # row's code_version. Every module of the ground, the algorithms and the engine is here or in
-# NOT_NUMERIC_MODULES (tests/campaign/test_store.py checks), so a new module cannot be forgotten.
+# NOT_NUMERIC_MODULES (tests/test_store.py checks), so a new module cannot be forgotten.
 CODE_MODULES = ("tasks.py", "model.py", "algorithms/bptt.py", "algorithms/tptt.py",
                 "algorithms/lra_diff.py", "algorithms/optim.py", "engine/trainer.py",
-                "algorithms/chain_kernel.py", "algorithms/readout.py", "engine/predictions.py")
+                "algorithms/chain_kernel.py", "algorithms/readout.py", "engine/predictions.py",
+                "engine/results.py", "engine/validation.py", "engine/checkpoints.py",
+                "engine/compaction.py", "engine/capture.py")
 # Modules of those wings that compute no stored number: the single-network references the tests
 # compare against, the released script's step (its runs are stored by their own program), the
-# CUDA-graph capture check, and the wings' docstrings.
+# CUDA-graph capture check, the commit and device names (provenance, not numbers: they lived in
+# this module, never hashed, before the engine took them) and the wings' docstrings.
 NOT_NUMERIC_MODULES = ("__init__.py", "algorithms/__init__.py", "engine/__init__.py",
                        "algorithms/reference.py", "algorithms/released_script.py",
-                       "engine/capture_check.py")
+                       "engine/capture_check.py", "engine/provenance.py")
 UNKNOWN_VERSION = "unknown"
 _TMP = re.compile(r"\.tmp\.(\d+)$")
 
@@ -130,15 +136,6 @@ def solved_flags(column: pd.Series) -> pd.Series:
 
 class CorruptResults(RuntimeError):
     """A results file that cannot be trusted (truncated, edited, or not ours)."""
-
-
-def repo_root() -> Path:
-    """The project checkout: the nearest folder above the working directory holding ``_toc.yml``
-    (so a non-editable install still finds ``results/`` and ``book/``), else the package's parent."""
-    for d in (Path.cwd(), *Path.cwd().parents):
-        if (d / "_toc.yml").exists() and (d / "book").is_dir():
-            return d
-    return Path(__file__).resolve().parents[2]
 
 
 def default_root() -> Path:
@@ -220,31 +217,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-def git_state() -> tuple[str, bool]:
-    """(commit, dirty) of the code that produced a result.
-
-    Where the checkout has no .git (a copy sent to a GPU machine), LRA_GIT_COMMIT names the
-    commit the copy was made from; the copy is then reported clean only if LRA_GIT_DIRTY is 0.
-    """
-    if os.environ.get("LRA_GIT_COMMIT"):
-        return os.environ["LRA_GIT_COMMIT"], os.environ.get("LRA_GIT_DIRTY", "1") != "0"
-    root = repo_root()
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=10).stdout.strip() or "unknown"
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "lra"], cwd=root,
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        return "unknown", True
-    return commit, dirty
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def provenance(device: torch.device, budget: str, command: str | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""The population training engine (book chapter "The engine and its performance").
+"""The population training loop (book chapter "The engine and its performance").
 
 Protocol (paper IV-A and the reference code): a fresh mini-batch of 20 per iteration, plain SGD,
 validation every 100 iterations on a fixed 10,000-sample set, *solved* when the validation error is
@@ -11,40 +11,45 @@ Many members — any mix of hyperparameters and seeds for one (task, T) — trai
 * solved, stopped (patience) and diverged members are frozen (learning rate 0) while the others go on;
   a member whose weights become NaN/inf is marked *diverged* and its weights zeroed, which disturbs
   no other member (every operation is batched per member);
-* checkpoints are written atomically; a resumed run ends exactly as an uninterrupted one;
-* on CUDA the training iteration is captured once in a CUDA graph and replayed (the step makes no
-  host copy or synchronisation: :mod:`lra.engine.capture_check` checks this on the CPU);
+* checkpoints are written atomically; a resumed run ends exactly as an uninterrupted one
+  (:mod:`lra.engine.checkpoints`);
+* on CUDA the training iteration is captured once in a CUDA graph and replayed
+  (:mod:`lra.engine.capture`; the step makes no host copy or synchronisation:
+  :mod:`lra.engine.capture_check` checks this on the CPU);
 * with ``compact=True`` finished members (solved, stopped, diverged) are removed from the tensors
-  at checks, so they stop costing; ``member_ids`` maps the remaining rows to the original members
-  and the results, probes and checkpoints keep the original numbering;
-* validation is one batched pass over the live members (chunked by memory) with one host read;
-  each member keeps which validation samples it got right at its best check
-  (:mod:`lra.engine.predictions`, for paired tests between methods) and the seconds until it stopped;
+  at checks, so they stop costing (:mod:`lra.engine.compaction`); ``member_ids`` maps the remaining
+  rows to the original members and the results, probes and checkpoints keep the original numbering;
+* validation is one batched pass over the live members (chunked by memory) with one host read
+  (:mod:`lra.engine.validation`); each member keeps which validation samples it got right at its
+  best check (:mod:`lra.engine.predictions`, for paired tests between methods) and the seconds
+  until it stopped (:class:`lra.engine.results.MemberResult`);
 * gradient-flow probes (local loss, ||Delta h_t||, ||grad W_hh^t||, ||grad W_xh^t|| per step, and the
-  global loss) are recorded every ``probe_every`` iterations (Figs. 2-4).
+  global loss) are recorded every ``probe_every`` iterations (Figs. 2-4);
+* each call of :meth:`PopulationTrainer.run` that trains records a *segment* (commit, device,
+  iterations, seconds: :mod:`lra.engine.provenance`), since a population may be finished elsewhere.
+
+This module is the loop (:meth:`PopulationTrainer.run`, the checks, the stepping); it keeps
+:func:`last_state`, :func:`atomic_save`, :class:`MemberResult` and the protocol's constants
+importable from here, their former home.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
 
 import torch
 
-from lra.model import init_population
+from lra.engine import checkpoints, compaction
+from lra.engine.capture import capture
+from lra.engine.checkpoints import atomic_save  # noqa: F401  (importable from here, its old home)
 from lra.engine.predictions import pack
+from lra.engine.provenance import device_name, git_state
+from lra.engine.results import (BATCH, CHECK_EVERY, MAX_ITERATIONS, RELEASED_PATIENCE,  # noqa: F401
+                                SOLVED_ERROR, MemberResult)
+from lra.engine.validation import ValidationSet, last_state  # noqa: F401  (callers import it here)
+from lra.model import init_population
 from lra.tasks import (VALIDATION_SIZE, check_length, generate_symbols, get_task, make_generator,
-                    one_hot_inputs, validation_symbols)
-
-SOLVED_ERROR = 1e-4
-MAX_ITERATIONS = 100_000
-CHECK_EVERY = 100
-BATCH = 20
-RELEASED_PATIENCE = 30
+                       one_hot_inputs)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -52,39 +57,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-@dataclass
-class MemberResult:
-    solved: bool = False
-    diverged: bool = False
-    stop_reason: str = "running"   # solved | cap | patience | diverged
-    iterations: int = 0            # iterations run (to the solving check when solved)
-    best_accuracy: float = 0.0
-    final_accuracy: float = 0.0
-    curve: list = field(default_factory=list)   # [(iteration, validation accuracy, train loss)]
-    # which validation samples the network got right at the check of best_accuracy, packed by
-    # lra.engine.predictions.pack (for paired tests between methods sharing a seed's validation set)
-    best_correct: str = ""
-    # wall-clock seconds from the population's start until this member stopped (all segments)
-    wall_seconds: float | None = None
-
-    def numbers(self) -> dict:
-        """Everything but the timing: what a repeated (or resumed) training must reproduce."""
-        return {k: v for k, v in vars(self).items() if k != "wall_seconds"}
-
-
-def atomic_save(obj, path: str) -> None:
-    """torch.save to a temporary file, fsync, then rename: a reader never sees half a file."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-_CAPTURE_LOCK = threading.Lock()
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -111,23 +83,6 @@ def training_step(algorithm, params, state, x, y, active, diverged, probe=False)
     diverged |= ~finite
     active.mul_(finite.to(active.dtype))
     return stats
-
-
-def last_state(params, sym: torch.Tensor, h_init_quirk: bool = False) -> torch.Tensor:
-    """The last hidden state z_{T-1} of every member for symbol sequences sym (P, T, N), keeping
-    only the running state (validation needs nothing else): (P, N, H)."""
-    P, T, N = sym.shape
-    rows = torch.arange(P, device=sym.device).view(-1, 1)
-    b = params.b_h.unsqueeze(1)
-    z = None
-    for t in range(T):
-        xw = params.W_xh[rows, sym[:, t]]                       # (P, N, H): one-hot @ W_xh
-        if t == 0 and h_init_quirk:
-            # released code: h0 = x_0 W_xh + b_h fed to W_hh as the state before step 0
-            z = xw + b
-        h = xw + b if z is None else torch.baddbmm(xw + b, z, params.W_hh)
-        z = torch.tanh(h)
-    return z
 
 
 class PopulationTrainer:
@@ -192,8 +147,10 @@ class PopulationTrainer:
         # who trained this population, in order: a population checkpointed on one machine may be
         # finished on another (a later GPU slice); its rows then say so in their provenance
         self.segments: list[dict] = []
-        self._val = None
-        self._graph = None
+        self.validation = ValidationSet(task, self.T, self.stream_seeds, validation_size,
+                                        self.device)
+        self._graph = None              # the captured step (lra.engine.capture), captured on use
+        self._graph_stats = None
         self._last_train_loss = None
         self._alloc_buffers()
 
@@ -206,38 +163,11 @@ class PopulationTrainer:
 
     def full_params(self):
         """Every member's weights (original numbering), compacted-out members included."""
-        if self._archive is None:
-            return self.params
-        out = self._archive.clone()
-        idx = torch.tensor(self.member_ids, dtype=torch.long, device=self.device)
-        for (_, dst), (_, src) in zip(out.items(), self.params.items()):
-            dst[idx] = src
-        return out
+        return compaction.full_params(self.params, self._archive, self.member_ids, self.device)
 
     def _compact_now(self):
         """Drop the rows of members that stopped, so that they no longer cost (at a check)."""
-        keep_rows = [i for i, m in enumerate(self.member_ids)
-                     if self.results[m].stop_reason == "running"]
-        if len(keep_rows) == len(self.member_ids) or not keep_rows:
-            return        # nothing to drop, or everyone stopped: the run ends at this check
-        if self._archive is None:
-            self._archive = self.params.clone()
-        else:
-            idx = torch.tensor(self.member_ids, dtype=torch.long, device=self.device)
-            for (_, dst), (_, src) in zip(self._archive.items(), self.params.items()):
-                dst[idx] = src
-        rows = torch.tensor(keep_rows, dtype=torch.long, device=self.device)
-        P = len(self.member_ids)
-        self.params = self.params.select(rows)
-        self.state = {k: (v[rows] if torch.is_tensor(v) and v.dim() and v.shape[0] == P else v)
-                      for k, v in self.state.items()}
-        self.algorithm.select(keep_rows)
-        self.active = self.active[rows]
-        self.diverged = self.diverged[rows]
-        self.member_ids = [self.member_ids[i] for i in keep_rows]
-        self._alloc_buffers()
-        self._graph = None
-        self.recaptures += 1
+        compaction.compact(self)
 
     # ----------------------------------------------------------------------------- data
     def next_batch(self):
@@ -261,12 +191,8 @@ class PopulationTrainer:
                     self.params.W_hh.shape[1])
 
     def validation_data(self):
-        if self._val is None:
-            sets = [validation_symbols(self.task, self.T, s, self.validation_size)
-                    for s in self.stream_seeds]
-            sym = torch.stack([x for x, _ in sets]).to(self.device)  # (S, T, N)
-            self._val = sym, torch.stack([y for _, y in sets]).to(self.device)
-        return self._val
+        """(symbols (S, T, N), labels (S, N)): every data stream's validation set, on the device."""
+        return self.validation.data()
 
     # ----------------------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -277,20 +203,8 @@ class PopulationTrainer:
     @torch.no_grad()
     def validation_correct(self, rows: torch.Tensor, chunk_bytes: int | None = None):
         """(len(rows), N) bool device tensor: which validation samples each live row gets right."""
-        sym, lab = self.validation_data()
-        N, H = sym.shape[2], self.params.W_hh.shape[1]
-        if chunk_bytes is None:
-            chunk_bytes = (2 << 30) if self.device.type == "cuda" else (256 << 20)
-        step = max(1, chunk_bytes // (N * H * 4 * 4))
-        out = []
-        for i in range(0, len(rows), step):
-            idx = rows[i:i + step]
-            p = self.params.select(idx)
-            streams = self.stream_of[idx]
-            z = last_state(p, sym[streams], self.validation_h0_quirk)
-            logits = torch.baddbmm(p.b_y.unsqueeze(1), z, p.W_hy)
-            out.append(logits.argmax(-1) == lab[streams])
-        return torch.cat(out) if out else torch.zeros(0, N, dtype=torch.bool, device=self.device)
+        return self.validation.correct(self.params, self.stream_of, rows,
+                                       self.validation_h0_quirk, chunk_bytes)
 
     def validate(self, members: list[int] | None = None):
         """Validation accuracy of the given original members (all live ones by default)."""
@@ -310,113 +224,25 @@ class PopulationTrainer:
                              self.active, self.diverged, probe)
 
     def _graphed_step(self):
+        """One iteration by replaying the captured step; captured first when there is none yet
+        (at the first graphed step, and again after a compaction or a resume)."""
         if self._graph is None:
-            with _CAPTURE_LOCK:     # one capture at a time in this process (see below)
-                self._capture()
+            self._graph, self._graph_stats = capture(self._step, self.params, self.state,
+                                                     self.active, self.diverged)
         self._graph.replay()
         return self._graph_stats
 
-    def _capture(self):
-        # Populations trained concurrently (lra.campaign.runner.run_concurrently) capture one at a time:
-        # on an H100 (torch 2.11) a capture in one thread failed with
-        # cudaErrorStreamCaptureInvalidated while other threads were capturing or recapturing.
-        # Warm up on a copy (so the real weights are untouched), then capture.
-        saved = (self.params.clone(), {k: v.clone() if torch.is_tensor(v) else v
-                                       for k, v in self.state.items()},
-                 self.active.clone(), self.diverged.clone())
-        s = torch.cuda.Stream()
-        s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s):
-            for _ in range(3):
-                self._step()
-        torch.cuda.current_stream().wait_stream(s)
-        self._restore_tensors(*saved)
-        self._graph = torch.cuda.CUDAGraph()
-        # thread_local: other threads (concurrent populations) may use the GPU meanwhile
-        with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
-            self._graph_stats = self._step()
-
-    def _restore_tensors(self, params, state, active, diverged):
-        for (_, dst), (_, src) in zip(self.params.items(), params.items()):
-            dst.copy_(src)
-        for k, v in state.items():
-            if torch.is_tensor(v):
-                self.state[k].copy_(v)
-            else:
-                self.state[k] = v
-        self.active.copy_(active)
-        self.diverged.copy_(diverged)
-
     # ----------------------------------------------------------------------------- checkpoints
     def fingerprint(self) -> str:
-        desc = dict(algorithm=self.algorithm.name, configs=self._config_reprs,
-                    switches=repr(getattr(self.algorithm, "switches", None)), task=self.task,
-                    T=self.T, seeds=self.seeds, batch=self.batch, cap=self.max_iterations,
-                    check=self.check_every, val=self.validation_size, patience=self.patience,
-                    probe=self.probe_every, quirk=self.validation_h0_quirk)
-        return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()
+        """What defines this run (lra.engine.checkpoints.fingerprint)."""
+        return checkpoints.fingerprint(self)
 
     def save_checkpoint(self):
-        if not self.checkpoint_path:
-            return
-        atomic_save(dict(fingerprint=self.fingerprint(), iteration=self.iteration,
-                         member_ids=list(self.member_ids),
-                         params=self.params.state_dict(),
-                         archive=None if self._archive is None else self._archive.state_dict(),
-                         state={k: (v.detach().cpu() if torch.is_tensor(v) else v)
-                                for k, v in self.state.items()},
-                         active=self.active.cpu(), diverged=self.diverged.cpu(),
-                         results=[vars(r) for r in self.results], since_best=self.since_best,
-                         generators=[g.get_state() for g in self.generators],
-                         probes=self.probes, segments=self.segments), self.checkpoint_path)
+        checkpoints.save(self)
 
     def load_checkpoint(self) -> bool:
-        if not self.checkpoint_path or not os.path.exists(self.checkpoint_path):
-            return False
-        try:
-            ck = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
-            if not isinstance(ck, dict) or "fingerprint" not in ck:
-                raise ValueError("not a checkpoint of this program")
-        except Exception as e:  # a torn or foreign file must not be silently ignored
-            raise RuntimeError(f"checkpoint {self.checkpoint_path} is unreadable ({e}); "
-                               "delete it to start this population afresh") from None
-        if ck.get("fingerprint") != self.fingerprint():
-            raise RuntimeError(f"checkpoint {self.checkpoint_path} belongs to another run; "
-                               "delete it or choose another path")
-        ids = ck.get("member_ids", list(range(len(self.seeds))))
-        if ids != self.member_ids:
-            # rebuild the live rows of a compacted population
-            self.algorithm.select([self.member_ids.index(m) for m in ids])
-            self.params = self.params.select(
-                torch.tensor([self.member_ids.index(m) for m in ids], dtype=torch.long,
-                             device=self.device))
-            self.member_ids = list(ids)
-            self._alloc_buffers()
-            self.state = self.algorithm.init_state(self.params, [self.seeds[m] for m in ids])
-            self.active = self.active[:len(ids)].clone()
-            self.diverged = self.diverged[:len(ids)].clone()
-        for k, dst in self.params.items():
-            dst.copy_(ck["params"][k].to(self.device))
-        if ck.get("archive") is not None:
-            self._archive = type(self.params)(**{k: v.to(self.device)
-                                                 for k, v in ck["archive"].items()})
-        for k, v in ck["state"].items():
-            if torch.is_tensor(v) and k in self.state and torch.is_tensor(self.state[k]) \
-                    and self.state[k].shape == v.shape:
-                self.state[k].copy_(v.to(self.device))
-            else:
-                self.state[k] = v.to(self.device) if torch.is_tensor(v) else v
-        self.active.copy_(ck["active"].to(self.device))
-        self.diverged.copy_(ck["diverged"].to(self.device))
-        self.results = [MemberResult(**r) for r in ck["results"]]
-        self.since_best = ck["since_best"]
-        for g, s in zip(self.generators, ck["generators"]):
-            g.set_state(s)
-        self.probes = ck["probes"]
-        self.iteration = ck["iteration"]
-        self.segments = ck.get("segments", [])
-        self._graph = None
-        return True
+        """Resume from the checkpoint at ``checkpoint_path``; False when there is none."""
+        return checkpoints.load(self)
 
     # ----------------------------------------------------------------------------- the loop
     def _record_probe(self, stats):
@@ -584,7 +410,6 @@ class PopulationTrainer:
         """Record who ran iterations first_iteration+1 .. now (commit, device, seconds)."""
         if self.iteration == first_iteration:
             return
-        from lra.campaign.store import device_name, git_state
         commit, dirty = git_state()
         self.segments.append(dict(commit=commit[:12] + ("+dirty" if dirty else ""),
                                   device=device_name(self.device),
