@@ -9,7 +9,7 @@ record and its strength); above them :mod:`.overview` (all claims in order, the 
 Every name below is re-exported so that ``from lra.analysis import verdicts as V; V.<name>`` works.
 """
 from lra.analysis.verdicts.vocabulary import (CLAIMS, MIN_SEEDS, NAMES, NOT_SHOWN, STRENGTHS, TOL,
-                                              VERDICTS, Verdict, _pts)
+                                              VERDICTS, Verdict, tolerance_text)
 from lra.analysis.verdicts.evidence import BUDGET_ORDER, FrameResults, StoredResults, as_source
 from lra.analysis.verdicts.readout_control import (CONTROL_NAME, CONTROL_SOURCES, NO_CONTROL,
                                                    RESEEDED_RULE, control_pair, control_pairs)
@@ -22,11 +22,10 @@ from lra.analysis.verdicts.overview import (CHECKS, all_verdicts, budgets_used, 
                                             summary, verdict_table, verdicts)
 
 __all__ = ["CLAIMS", "MIN_SEEDS", "NAMES", "NOT_SHOWN", "STRENGTHS", "TOL", "VERDICTS", "Verdict",
+           "tolerance_text",
            "BUDGET_ORDER", "FrameResults", "StoredResults", "as_source",
            "CONTROL_NAME", "CONTROL_SOURCES", "NO_CONTROL", "RESEEDED_RULE", "control_pair",
            "control_pairs", "RP10", "TO_TASKS", "c1", "c2", "ROMAN", "c3", "c4", "c5",
            "FIG3_READINGS", "FIG3_WHAT", "ORDERS_TOL", "PAPER_ORDERS", "PAPER_STEPS", "c6", "c7",
            "c8", "c9", "c10", "CHECKS", "all_verdicts", "budgets_used", "claim_markdown", "summary",
            "verdict_table", "verdicts"]
-# _pts ("point"/"points") is re-exported too, outside __all__: book/verdicts.ipynb writes the
-# tolerance with it (V._pts(V.TOL)).

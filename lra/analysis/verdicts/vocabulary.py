@@ -85,6 +85,11 @@ def _pts(v: float) -> str:
     return "point" if v == 1 else "points"
 
 
+def tolerance_text() -> str:
+    """The tolerance in words, with its unit: "2 points"."""
+    return f"{TOL:g} {_pts(TOL)}"
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
