@@ -130,6 +130,20 @@ def validation_symbols(task: str, T: int, seed: int, size: int = VALIDATION_SIZE
     return sym.to(device), y.to(device)
 
 
+def heldout_symbols(task: str, T: int, seed: int, size: int = VALIDATION_SIZE,
+                 device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out test set of (task, T, seed): its own stream (purpose ``"test_set"``), never
+    seen in training nor used to select a run, so a run selected on validation is judged on it
+    without bias. Same shapes as :func:`validation_symbols`."""
+    g = make_generator(task, T, seed, "test_set")
+    sym, y = generate_symbols(task, T, size, g)
+    return sym.to(device), y.to(device)
+
+
+# the two held-out sets of a (task, T, seed), by role (the name avoids pytest's "test_" prefix)
+HELDOUT_SETS = {"validation": validation_symbols, "test": heldout_symbols}
+
+
 def validation_set(task: str, T: int, seed: int, size: int = VALIDATION_SIZE,
                    device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """The same validation set one-hot: ``(T, size, n_in)``, labels ``(size,)``."""

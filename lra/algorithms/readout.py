@@ -39,22 +39,68 @@ def readout_grads(params: RNNParams, x: torch.Tensor, y: torch.Tensor):
 
 
 class ReadoutOnly:
-    """Population step of the readout-only control (plain SGD on W_hy and b_y)."""
+    """Population step of the readout-only control (plain SGD on W_hy and b_y).
+
+    Members of one seed share that seed's frozen reservoir (W_xh, W_hh, b_h at their
+    initialisation) and its data stream, so each step runs the reservoir once per seed and only
+    the readout per member; the engine likewise computes each stream's validation and test states
+    once (``frozen_recurrent``). The numbers are those of :func:`readout_grads` on every member
+    (``tests/algorithms/test_readout.py``).
+    """
     name = "readout_only"
+    frozen_recurrent = True
 
     def __init__(self, configs: list[ReadoutConfig], device="cpu"):
         self.configs = list(configs)
         self.device = device
         self.alpha = torch.tensor([c.alpha for c in configs], dtype=torch.float32, device=device)
+        self._seeds = None
 
     def select(self, rows: list[int]) -> None:
+        seeds = None if self._seeds is None else [self._seeds[i] for i in rows]
+        reservoir = getattr(self, "_reservoir", None)
         self.__init__([self.configs[i] for i in rows], self.device)
+        if seeds is not None:
+            self._share(seeds, reservoir)
 
     def init_state(self, params: RNNParams, seeds) -> dict:
+        seeds = [int(s) for s in seeds]
+        first = [seeds.index(s) for s in sorted(set(seeds))]
+        # a copy of each seed's reservoir as initialised: a member zeroed on divergence does not
+        # change its seed-mates' reservoir (it is frozen, and its readout is zero)
+        idx = torch.tensor(first, dtype=torch.long, device=params.W_hh.device)
+        self._reservoir = {sorted(set(seeds))[i]: i for i in range(len(first))}, \
+            params.select(idx).clone()
+        self._share(seeds, self._reservoir)
         return {}
 
+    def _share(self, seeds: list[int], reservoir) -> None:
+        """Which row's batch each seed's reservoir reads, and which seed each row is."""
+        self._seeds = list(seeds)
+        self._reservoir = reservoir
+        index_of, res = reservoir
+        order = sorted(set(seeds))
+        dev = res.W_hh.device
+        self._res_rows = torch.tensor([index_of[s] for s in order], dtype=torch.long, device=dev)
+        self._batch_rows = torch.tensor([seeds.index(s) for s in order], dtype=torch.long,
+                                        device=dev)
+        self._seed_of_row = torch.tensor([order.index(s) for s in seeds], dtype=torch.long,
+                                         device=dev)
+
     def train_step(self, params: RNNParams, state: dict, x, y, active, probe=False):
-        grads, stats = readout_grads(params, x, y)
-        sgd_(params, grads, self.alpha * active)
-        stats["train_loss"] = stats["global_loss"]
-        return stats
+        if self._seeds is None:          # built without init_state: every member on its own
+            grads, stats = readout_grads(params, x, y)
+            sgd_(params, grads, self.alpha * active)
+            stats["train_loss"] = stats["global_loss"]
+            return stats
+        reservoir = self._reservoir[1].select(self._res_rows)
+        _, z, _ = forward(reservoir, x[self._batch_rows])          # once per seed
+        z_last = z[:, -1][self._seed_of_row]                        # (P, B, H)
+        logits = torch.bmm(z_last, params.W_hy) + params.b_y.unsqueeze(1)
+        dW_hy, db_y = output_grads(z_last, cross_entropy_grad(logits, y))
+        lr = self.alpha * active
+        for p, g in ((params.W_hy, dW_hy), (params.b_y, db_y)):   # the frozen weights stay
+            l = lr.view(-1, *([1] * (p.dim() - 1)))
+            p.copy_(torch.where(l != 0, p - l * g, p))
+        loss = cross_entropy(logits, y)
+        return {"global_loss": loss, "train_loss": loss}

@@ -52,7 +52,7 @@ NUMBER_COLUMNS = [c for c in COLUMNS
 # a number).
 TEXT_COLUMNS = ["key", "experiment", "budget", "algorithm", "variant", "switches", "task", "loss",
                 "norm", "optimiser", "stop_reason", "device", "commit", "curve", "code_version",
-                "best_correct"]
+                "best_correct", "best_test_correct", "final_test_correct"]
 # What a bundle's manifest says of the machine and code behind all its rows.
 MACHINE_FIELDS = ("commit", "dirty", "device", "torch", "python")
 

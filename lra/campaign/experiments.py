@@ -46,6 +46,11 @@ class Budget:
     max_length: int = 10_000   # curriculum: highest T attempted
     checkpoint_every: int = 1000  # iterations between checkpoints of a population in flight
 
+    @property
+    def test_size(self) -> int:
+        """The held-out test set's size: the validation set's (lra.tasks.heldout_symbols)."""
+        return self.validation_size
+
 
 BUDGETS = {
     "smoke": Budget("smoke", max_iterations=300, validation_size=500, check_every=50,

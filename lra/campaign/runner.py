@@ -115,7 +115,8 @@ def _train_population(pop, budget, store, device, ck, stop_after_seconds, progre
     trainer = PopulationTrainer(
         make_algorithm(pop.runs, device), r0.task, r0.T, [r.seed for r in pop.runs],
         device=device, max_iterations=budget.max_iterations, check_every=budget.check_every,
-        validation_size=budget.validation_size, probe_every=r0.probe_every or None,
+        validation_size=budget.validation_size, test_size=budget.test_size,
+        probe_every=r0.probe_every or None,
         checkpoint_path=str(ck), checkpoint_every=budget.checkpoint_every, progress=progress,
         compact=True)
     results = trainer.run(stop_after_seconds=stop_after_seconds)
@@ -141,7 +142,11 @@ def _train_population(pop, budget, store, device, ck, stop_after_seconds, progre
                 wall_seconds=res.wall_seconds,
                 population=len(pop.runs), device=prov["device"],
                 commit=prov["commit"][:12] + ("+dirty" if prov["dirty"] else ""),
-                curve=json.dumps(res.curve), best_correct=res.best_correct))
+                curve=json.dumps(res.curve), best_correct=res.best_correct,
+                best_test_accuracy=res.best_test_accuracy,
+                final_test_accuracy=res.final_test_accuracy,
+                best_test_correct=res.best_test_correct,
+                final_test_correct=res.final_test_correct))
             if trainer.probes:
                 probes[run.key] = [
                     {k: (v[m].tolist() if torch.is_tensor(v) else v) for k, v in p.items()}

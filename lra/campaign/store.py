@@ -7,9 +7,11 @@ Layout (under ``results/`` at the repository root by default)::
                                                   iterations, best and final validation accuracy,
                                                   its curve (JSON), the seconds until it
                                                   stopped, the size, device and code commit of
-                                                  its population, and which validation samples
+                                                  its population, which validation samples
                                                   it got right at its best check
-                                                  (lra.engine.predictions)
+                                                  (lra.engine.predictions), and its accuracy and
+                                                  per-sample bits on the held-out test set, at
+                                                  its best check and at its end
     results/<experiment>/<budget>/meta.json       provenance of every write + the table's checksum
     results/<experiment>/<budget>/probes/<key>.json   gradient-flow probes (Figures 2-4)
     results/<experiment>/<budget>/checkpoints/    in-flight populations (not committed)
@@ -60,9 +62,11 @@ COLUMNS = (["key", "experiment", "budget", "algorithm", "variant", "switches", "
            + CONFIG_COLUMNS
            + ["solved", "diverged", "stop_reason", "iterations", "best_accuracy",
               "final_accuracy", "wall_seconds", "population", "device", "commit", "curve",
-              "code_version", "best_correct"])
+              "code_version", "best_correct", "best_test_accuracy", "final_test_accuracy",
+              "best_test_correct", "final_test_correct"])
 # Columns a table written by older code may lack (filled in on reading: "" = unknown).
-OPTIONAL_COLUMNS = {"code_version": "", "best_correct": ""}
+OPTIONAL_COLUMNS = {"code_version": "", "best_correct": "", "best_test_accuracy": "",
+                    "final_test_accuracy": "", "best_test_correct": "", "final_test_correct": ""}
 
 # The modules whose source determines a row's numbers (paths under lra/); their hash is the
 # row's code_version. Every module of the ground, the algorithms and the engine is here or in
@@ -326,7 +330,8 @@ class ResultsStore:
             # which type inference would turn into a number (never "done", then duplicated)
             df = pd.read_csv(io.BytesIO(data), keep_default_na=True,
                              dtype={"key": str, "commit": str, "code_version": str,
-                                    "best_correct": str})
+                                    "best_correct": str, "best_test_correct": str,
+                                    "final_test_correct": str})
         except Exception as e:  # pandas raises many kinds
             raise CorruptResults(f"{path} cannot be parsed ({e})") from None
         for c, default in OPTIONAL_COLUMNS.items():

@@ -28,6 +28,12 @@ class MemberResult:
     # which validation samples the network got right at the check of best_accuracy, packed by
     # lra.engine.predictions.pack (for paired tests between methods sharing a seed's validation set)
     best_correct: str = ""
+    # the held-out test set (lra.tasks.heldout_symbols), never used to select: the network of the
+    # best validation check and the final network, their accuracy and which samples they got right
+    best_test_accuracy: float | None = None
+    best_test_correct: str = ""
+    final_test_accuracy: float | None = None
+    final_test_correct: str = ""
     # wall-clock seconds from the population's start until this member stopped (all segments)
     wall_seconds: float | None = None
 

@@ -100,7 +100,8 @@ class PopulationTrainer:
                  probe_every: int | None = None, checkpoint_path: str | None = None,
                  checkpoint_every: int = 1000, cuda_graph: bool | str = "auto",
                  hidden: int = 100, progress: bool | None = None, validation_h0_quirk=None,
-                 compact: bool = False, compact_fraction: float = 0.1):
+                 compact: bool = False, compact_fraction: float = 0.1,
+                 test_size: int | None = None):
         self.spec = get_task(task)
         self.task, self.T = task, check_length(T)
         self.seeds = [int(s) for s in seeds]
@@ -108,10 +109,13 @@ class PopulationTrainer:
             raise ValueError("one seed per member is required")
         if max_iterations < 1 or check_every < 1 or batch < 1 or validation_size < 1:
             raise ValueError("max_iterations, check_every, batch and validation_size must be >= 1")
+        test_size = validation_size if test_size is None else test_size
+        if test_size < 1:
+            raise ValueError(f"test_size must be >= 1, got {test_size}")
         self.algorithm = algorithm
         self.device = resolve_device(device)
         self.batch, self.max_iterations, self.check_every = batch, max_iterations, check_every
-        self.validation_size = validation_size
+        self.validation_size, self.test_size = validation_size, test_size
         switches = getattr(algorithm, "switches", None)
         if patience is None and switches is not None and switches.patience:
             patience = RELEASED_PATIENCE
@@ -147,8 +151,12 @@ class PopulationTrainer:
         # who trained this population, in order: a population checkpointed on one machine may be
         # finished on another (a later GPU slice); its rows then say so in their provenance
         self.segments: list[dict] = []
+        # a frozen reservoir (readout only): each stream's last states are computed once
+        frozen = bool(getattr(algorithm, "frozen_recurrent", False))
         self.validation = ValidationSet(task, self.T, self.stream_seeds, validation_size,
-                                        self.device)
+                                        self.device, "validation", frozen)
+        self.test = ValidationSet(task, self.T, self.stream_seeds, test_size, self.device,
+                                  "test", frozen)
         self._graph = None              # the captured step (lra.engine.capture), captured on use
         self._graph_stats = None
         self._last_train_loss = None
@@ -265,11 +273,13 @@ class PopulationTrainer:
         """
         active = self.active.tolist()
         diverged = self.diverged.tolist()
+        ended = []                      # rows whose member stops at this check
         for row, m in enumerate(self.member_ids):
             r = self.results[m]
             if diverged[row] and not r.diverged:
                 r.diverged, r.stop_reason, r.iterations = True, "diverged", self.iteration
                 r.wall_seconds = self._elapsed()
+                ended.append(row)
         live = [row for row in range(len(self.member_ids)) if active[row] > 0]
         stop_rows = []
         if hasattr(self.algorithm, "stop_mask") and live:
@@ -306,6 +316,7 @@ class PopulationTrainer:
         if improved:   # one host read, of the improved members' rows only
             self._record_correct([live[i] for i in improved],
                                  correct[torch.tensor(improved, device=self.device)])
+        self._record_final_test(ended + stop_rows)    # before they can be compacted out
         if stop_rows:
             self.active[torch.tensor(stop_rows, dtype=torch.long, device=self.device)] = 0
         if self.compact:
@@ -314,9 +325,29 @@ class PopulationTrainer:
                 self._compact_now()
 
     def _record_correct(self, rows: list[int], correct: torch.Tensor) -> None:
-        """Keep the packed per-sample correctness of live ``rows`` (their best check so far)."""
-        for row, bits in zip(rows, correct.cpu().numpy()):
-            self.results[self.member_ids[row]].best_correct = pack(bits)
+        """Keep the packed per-sample correctness of live ``rows`` at their best check so far,
+        on the validation set and on the test set (evaluated now, on the same networks)."""
+        tested = self._test(rows)
+        for row, bits, (acc, test_bits) in zip(rows, correct.cpu().numpy(), tested):
+            r = self.results[self.member_ids[row]]
+            r.best_correct = pack(bits)
+            r.best_test_accuracy, r.best_test_correct = acc, test_bits
+
+    def _record_final_test(self, rows: list[int]) -> None:
+        """The final networks of live ``rows`` (members that stop now) on the test set."""
+        for row, (acc, bits) in zip(rows, self._test(rows)):
+            r = self.results[self.member_ids[row]]
+            r.final_test_accuracy, r.final_test_correct = acc, bits
+
+    @torch.no_grad()
+    def _test(self, rows: list[int]) -> list[tuple[float, str]]:
+        """(accuracy, packed bits) of live ``rows`` on the test set: one host read."""
+        if not rows:
+            return []
+        idx = torch.tensor(rows, dtype=torch.long, device=self.device)
+        correct = self.test.correct(self.params, self.stream_of, idx,
+                                    self.validation_h0_quirk).cpu().numpy()
+        return [(float(bits.mean()), pack(bits)) for bits in correct]
 
     def _elapsed(self) -> float:
         """Seconds this population has trained: earlier segments plus this call so far."""
@@ -393,10 +424,15 @@ class PopulationTrainer:
             if bar is not None:
                 bar.close()
         diverged = self.diverged.tolist()
+        ended = []
         for row, m in enumerate(self.member_ids):
             if diverged[row] and not self.results[m].diverged:
                 self.results[m].diverged, self.results[m].stop_reason = True, "diverged"
                 self.results[m].wall_seconds = self._elapsed()
+                ended.append(row)
+            elif self.results[m].stop_reason == "running":
+                ended.append(row)               # stops at the cap, below
+        self._record_final_test(ended)
         for m, r in enumerate(self.results):
             if r.stop_reason == "running":
                 r.stop_reason, r.iterations = "cap", self.iteration

@@ -173,6 +173,35 @@ def test_best_correct_is_the_best_checks_per_sample_correctness():
     assert torch.equal(torch.from_numpy(unpack(res[1].best_correct)), independent)
 
 
+def test_the_test_set_judges_the_best_and_the_final_network_on_its_own_stream():
+    """Each member is also evaluated on the held-out test set (its own stream, never used to
+    select): the stored bits imply the stored test accuracies; the test set shares no stream with
+    the validation set; a member that never moves (alpha = 0) stores, at its best check and at its
+    end, exactly what an independent evaluation of its network on the test set gives."""
+    from lra.engine.trainer import last_state
+    from lra.engine.predictions import unpack
+    from lra.tasks import heldout_symbols, validation_symbols
+    t = trainer([LRADiffConfig(alpha=0.1, gamma=1.0, K=3), LRADiffConfig(alpha=0.0, K=3),
+                 LRADiffConfig(alpha=0.01, gamma=1.0, K=3)], [0, 1, 2],
+                max_iterations=600, check_every=100, validation_size=800)
+    res = t.run()
+    for p, r in enumerate(res):
+        best, final = unpack(r.best_test_correct), unpack(r.final_test_correct)
+        print(f"member {p}: {r.stop_reason} validation best {r.best_accuracy:.4f}; test at best "
+              f"{r.best_test_accuracy:.4f} ({best.size} samples), at the end "
+              f"{r.final_test_accuracy:.4f}")
+        assert best.size == final.size == 800
+        assert best.mean() == r.best_test_accuracy and final.mean() == r.final_test_accuracy
+    sym_v, _ = validation_symbols("temporal_order", 10, 1, 800)
+    sym, lab = heldout_symbols("temporal_order", 10, 1, 800)
+    assert not torch.equal(sym, sym_v)
+    p1 = t.full_params().select(torch.tensor([1]))
+    z = last_state(p1, sym.unsqueeze(0))
+    independent = (torch.baddbmm(p1.b_y.unsqueeze(1), z, p1.W_hy).argmax(-1) == lab)[0]
+    for name in ("best_test_correct", "final_test_correct"):
+        assert torch.equal(torch.from_numpy(unpack(getattr(res[1], name))), independent), name
+
+
 def test_wall_seconds_end_when_the_member_stops():
     """A member solved early records the seconds until it stopped, not the population's."""
     t = trainer([LRADiffConfig(alpha=0.1, gamma=1.0, K=3), LRADiffConfig(alpha=0.0, K=3)], [0, 0],
