@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--budget", default="smoke")
     c.add_argument("--time-limit", default=None, help="e.g. 12m; stop cleanly, resumable")
     c.add_argument("--experiments", nargs="+")
+    c.add_argument("--plan", choices=["evidence"], default=None,
+                   help="run a plan's experiments in its order (evidence: lra.campaign.evidence, "
+                        "the comparisons that decide each claim); with --dry-run, print the plan")
     c.add_argument("--device", default="auto")
     c.add_argument("--seeds", type=int, default=None)
     c.add_argument("--max-iterations", type=int, default=None,

@@ -20,6 +20,13 @@ def cmd_campaign(args, entry):
     from lra.campaign.experiments import EXPERIMENTS, get_budget, get_experiment
     from lra.campaign.params import MAX_ITERATIONS, MAX_SEEDS
     names = args.experiments or list(EXPERIMENTS)
+    plan_lengths = None
+    if getattr(args, "plan", None) == "evidence":
+        if args.experiments:
+            raise UsageError("--plan evidence names its own experiments; drop --experiments")
+        from lra.campaign.evidence import campaign_experiments
+        names = [n for n, _ in campaign_experiments()]
+        plan_lengths = {T for _, Ts in campaign_experiments() for T in Ts}
     for n in names:
         if n not in EXPERIMENTS:
             raise UsageError(f"unknown experiment {n!r}; valid experiments: "
@@ -53,6 +60,8 @@ def cmd_campaign(args, entry):
         if bad:
             raise UsageError(f"--lengths must be sequence lengths >= 10, got {bad}")
         lengths = set(args.lengths)
+    if plan_lengths is not None:
+        lengths = plan_lengths & lengths if lengths else plan_lengths
     check_device(args.device)
     bundle_out = check_bundle_output(args)
     if args.executor:
@@ -89,6 +98,9 @@ def cmd_campaign(args, entry):
                                  f"missing rows at budget {capped.name}: add {src} to "
                                  "--experiments (or run it first)")
     if args.dry_run:
+        if plan_lengths is not None:
+            from lra.campaign.evidence import format_plan
+            print(format_plan(store) + "\n")
         from lra.campaign.runner import dry_run, format_dry_run
         print(format_dry_run(dry_run(names, args.budget, device=args.device, seeds=args.seeds,
                                      max_iterations=args.max_iterations, store=store,

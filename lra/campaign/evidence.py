@@ -1,0 +1,234 @@
+"""The evidence plan: for every part of the paper's claims, the comparison that can decide it at the
+paper's protocol, on this CPU, in resumable stretches (book chapter "Verdicts", section "The
+evidence plan").
+
+The full grids of Tables I-V need about eight GPU-hours; the verdicts should not wait for them.
+Each *entry* below names the claim parts it can decide, the methods compared, the (task, T) cells,
+the configuration and the rule that fixed it, the seeds (five), and its controls: the readout-only
+network (a frozen reservoir: a number it reaches says nothing about a learning rule) and, where the
+claim is about learning at a length, BPTT (the positive control: the length can be learnt). The
+protocol is the paper's (IV-A): 100,000-iteration cap, 10,000-sample validation every 100
+iterations, solved = no mistake; every run is also judged on its own 10,000-sample test set.
+
+Entries are listed in the order they run: those that can change a verdict first. A configuration
+is fixed by its rule *before* any paper-budget row of its cell exists: the paper's own published
+configuration where it names one (Table IV; Figures 2-4), otherwise the best of a cheaper stage
+(the smoke budget) by the tables' selection rule. :func:`cheaper_stage_best` reads rows through
+:class:`CheaperRows`, which refuses the paper-budget rows of the cell being configured.
+
+    lra campaign --plan evidence --dry-run     every entry, its parts, cost (this CPU, an H100)
+    lra campaign --plan evidence --threads 1 --time-limit 2h    run it, resumable
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from lra.campaign.experiments import (EV_BPTT_ALPHA, EV_LAMBDA, EV_SEEDS, EV_T20_LRA, get_budget,
+                                      get_experiment)
+from lra.campaign.store import ResultsStore, solved_flags
+
+PAPER = "paper"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One decisive comparison: ``experiments`` (restricted to ``lengths``) at the paper budget."""
+    name: str
+    parts: tuple            # claim parts it can decide, e.g. ("C1b", "C8b")
+    question: str
+    experiments: tuple      # experiment names whose rows the comparison needs
+    cells: tuple            # (task, T) pairs
+    configuration: str      # the configuration and the rule that fixed it
+    controls: str
+    lengths: tuple = ()     # keep only these T of the experiments (empty: all of them)
+    ready: bool = True      # False: declared, its experiment not written yet
+    note: str = ""
+
+
+TO, TO3, RP = "temporal_order", "temporal_order_3bit", "random_permutation"
+READOUT = "readout only (frozen reservoir), 3 learning rates x 5 seeds, selected on validation"
+BPTT = f"BPTT (alpha = {EV_BPTT_ALPHA:g}: the positive control, can the length be learnt?)"
+
+
+def _t20(task: str) -> Entry:
+    cfg = EV_T20_LRA[task]
+    rule = {TO: "Table IV (the paper's published configuration for this cell)",
+            RP: "Figures 2-4 (the paper's one configuration on this task)",
+            TO3: "none published: the best of Table I's smoke grid at T = 10 (tables' rule)"}[task]
+    conf = (", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                      for k, v in cfg.items()) + f"; regularised: the same with lambda = "
+            f"{EV_LAMBDA:g} (Figure 4); rule: {rule}")
+    parts = {TO: ("C1b", "C8b"), RP: ("C2a", "C8c"), TO3: ("C1b",)}[task]
+    q = {TO: "Is temporal order at T = 20 solved by RNN-LRA-diff, by its regularised form, by BPTT, "
+             "by a frozen reservoir?",
+         RP: "Beyond T = 10: does either form of RNN-LRA-diff learn random permutation at T = 20 "
+             "more than a frozen reservoir does?",
+         TO3: "Is 3-bit temporal order at T = 20 solved by either form, by BPTT, by a reservoir?"}
+    return Entry(f"t20_{task}", parts, q[task], ("ev_t20_lra", "ev_t20_reg", "ev_t20_bptt",
+                                                   "ev_readout"),
+                 ((task, 20),), conf, f"{READOUT}; {BPTT}", lengths=(20,))
+
+
+ENTRIES: tuple[Entry, ...] = (
+    Entry("readout", ("C1a", "C1b", "C2a", "C2b", "C8b", "C8c"),
+          "What does a frozen reservoir with a trained readout reach on each cell of Tables I-III?",
+          ("ev_readout",), tuple((t, T) for t in (TO, TO3, RP) for T in (10, 20, 30)),
+          "alpha in {0.1, 0.01, 0.001} (Table V's BPTT grid), selected per seed on validation",
+          "this is the control; the linear-readout ceiling (logistic regression on the reservoir's "
+          "states) bounds what any readout can reach"),
+    _t20(TO), _t20(RP), _t20(TO3),
+    Entry("table5_reg_rp", ("C8c",),
+          "Does regularisation carry random permutation to T = 80 (Table V) where nothing else "
+          "gets?", ("ev_t5_reg_rp",), tuple((RP, T) for T in range(20, 90, 10)),
+          f"Figure 4's (alpha = 0.01, gamma = 1, K = 10, lambda = {EV_LAMBDA:g}); stage by stage "
+          "from T = 20, each stage ending as soon as one member solves it",
+          f"{READOUT} at the same lengths", ready=False,
+          note="declared; its stage-by-stage experiment is the next to write"),
+    Entry("k", ("C3",), "Does K change anything where the control does not already solve the task?",
+          ("fig2_seeds", "ev_k"), ((RP, 10),),
+          "Figure 2's configuration with K = 10 (fig2_seeds), 20, 30", READOUT, ready=False),
+    Entry("local_loss", ("C4",), "MSE against the log-penalty local loss, paired per seed",
+          ("fig2_seeds", "ev_log_penalty"), ((RP, 10),),
+          "Figure 2's configuration, loss = log-penalty", READOUT, ready=False),
+    Entry("normalisation", ("C5a",), "c0 = c1 = 1 against c0 = c1 = 0, paired per seed",
+          ("fig2_seeds", "ev_no_norm"), ((RP, 10),), "Figure 2's configuration, c0 = c1 = 0",
+          READOUT, ready=False),
+    Entry("table4", ("C5b",), "Do Table IV's (c0, c1) settings agree at T = 20 on temporal order, "
+          "paired per seed?", ("ev_table4",), ((TO, 20),),
+          "Table IV's grid rows: (c0, c1) in {(0, 0.1), (1, 1), (0, 0)} at alpha = 0.1, "
+          "gamma = 0.01, K = 10", f"{READOUT}; {BPTT}", ready=False),
+    Entry("forced", ("C7b",), "Forced normalisation against the unmodified algorithm (stored; "
+          "recomputed for the test set)", ("fig2_seeds", "fig3_seeds", "fig3_dh_seeds"),
+          ((RP, 10),), "Figures 2 and 3 (both readings)", READOUT),
+    Entry("lambda", ("C9",), "Is a lower lambda better, paired per seed?", ("ev_lambda",),
+          ((RP, 10),), "Figure 4's configuration with lambda in {2, 1, 0.1}", READOUT, ready=False),
+    Entry("k1", ("C10a", "C10b"), "Can K = 1 with a tuned gamma replace the inner loop?",
+          ("fig2_seeds", "ev_k1"), ((RP, 10),),
+          "K = 1, gamma = 10: the best of the K = 1 smoke grid on this cell (tables' rule)",
+          READOUT, ready=False),
+    Entry("probes", ("C6a", "C6b", "C7a", "C8a"),
+          "Where does the local loss vanish, and do forced normalisation and regularisation bring "
+          "the update back (Figures 2-4)?", ("fig2", "fig3", "fig3_dh", "fig4"), ((RP, 10),),
+          "the paper's own (Figures 2-4)", "the gradient-flow probes of one seed each",
+          note="stored at the paper's budget; decided by the probes, not by accuracy"),
+)
+
+
+def get_entry(name: str) -> Entry:
+    for e in ENTRIES:
+        if e.name == name:
+            return e
+    raise ValueError(f"unknown evidence entry {name!r}; entries: "
+                     f"{', '.join(e.name for e in ENTRIES)}")
+
+
+def runnable() -> list[Entry]:
+    """The entries whose experiments exist, in the plan's order."""
+    return [e for e in ENTRIES if e.ready]
+
+
+def campaign_experiments() -> list[tuple[str, tuple]]:
+    """(experiment, lengths) in the order a campaign runs them, each experiment at its lengths
+    once (an experiment shared by several entries runs with the union of their lengths)."""
+    out: dict[str, set] = {}
+    for e in runnable():
+        for name in e.experiments:
+            out.setdefault(name, set()).update(e.lengths or {T for _, T in e.cells})
+    return [(name, tuple(sorted(Ts))) for name, Ts in out.items()]
+
+
+# ------------------------------------------------------------------------------ configuration rules
+class CheaperRows:
+    """A read-only view of the store for a configuration rule: it may read any budget but the
+    paper's rows of the cells being configured (so no rule can peek at the answer)."""
+
+    def __init__(self, store: ResultsStore, forbidden_cells):
+        self.store, self.forbidden = store, {(t, int(T)) for t, T in forbidden_cells}
+
+    def load(self, experiment: str, budget: str) -> pd.DataFrame:
+        df = self.store.load(experiment, budget)
+        if budget.split("-cap")[0] == PAPER and not df.empty:
+            cells = set(zip(df["task"].astype(str), df["T"].astype(int)))
+            if cells & self.forbidden:
+                raise PermissionError(
+                    f"a configuration rule may not read the {budget}-budget rows of "
+                    f"{sorted(cells & self.forbidden)} (the cells it configures)")
+        return df
+
+
+def cheaper_stage_best(rows: CheaperRows, experiment: str, budget: str, task: str, T: int,
+                       keys=("alpha", "gamma", "K")) -> dict:
+    """The configuration of the best run of ``experiment``'s (task, T) cell at ``budget`` by the
+    tables' selection rule (solved first, then accuracy, then fewer iterations, then key)."""
+    df = rows.load(experiment, budget)
+    df = df[(df["task"] == task) & (df["T"].astype(int) == int(T))]
+    if df.empty:
+        raise LookupError(f"no {budget} rows of {experiment} at ({task}, T = {T})")
+    df = df.assign(solved=solved_flags(df["solved"])).sort_values(
+        ["solved", "best_accuracy", "iterations", "key"], ascending=[False, False, True, True],
+        kind="stable")
+    best = df.iloc[0]
+    return {k: (float(best[k]) if k != "K" else int(best[k])) for k in keys}
+
+
+# ------------------------------------------------------------------------------ cost and printing
+def entry_cost(entry: Entry, store: ResultsStore, device_name: str) -> dict:
+    """Projected seconds of the rows still missing for an entry (every member to the cap: an upper
+    bound), and how many of its runs are stored / missing."""
+    from lra.campaign.planning import merge
+    from lra.campaign.projection import BenchmarkNotFound, project_populations
+    from lra.campaign.runner import missing_runs
+    budget = get_budget(PAPER)
+    cells = set(entry.cells)
+    missing, total = {}, 0
+    for name in entry.experiments:
+        try:
+            exp = get_experiment(name)
+        except ValueError:
+            continue
+        runs = [r for r in exp.runs(budget, None) if (r.task, r.T) in cells]
+        total += len(runs)
+        todo = {r.key for r in missing_runs(exp, budget, store)}
+        missing[name] = [r for r in runs if r.key in todo]
+    n_missing = sum(len(v) for v in missing.values())
+    try:
+        pops = merge(missing, 64)
+        seconds = project_populations([p.runs for p in pops], budget, device_name)["seconds"]
+    except (BenchmarkNotFound, ValueError):
+        seconds = float("nan")
+    return dict(runs=total, missing=n_missing, seconds=seconds)
+
+
+def _hours(s: float) -> str:
+    return "n/a" if s != s else f"{s / 3600:.1f} h"
+
+
+def format_plan(store: ResultsStore | None = None, cpu: str = "cpu",
+                gpu: str = "NVIDIA H100 80GB HBM3") -> str:
+    """The plan as text: one block per entry, in the order it runs, with its projected cost."""
+    store = store or ResultsStore()
+    lines, tot_cpu, tot_gpu = [], 0.0, 0.0
+    for i, e in enumerate(ENTRIES, 1):
+        c_cpu, c_gpu = entry_cost(e, store, cpu), entry_cost(e, store, gpu)
+        if e.ready:
+            tot_cpu += c_cpu["seconds"] if c_cpu["seconds"] == c_cpu["seconds"] else 0
+            tot_gpu += c_gpu["seconds"] if c_gpu["seconds"] == c_gpu["seconds"] else 0
+        cells = ", ".join(f"{t.replace('_', ' ')} T={T}" for t, T in e.cells)
+        state = "ready" if e.ready else "declared (experiment not written yet)"
+        lines += [f"{i}. [{' '.join(e.parts)}] {e.name}: {e.question}",
+                  f"   cells: {cells}",
+                  f"   configuration: {e.configuration}",
+                  f"   controls: {e.controls}",
+                  f"   experiments: {', '.join(e.experiments)}; seeds: {EV_SEEDS}; {state}",
+                  f"   rows: {c_cpu['runs']} planned, {c_cpu['missing']} missing; projected "
+                  f"(every member to the cap): {_hours(c_cpu['seconds'])} on this CPU (1 thread "
+                  f"benchmark), {_hours(c_gpu['seconds'])} on an H100"
+                  + (f"\n   note: {e.note}" if e.note else "")]
+    parts = sorted({p for e in ENTRIES for p in e.parts}, key=lambda p: (int(p[1:].rstrip("abc")),
+                                                                         p))
+    lines.append(f"\nclaim parts covered: {', '.join(parts)}")
+    lines.append(f"ready entries, missing rows: {_hours(tot_cpu)} on this CPU, {_hours(tot_gpu)} "
+                 "on an H100 (upper bounds: solved members stop early)")
+    return "\n".join(lines)
