@@ -1,0 +1,81 @@
+"""The evidence plan (lra.campaign.evidence): every claim part has an entry; each configuration is
+what its stated rule gives on the rows the rule may read, and a rule cannot read the paper-budget
+rows of the cell it configures."""
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lra.campaign import evidence as ev
+from lra.campaign.experiments import EV_BPTT_ALPHA, EV_T20_LRA, EXPERIMENTS
+from lra.campaign.store import ResultsStore
+
+ROOT = Path(__file__).resolve().parents[2]
+PARTS = ["C1a", "C1b", "C2a", "C2b", "C3", "C4", "C5a", "C5b", "C6a", "C6b", "C7a", "C7b",
+         "C8a", "C8b", "C8c", "C9", "C10a", "C10b"]
+PROV = dict(commit="test", dirty=False, device="test", torch="x", python="x", date="x",
+            budget="x", command="test")
+
+
+def _row(key, task, T, budget, solved, acc, **cfg):
+    return dict(key=key, experiment="table1", budget=budget, algorithm="lra_diff", variant="",
+                switches="", task=task, T=T, seed=0, solved=solved, diverged=False,
+                stop_reason="solved" if solved else "cap", iterations=100, best_accuracy=acc,
+                final_accuracy=acc, wall_seconds=1.0, population=1, device="test",
+                commit="test", curve="[]", **cfg)
+
+
+def test_every_claim_part_has_an_entry_and_the_readout_control_runs_first():
+    covered = {p for e in ev.ENTRIES for p in e.parts}
+    print("covered:", sorted(covered), "missing:", sorted(set(PARTS) - covered))
+    assert set(PARTS) <= covered
+    order = [n for n, _ in ev.campaign_experiments()]
+    print("campaign order:", order)
+    assert order[0] == "ev_readout"
+    for e in ev.runnable():
+        for name in e.experiments:
+            assert name in EXPERIMENTS, (e.name, name)
+
+
+def test_a_rule_cannot_read_the_paper_rows_of_its_own_cell(tmp_path):
+    """A hand-made store: smoke rows of two cells, paper rows of one of them. The rule reads the
+    smoke rows; asked for the paper rows of the cell it configures, it is refused; the paper rows
+    of another cell it may read."""
+    store = ResultsStore(tmp_path)
+    store.append("table1", "smoke", [
+        _row("a", "temporal_order", 10, "smoke", True, 1.0, alpha=0.1, gamma=1.0, K=10),
+        _row("b", "temporal_order", 10, "smoke", True, 1.0, alpha=0.1, gamma=0.1, K=10)], PROV)
+    store.append("table1", "paper", [
+        _row("c", "temporal_order", 20, "paper", False, 0.99, alpha=0.01, gamma=0.1, K=20)], PROV)
+    rows = ev.CheaperRows(store, [("temporal_order", 20)])
+    best = ev.cheaper_stage_best(rows, "table1", "smoke", "temporal_order", 10)
+    print("best of the smoke stage:", best)
+    assert best == {"alpha": 0.1, "gamma": 1.0, "K": 10}        # tie: the first key
+    with pytest.raises(PermissionError, match="may not read"):
+        ev.cheaper_stage_best(rows, "table1", "paper", "temporal_order", 20)
+    other = ev.CheaperRows(store, [("random_permutation", 20)])
+    assert ev.cheaper_stage_best(other, "table1", "paper", "temporal_order", 20)["K"] == 20
+
+
+def test_each_configuration_is_what_its_rule_gives_on_the_committed_rows():
+    """The plan's configurations were fixed from the committed smoke rows (never from a paper row
+    of the cell): derive them again."""
+    store = ResultsStore(ROOT / "results")
+    cells = [c for e in ev.runnable() for c in e.cells if c[1] == 20]
+    rows = ev.CheaperRows(store, cells)
+    b3 = ev.cheaper_stage_best(rows, "table1", "smoke", "temporal_order_3bit", 10)
+    print("3-bit, Table I smoke at T = 10:", b3, "plan:", EV_T20_LRA["temporal_order_3bit"])
+    assert {k: EV_T20_LRA["temporal_order_3bit"][k] for k in b3} == b3
+    bptt = ev.cheaper_stage_best(rows, "table5_bptt", "smoke", "temporal_order", 10, ("alpha",))
+    assert bptt["alpha"] == EV_BPTT_ALPHA
+    k1 = ev.cheaper_stage_best(rows, "conjecture_k1", "smoke", "random_permutation", 10)
+    print("K = 1 grid:", k1)
+    assert k1["gamma"] == 10.0 and k1["K"] == 1
+
+
+def test_the_plan_prints_every_entry_with_its_parts_and_cost(tmp_path):
+    text = ev.format_plan(ResultsStore(tmp_path))
+    print(text)
+    for e in ev.ENTRIES:
+        assert f"] {e.name}:" in text
+    assert "claim parts covered" in text and "on an H100" in text
