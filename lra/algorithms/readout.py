@@ -104,3 +104,47 @@ class ReadoutOnly:
             p.copy_(torch.where(l != 0, p - l * g, p))
         loss = cross_entropy(logits, y)
         return {"global_loss": loss, "train_loss": loss}
+
+
+def reservoir_states(task: str, T: int, seed: int, sym: torch.Tensor,
+                     chunk: int = 10_000) -> torch.Tensor:
+    """The last hidden state z_{T-1} of seed's frozen reservoir (its initialisation, eq. 1) for
+    symbol sequences ``sym`` (T, N): (N, H), computed in chunks."""
+    from lra.model import init_population
+    from lra.tasks import get_task, one_hot_inputs
+    spec = get_task(task)
+    params = init_population([seed], spec.n_in, spec.n_out)
+    out = []
+    for i in range(0, sym.shape[1], chunk):
+        x = one_hot_inputs(sym[:, i:i + chunk], spec.n_in).unsqueeze(0)   # (1, T, n, n_in)
+        _, z, _ = forward(params, x)
+        out.append(z[0, -1])
+    return torch.cat(out)
+
+
+def fit_linear_readout(z: torch.Tensor, y: torch.Tensor, n_out: int, l2: float = 1e-6,
+                       max_iter: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """The linear readout (W, b) minimising the mean cross-entropy of softmax(z W + b) on
+    (z, y), plus ``l2`` |W|^2 to keep it finite where the classes separate: multinomial logistic
+    regression, fitted by L-BFGS in float64. The best a readout trained by gradient descent on
+    this reservoir's states can approach, fitted on far more samples than SGD sees in a run."""
+    z, y = z.double(), y.long()
+    W = torch.zeros(z.shape[1], n_out, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(n_out, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-10,
+                            tolerance_change=1e-12, history_size=20,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z @ W + b, y) + l2 * (W * W).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return W.detach(), b.detach()
+
+
+def readout_accuracy(z: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> float:
+    """Accuracy of the readout (W, b) on states z with labels y."""
+    return float(((z.double() @ W + b).argmax(-1) == y).double().mean())
