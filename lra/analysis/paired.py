@@ -14,6 +14,13 @@ to favour it at p < :data:`LEVEL`, not a threshold on one number.
 row stores no per-sample predictions (rows computed before the column existed), when the two
 sides' validation sets differ in size, or when the stored bits do not imply the row's best
 accuracy. A refused or single-seed pairing is no paired multi-seed test (:attr:`Paired.missing`).
+
+Each run is *selected* on its validation set (its best check), so comparing two runs sample by
+sample on that same set favours whichever overfitted it. Every run since the held-out test set
+existed also stores which test samples the network of its best check got right (column
+``best_test_correct``): where both sides store them, the pairing uses the test set; where either
+side does not (rows computed before it existed), it falls back to the validation bits and says
+so, and that is no decisive paired test either (:attr:`Paired.missing`).
 """
 from __future__ import annotations
 
@@ -33,6 +40,9 @@ REFUSALS = {"no shared seed": "the two sides share no seed",
             "sizes differ": "the validation sets differ in size",
             "bits disagree": "the stored predictions do not give the best accuracy"}
 ONE_SEED = "one seed paired, so no spread over seeds"
+ON_VALIDATION = ("paired on the validation set that selected the runs (no held-out test set "
+                 "stored)")
+TEST_COLUMN = "best_test_correct"
 
 
 @dataclass
@@ -49,6 +59,7 @@ class Paired:
     refused: str | None = None  # why no paired test was possible (detail)
     refusal: str | None = None  # the kind of refusal, a key of REFUSALS
     level: float = LEVEL
+    sample_set: str = "validation"   # the held-out set the bits come from: "test" or "validation"
 
     @property
     def tested(self) -> bool:
@@ -74,6 +85,8 @@ class Paired:
             return f"no paired test: {REFUSALS[self.refusal]}"
         if len(self.seeds) < MIN_PAIRED_SEEDS:
             return ONE_SEED
+        if self.sample_set != "test":
+            return ON_VALIDATION
         return None
 
     @property
@@ -108,7 +121,9 @@ class Paired:
         k = s["seeds"]
         seeds = ", ".join(str(x) for x in self.seeds)
         n = f"{self.n:,}" if self.n else "its seed's"
-        return (f"Paired test, {where}, {n} validation samples per seed, exact McNemar per "
+        on = ("held-out test samples" if self.sample_set == "test" else
+              "validation samples (the set that selected the runs)")
+        return (f"Paired test, {where}, {n} {on} per seed, exact McNemar per "
                 f"seed: {self.a} against {self.b} on {k} seed{'s' if k != 1 else ''} ({seeds}): "
                 f"{self.a} is better in {s['a_better']} of {k} and worse in {s['b_better']} of "
                 f"{k} at p < {self.level:g}; accuracy difference (the first minus the second) "
@@ -159,7 +174,13 @@ def pair_methods(rows_a: pd.DataFrame, rows_b: pd.DataFrame, a: str = "A", b: st
         out.refused = (f"no seed was run by both ({a}: seeds {sorted(picks[a])}; {b}: seeds "
                        f"{sorted(picks[b])})")
         return out
-    bits = {m: {s: unpack(picks[m][s].get(COLUMN)) for s in shared} for m in (a, b)}
+    # the held-out test set where every reported run on both sides stores it
+    on_test = all(unpack(picks[m][s].get(TEST_COLUMN)) is not None
+                  and unpack(picks[m][s].get(TEST_COLUMN)).size for m in (a, b) for s in shared)
+    column, accuracy = ((TEST_COLUMN, "best_test_accuracy") if on_test
+                        else (COLUMN, "best_accuracy"))
+    out.sample_set = "test" if on_test else "validation"
+    bits = {m: {s: unpack(picks[m][s].get(column)) for s in shared} for m in (a, b)}
     lacking = {m: [s for s in shared if bits[m][s] is None] for m in (a, b)}
     if any(lacking.values()):
         out.refusal = "no predictions"
@@ -180,12 +201,12 @@ def pair_methods(rows_a: pd.DataFrame, rows_b: pd.DataFrame, a: str = "A", b: st
             return out
     for m in (a, b):
         for s in shared:
-            v, acc = bits[m][s], float(picks[m][s]["best_accuracy"])
+            v, acc = bits[m][s], float(picks[m][s][accuracy])
             if v.size == 0 or abs(v.mean() - acc) > 0.5 / v.size:
                 out.refusal = "bits disagree"
                 out.refused = (f"the stored predictions of {m} at seed {s} give "
-                               f"{100 * v.mean() if v.size else 0:.2f} % but its best accuracy "
-                               f"is {100 * acc:.2f} %")
+                               f"{100 * v.mean() if v.size else 0:.2f} % but its best "
+                               f"{'test ' if on_test else ''}accuracy is {100 * acc:.2f} %")
                 return out
     stats = paired_seeds({"a": bits[a], "b": bits[b]}, "a", "b", level)
     sizes = {v.size for v in bits[a].values()}
@@ -203,7 +224,8 @@ def frame(pairs: list[Paired]) -> pd.DataFrame:
         rows.append({
             "task": p.task, "T": p.T, "budget": p.budget, "compared": f"{p.a} − {p.b}",
             "seeds paired": ", ".join(map(str, p.seeds)) if s else "—",
-            "validation samples": f"{p.n:,}" if s and p.n else "—",
+            "samples per seed": (f"{p.n:,} ({'test' if p.sample_set == 'test' else 'validation'})"
+                                 if s and p.n else "—"),
             f"first better (p < {p.level:g})": f"{s['a_better']}/{k}" if s else "—",
             f"second better (p < {p.level:g})": f"{s['b_better']}/{k}" if s else "—",
             "difference, points: mean (range)":

@@ -35,6 +35,10 @@ def runs(experiment, budget, specs, **common):
                  solved=r.get("solved") if r.get("solved") is not None else acc >= 1.0,
                  key=f"{experiment}-{budget}-{i}")
         r["stop_reason"] = "solved" if r["solved"] else "cap"
+        if r.get("best_correct") and r.get("best_test_correct") is None:
+            # a run whose held-out test set goes as its validation set (a test that needs the
+            # two to differ gives best_test_correct itself)
+            r.update(best_test_correct=r["best_correct"], best_test_accuracy=acc)
         rows.append(r)
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -393,8 +397,8 @@ def test_paired_control_every_seed_significant_beats_the_control():
           "reason from the control; strength supported")
     assert "RNN-LRA-diff (Table I's best configuration, re-seeded) against the readout-only " \
            "control on 3 seeds (0, 1, 2)" in b.control
-    assert "Paired test, random permutation at T = 10, paper budget, 400 validation samples " \
-           "per seed, exact McNemar per seed" in b.control
+    assert "Paired test, random permutation at T = 10, paper budget, 400 held-out test " \
+           "samples per seed, exact McNemar per seed" in b.control
     assert "is better in 3 of 3 and worse in 0 of 3 at p < 0.05" in b.control
     assert "accuracy difference (the first minus the second) +19.00 points on average " \
            "(+19.00 to +19.00 over seeds)" in b.control
@@ -430,7 +434,7 @@ def test_no_predictions_means_no_paired_test_and_indicative():
     is indicative with that reason."""
     src = paired_control_source()
     for key in src.tables:
-        src.tables[key] = src.tables[key].assign(best_correct="")
+        src.tables[key] = src.tables[key].assign(best_correct="", best_test_correct="")
     b = part(c2(src), "C2b")
     print("checks: 'No paired test', the reason, the old threshold sentence, indicative")
     assert "No paired test, random permutation at T = 10, paper budget, of RNN-LRA-diff " \
@@ -477,7 +481,7 @@ def test_paired_picks_each_seeds_reported_run_and_checks_the_bits():
     p = pair_methods(wrong, z, "A", "B")
     print(p.sentence())
     assert p.refusal == "bits disagree" and "do not give" not in p.sentence()
-    assert "give 99.75 % but its best accuracy is 50.00 %" in p.sentence()
+    assert "give 99.75 % but its best test accuracy is 50.00 %" in p.sentence()
 
 
 def test_c7_pairs_forced_with_unmodified_and_the_two_readings():
@@ -557,8 +561,8 @@ def test_control_pairs_table_for_the_chapter():
     print(df.to_string())
     assert len(df) == 1
     r = df.iloc[0]
-    assert (r.task, r["T"], r.budget, r["seeds paired"], r["validation samples"]) == \
-        (RP, 10, "paper", "0, 1, 2", "400")
+    assert (r.task, r["T"], r.budget, r["seeds paired"], r["samples per seed"]) == \
+        (RP, 10, "paper", "0, 1, 2", "400 (test)")
     assert r["first better (p < 0.05)"] == "3/3" and r["second better (p < 0.05)"] == "0/3"
     assert r["difference, points: mean (range)"] == "+19.00 (+19.00 to +19.00)"
     assert r.reading.startswith("RNN-LRA-diff (Table I's best configuration, re-seeded) is "
@@ -566,7 +570,7 @@ def test_control_pairs_table_for_the_chapter():
     # bits missing on the rule's side: a row that says why, no numbers
     src = paired_control_source()
     for key in [("table1_multiseed", "paper"), ("table1", "paper")]:
-        src.tables[key] = src.tables[key].assign(best_correct="")
+        src.tables[key] = src.tables[key].assign(best_correct="", best_test_correct="")
     r = frame(control_pairs(src)).iloc[0]
     print(r.to_dict())
     assert r["first better (p < 0.05)"] == "—" and "no per-sample predictions" in r.reading
@@ -594,3 +598,29 @@ def test_c7_pairs_forced_with_the_unmodified_configuration_over_seeds():
     assert "the unmodified configuration (Figure 2's, 3 seeds) solves it in 0 of 3, best " \
            "accuracy 98.00 %–98.00 %" in b.text()
     assert not any("forced vs unmodified" in w_ for w_ in b.why_indicative)
+
+
+def test_a_method_that_overfits_validation_is_not_credited():
+    """Each run is selected on its validation set. A method whose validation bits beat the control
+    in every seed but whose held-out test bits do not (it overfitted the set that selected it) is
+    not credited: the paired test reads the test bits. Rows without test bits fall back to the
+    validation bits and say so, and that is no decisive paired test."""
+    rule_val = [correct(N_VAL, w) for w in RULE_WRONG]                 # 99 % on validation
+    rule_test = [correct(N_VAL, w) for w in CONTROL_WRONG]             # 80 % on the test set
+    control = [correct(N_VAL, w) for w in CONTROL_WRONG]
+    a = runs("x", "paper", [dict(task=RP, T=10, seed=s, acc=v[1], best_correct=v[0],
+                                 best_test_correct=te[0], best_test_accuracy=te[1])
+                            for s, (v, te) in enumerate(zip(rule_val, rule_test))])
+    z = runs("y", "paper", with_bits(RP, 10, control))
+    p = pair_methods(a, z, "overfitter", "control")
+    print(p.sentence())
+    assert p.sample_set == "test" and p.no_seed_differs and not p.a_better_everywhere
+    assert "held-out test samples" in p.sentence()
+    # the same rows without test bits: validation would credit it, but says it is no decisive test
+    v = pair_methods(a.assign(best_test_correct=""), z.assign(best_test_correct=""), "overfitter",
+                     "control")
+    print(v.sentence(), "|", v.missing)
+    assert v.sample_set == "validation" and v.a_better_everywhere
+    assert v.missing == ("paired on the validation set that selected the runs (no held-out test "
+                         "set stored)")
+    assert "the set that selected the runs" in v.sentence()
