@@ -108,8 +108,8 @@ def _one_line(e: BaseException) -> str:
 def _check_zip(source) -> None:
     """torch.save writes a zip of stored records: refuse compressed records (their size is the
     zip's word, not the file's) and records claiming more bytes than the file holds."""
-    size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
     try:
+        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
         with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as z:
             infos = z.infolist()
     except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as e:
@@ -310,8 +310,8 @@ def check(ck) -> None:
 def check_fits(ck: dict, trainer) -> list[MemberResult]:
     """The checked checkpoint ``ck`` fits ``trainer``'s population: as many members, its live
     rows among the trainer's, weights, flags, algorithm state and generator states of the
-    trainer's shapes and dtypes (per-member state with one row per live member), an iteration
-    within the cap. Returns the members' results. Raises :class:`CheckpointError`."""
+    trainer's shapes and dtypes (per-member state with one row per live member, uint8 state a
+    generator's), an iteration within the cap. Returns the members' results. Raises :class:`CheckpointError`."""
     P, live = len(trainer.seeds), len(trainer.member_ids)
     if len(ck["results"]) != P:
         _fail(f"it holds {len(ck['results'])} members, this population {P}")
@@ -344,6 +344,10 @@ def check_fits(ck: dict, trainer) -> list[MemberResult]:
                 _fail(f"state {k} is not a {v.dtype} tensor of shape {want}")
         elif type(got) is not type(v):
             _fail(f"state {k} is a {_kind(got)}, not a {_kind(v)}")
+    cpu_state = torch.Generator().get_state().shape     # an algorithm's own generator (TPTT's)
+    for k, v in ck["state"].items():
+        if torch.is_tensor(v) and v.dtype == torch.uint8 and v.shape != cpu_state:
+            _fail(f"state {k} is not a generator state of {cpu_state[0]} bytes")
     return [MemberResult(**r) for r in ck["results"]]
 
 

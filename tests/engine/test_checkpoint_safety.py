@@ -160,6 +160,9 @@ SCHEMA = {   # what is changed -> (the edit of the loaded dict, a phrase of the 
         lambda ck: ck["state"].update(V_hh=ck["state"]["V_hh"][:, :50, :50].clone()),
         "state V_hh"),
     "algorithm state missing an entry": (lambda ck: ck["state"].pop("c_h"), "'c_h'"),
+    "a torn generator state in the algorithm state": (
+        lambda ck: ck["state"].update(noise_rng=ck["state"]["noise_rng"][:100].clone()),
+        "state noise_rng"),
     "an iteration past the cap": (lambda ck: ck.update(iteration=10_000), "past the cap"),
 }
 
