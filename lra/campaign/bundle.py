@@ -14,12 +14,18 @@ A bundle is a ``.tgz`` holding ``manifest.json`` and the files it lists::
                                                    limit (resumable where the bundle is ingested)
 
 :func:`ingest` verifies every bundle before it writes anything, and refuses a bundle (one line,
-:class:`BundleRefused`) whose rows belong to no experiment spec, whose commit is not in this
-repository's history, whose code was dirty (or whose sources are not that commit's), whose rows
-say another device or torch than its manifest, whose files or rows do not match their hashes, or
-which holds a key already stored (or in another bundle) with other numbers. Identical duplicates
-are skipped. Rows are written through the store's lock and atomic writes, every table's lock
-held from the duplicate check to the last write.
+:class:`BundleRefused`) whose archive breaks the limits of :mod:`lra.campaign.tarball` (a member
+that is not a regular file of a bundle's kinds, too large, too many: checked from the tar headers
+before any content is read), whose files are not where the format puts them, whose checkpoint is
+not a checkpoint of this program (:func:`lra.engine.checkpoints.read`: tensors and plain data
+read with ``weights_only=True``, nothing that could run code), whose rows belong to no
+experiment spec, whose commit is not in this repository's history, whose code was dirty (or
+whose sources are not that commit's), whose rows say another device or torch than its manifest,
+whose files or rows do not match their hashes, or which holds a key already stored (or in
+another bundle) with other numbers. Identical duplicates are skipped. Rows are written through
+the store's lock and atomic writes, every table's lock held from the duplicate check to the last
+write. *Verified* means undamaged, made by clean code of this history, and free of code; the
+rows' numbers are not recomputed here.
 """
 from __future__ import annotations
 
@@ -34,12 +40,14 @@ import subprocess
 import sys
 import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pandas as pd
 
 from lra.campaign.store import (CODE_MODULES, COLUMNS, ResultsStore, atomic_write_bytes, code_version,
                     file_lock, repo_root)
+from lra.campaign.tarball import BundleRefused, read_members
+from lra.engine.checkpoints import CheckpointError, read as read_checkpoint
 
 FORMAT = "lra-bundle/1"
 # The columns that make a row's numbers: a duplicate key must agree on all of them. (wall time,
@@ -55,10 +63,6 @@ TEXT_COLUMNS = ["key", "experiment", "budget", "algorithm", "variant", "switches
                 "best_correct", "best_test_correct", "final_test_correct"]
 # What a bundle's manifest says of the machine and code behind all its rows.
 MACHINE_FIELDS = ("commit", "dirty", "device", "torch", "python")
-
-
-class BundleRefused(Exception):
-    """A bundle that does not verify; the message is one line naming the bundle and the reason."""
 
 
 def sha256(data: bytes) -> str:
@@ -276,25 +280,16 @@ class Bundle:
 
 
 def read_bundle(path: Path) -> Bundle:
+    """The bundle at ``path``, its members read within the limits of :mod:`lra.campaign.tarball`
+    (checked from the tar headers first); not yet verified (:func:`verify`)."""
     path = Path(path)
+    files, digest = read_members(path)
     try:
-        raw = path.read_bytes()
-        files = {}
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
-            for m in tar.getmembers():
-                if m.isdir():
-                    continue
-                p = PurePosixPath(m.name)
-                if not m.isfile() or p.is_absolute() or ".." in p.parts:
-                    raise BundleRefused(f"bundle {path}: unsafe member {m.name!r}")
-                files[m.name] = tar.extractfile(m).read()
         manifest = json.loads(files.pop("manifest.json"))
-    except BundleRefused:
-        raise
-    except (OSError, tarfile.TarError, EOFError, KeyError, ValueError) as e:
+    except (KeyError, ValueError, RecursionError) as e:
         raise BundleRefused(f"bundle {path}: not a readable bundle ({type(e).__name__}: "
                             f"{' '.join(str(e).split())[:160]})") from None
-    b = Bundle(path, sha256(raw), manifest, files)
+    b = Bundle(path, digest, manifest, files)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         b.refuse(f"not a bundle of format {FORMAT} (manifest says "
                  f"{manifest.get('format') if isinstance(manifest, dict) else manifest!r})")
@@ -375,13 +370,33 @@ def _verify_specs(b: Bundle) -> None:
 
 def _verify_checkpoints(b: Bundle) -> None:
     """A checkpoint names a budget of this checkout and a population id (16 hex digits): it is
-    written to results/_populations/<budget>/<population>.pt and nowhere else."""
+    written to results/_populations/<budget>/<population>.pt and nowhere else. It is read as the
+    engine reads one (tensors and plain data only, weights_only=True) and must have the schema of
+    a checkpoint: nothing in it is run, here or where the population resumes."""
     for c in b.manifest.get("checkpoints", []):
         budget, pop = str(c.get("budget", "")), str(c.get("population", ""))
         if known_budget(budget) is None or len(pop) != 16 or \
                 any(ch not in "0123456789abcdef" for ch in pop):
             b.refuse(f"unknown experiment spec: checkpoint {c.get('file')} names budget "
                      f"{budget!r} and population {pop!r}")
+        try:
+            read_checkpoint(b.files[c["file"]])
+        except CheckpointError as e:
+            b.refuse(f"checkpoint {c['file']} is not a checkpoint of this program ({e})")
+
+
+def _verify_layout(b: Bundle) -> None:
+    """Every file the manifest lists is where the bundle format puts it (write_bundle)."""
+    m = b.manifest
+    expected = [(t["file"], f"tables/{t['experiment']}/{t['budget']}/runs.csv")
+                for t in m.get("tables", [])]
+    expected += [(p["file"], f"tables/{t['experiment']}/{t['budget']}/probes/{key}.json")
+                 for t in m.get("tables", []) for key, p in t.get("probes", {}).items()]
+    expected += [(c["file"], f"checkpoints/{c['budget']}/{c['population']}.pt")
+                 for c in m.get("checkpoints", [])]
+    for got, want in expected:
+        if got != want:
+            b.refuse(f"unsafe member {got!r}: the bundle format puts this file at {want!r}")
 
 
 def _verify_code(b: Bundle, repo: Path) -> None:
@@ -467,6 +482,7 @@ def verify(b: Bundle, repo: Path | None = None) -> None:
     _verify_hashes(b)
     _verify_specs(b)
     _verify_checkpoints(b)
+    _verify_layout(b)
     _verify_code(b, repo)
     _verify_machine(b)
 
@@ -482,10 +498,9 @@ class IngestReport:
     verified: list = field(default_factory=list)    # one line per bundle: what it holds
 
 
-def _checkpoint_iteration(data: bytes) -> int:
-    import torch
-    ck = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-    return int(ck.get("iteration", -1)) if isinstance(ck, dict) else -1
+def _checkpoint_iteration(source) -> int:
+    """The iteration of a checkpoint (a path or bytes), read as the engine reads one."""
+    return read_checkpoint(source)["iteration"]
 
 
 def ingest(paths, store: ResultsStore | None = None, repo: Path | None = None) -> IngestReport:
@@ -568,7 +583,7 @@ def _ingest_checkpoint(b: Bundle, c: dict, store: ResultsStore, report: IngestRe
     data = b.files[c["file"]]
     if target.exists():
         try:
-            if _checkpoint_iteration(target.read_bytes()) >= _checkpoint_iteration(data):
+            if _checkpoint_iteration(target) >= _checkpoint_iteration(data):
                 report.kept.append(str(target))
                 return
         except Exception:  # an unreadable local checkpoint: the bundle's replaces it

@@ -103,14 +103,16 @@ def check_output_path(out: Path, notebook: Path) -> Path:
 
 
 def check_checkpoints(folder: Path) -> None:
-    """Every in-flight checkpoint must load (a torn one is reported before anything runs)."""
+    """Every in-flight checkpoint must read as one (lra.engine.checkpoints.read: tensors and plain
+    data only, nothing unpickled that could run code; a torn one is reported before anything
+    runs)."""
     if not folder.is_dir():
         return
-    import torch
+    from lra.engine.checkpoints import CheckpointError, read
     for ck in sorted(folder.glob("*.pt")):
         try:
-            torch.load(ck, map_location="cpu", weights_only=False)
-        except Exception as e:
+            read(ck)
+        except CheckpointError as e:
             raise UsageError(f"checkpoint {ck} is unreadable ({one_line(e)[:200]}); delete it "
                              "to start that population afresh") from None
 

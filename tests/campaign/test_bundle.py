@@ -4,13 +4,16 @@ shows the machine they came from. Every refusal is one line, exit status 2, noth
 
 The checkouts are two clones of a throwaway git repository holding this tree's lra/ (committed,
 so the campaign runs clean code whatever the state of the developer's checkout)."""
+import gzip
 import io
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -306,3 +309,203 @@ def test_checkpoint_outside_the_populations_folder_refused(world, capsys, tmp_pa
     print(err.strip())
     assert code == 2 and "names budget '../../etc'" in err and files_of(tmp_path) == {
         "bad.tgz": bad.read_bytes()}
+
+
+# ----------------------------------------------------------------------------- issue 20: trust
+# A bundle comes from a machine we do not control: its archive is read within limits checked
+# from the tar headers, and nothing in it is unpickled (a checkpoint is read as tensors and plain
+# data, weights_only=True). "Verified" means undamaged and free of code, not recomputed.
+POPULATION = "0123456789abcdef"
+
+
+class Payload:
+    """Pickles as a call of os.system: what a hostile checkpoint holds."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def hostile_checkpoint(marker: Path) -> bytes:
+    import torch
+    buf = io.BytesIO()
+    torch.save(dict(fingerprint="0" * 64, iteration=10, results=[Payload(marker)]), buf)
+    return buf.getvalue()
+
+
+def one_line_refusal(code, out, err, phrase):
+    print(err.strip())
+    assert code == 2 and phrase in err and len(err.strip().splitlines()) == 1, (code, out, err)
+
+
+def test_a_bundle_with_a_code_running_checkpoint_is_refused_and_nothing_runs(world, capsys,
+                                                                            tmp_path):
+    """Its manifest lists it with the right sha256 and a proper budget and population: ingest
+    reads it as the engine would, refuses the bundle (nothing merged, nothing run), and a
+    campaign that finds such a file in its populations' folder refuses it too."""
+    marker = tmp_path / "payload-ran"
+    name = f"checkpoints/{BUDGET}/{POPULATION}.pt"
+
+    def edit(m, f):
+        f[name] = hostile_checkpoint(marker)
+        m["checkpoints"] = [dict(file=name, budget=BUDGET, population=POPULATION,
+                                 sha256=B.sha256(f[name]))]
+    bad = repack(world["bundle"], tmp_path / "bad.tgz", edit)
+    results = tmp_path / "results"
+    code, out, err = ingest(world["b"], results, bad, capsys=capsys)
+    one_line_refusal(code, out, err, f"checkpoint {name} is not a checkpoint of this program")
+    assert files_of(results) == {} and not marker.exists()
+    dry = ["campaign", "--budget", "smoke", "--max-iterations", "20", "--experiments", "fig2",
+           "--device", "cpu", "--dry-run"]
+    res = lra(world["b"], *dry, results=results)
+    print(res.stdout[-500:], res.stderr[-500:])
+    assert res.returncode == 0 and not marker.exists()
+    # the same file put in the populations' folder by hand: refused before anything runs
+    folder = results / "_populations" / BUDGET
+    folder.mkdir(parents=True)
+    (folder / f"{POPULATION}.pt").write_bytes(hostile_checkpoint(marker))
+    res = lra(world["b"], *dry, results=results)
+    print(res.stderr)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "is unreadable" in res.stderr and not marker.exists()
+
+
+def test_a_bundle_checkpoint_that_is_not_a_checkpoint_is_refused(world, capsys, tmp_path):
+    name = f"checkpoints/{BUDGET}/{POPULATION}.pt"
+
+    def edit(m, f):
+        f[name] = b"PK\x03\x04 not really"
+        m["checkpoints"] = [dict(file=name, budget=BUDGET, population=POPULATION,
+                                 sha256=B.sha256(f[name]))]
+    bad = repack(world["bundle"], tmp_path / "bad.tgz", edit)
+    code, out, err = ingest(world["b"], tmp_path / "results", bad, capsys=capsys)
+    one_line_refusal(code, out, err, "is not a checkpoint of this program")
+    assert files_of(tmp_path / "results") == {}
+
+
+def gzip_of_zeros(size: int):
+    """Gzip members that decompress to ``size`` zero bytes (a multiple of 1 MiB), written one
+    MiB at a time: a gzip file may be a sequence of members, so 1 GiB is 1,024 copies of one
+    compressed MiB (~1 MB in all), never held whole."""
+    one = gzip.compress(bytes(1 << 20), compresslevel=9)
+    for _ in range(size >> 20):
+        yield one
+
+
+def huge_member_bundle(src: Path, dst: Path, name: str, size: int) -> Path:
+    """``src``'s manifest, then a member ``name`` of ``size`` zeros (streamed to ``dst``)."""
+    manifest = B.read_bundle(src).manifest
+    data = json.dumps(manifest).encode()
+    head = tarfile.TarInfo("manifest.json")
+    head.size = len(data)
+    big = tarfile.TarInfo(name)
+    big.size = size
+    with open(dst, "wb") as fh:
+        fh.write(gzip.compress(head.tobuf() + data + bytes(-len(data) % 512) + big.tobuf()))
+        for chunk in gzip_of_zeros(size):
+            fh.write(chunk)
+        fh.write(gzip.compress(bytes(1024)))            # the end of the archive
+    return dst
+
+
+@pytest.mark.parametrize("name", [f"tables/fig2/{BUDGET}/runs.csv",
+                                  f"checkpoints/{BUDGET}/{POPULATION}.pt"])
+def test_a_member_of_1_gib_is_refused_from_its_header(world, capsys, tmp_path, name):
+    """1 GiB of zeros (~1 MB compressed) is refused at its header: quickly, and without the
+    process's peak memory growing by anything like 1 GiB."""
+    bomb = huge_member_bundle(world["bundle"], tmp_path / "bomb.tgz", name, 1 << 30)
+    print(f"{bomb.stat().st_size} bytes compressed")
+    assert bomb.stat().st_size < 4 << 20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss        # KiB on Linux
+    start = time.monotonic()
+    code, out, err = ingest(world["b"], tmp_path / "results", bomb, capsys=capsys)
+    took = time.monotonic() - start
+    grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
+    print(f"refused in {took:.2f} s, peak memory grew {grew:.0f} MB")
+    one_line_refusal(code, out, err, "more than a")
+    assert "1.0 GiB" in err and took < 3 and grew < 200
+    assert files_of(tmp_path / "results") == {}
+
+
+def tar_with(src: Path, dst: Path, *extra) -> Path:
+    """``src``'s members (manifest first), then each ``(TarInfo, bytes)`` of ``extra``."""
+    b = B.read_bundle(src)
+    with tarfile.open(dst, "w:gz") as tar:
+        for name, data in [("manifest.json", json.dumps(b.manifest).encode()), *b.files.items()]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info, data in extra:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return dst
+
+
+def member(name, type=tarfile.REGTYPE, data=b"x", **kw):
+    info = tarfile.TarInfo(name)
+    info.type = type
+    info.size = len(data) if type == tarfile.REGTYPE else 0
+    for k, v in kw.items():
+        setattr(info, k, v)
+    return info, (data if type == tarfile.REGTYPE else None)
+
+
+UNSAFE = {   # member -> a phrase of the refusal
+    "symbolic link": (member(f"tables/fig2/{BUDGET}/probes/{POPULATION}.json",
+                             tarfile.SYMTYPE, linkname="/etc/passwd"), "a symbolic link"),
+    "hard link": (member("tables/x/y/runs.csv", tarfile.LNKTYPE, linkname="manifest.json"),
+                  "a hard link"),
+    "../ in the name": (member("../evil.json"), "not a file of a bundle"),
+    ".. inside the name": (member("tables/../../evil.csv"), "not a file of a bundle"),
+    "absolute path": (member("/tmp/evil.csv"), "not a file of a bundle"),
+    "character device": (member("tables/x/y/runs.csv", tarfile.CHRTYPE), "a character device"),
+    "FIFO": (member("tables/x/y/runs.csv", tarfile.FIFOTYPE), "a FIFO"),
+    "folder": (member("tables/x", tarfile.DIRTYPE), "a folder"),
+    "file of no bundle kind": (member("run.sh", data=b"rm -rf ~\n"), "not a file of a bundle"),
+    "file twice": (member("manifest.json", data=b"{}"), "in the archive twice"),
+    "pax header setting a size": (member("tables/x/y/runs.csv", pax_headers={"size": "1"}),
+                                  "a pax header sets 'size'"),
+    "pax header of 1 MiB": (member("tables/x/y/runs.csv",
+                                   pax_headers={"comment": "x" * (1 << 20)}), "a pax header of"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSAFE))
+def test_an_unsafe_member_is_refused(world, capsys, tmp_path, case):
+    (info, data), phrase = UNSAFE[case]
+    bad = tar_with(world["bundle"], tmp_path / "bad.tgz", (info, data))
+    code, out, err = ingest(world["b"], tmp_path / "results", bad, capsys=capsys)
+    one_line_refusal(code, out, err, phrase)
+    assert "unsafe member" in err
+    assert files_of(tmp_path / "results") == {}
+
+
+def test_a_long_name_written_as_a_pax_header_is_read(world, tmp_path):
+    name = f"tables/{'a' * 120}/{BUDGET}/runs.csv"
+    bundle = tar_with(world["bundle"], tmp_path / "long.tgz", member(name, data=b"key\n"))
+    from lra.campaign import tarball as T
+    files, digest = T.read_members(bundle)
+    assert files[name] == b"key\n" and digest == B.sha256(bundle.read_bytes())
+
+
+@pytest.mark.parametrize("limit,value,phrase", [("MAX_MEMBERS", 3, "more than 3 members"),
+                                                ("MAX_TOTAL_BYTES", 4096, "hold more than")])
+def test_the_member_count_and_total_size_are_limited(world, capsys, tmp_path, monkeypatch, limit,
+                                                    value, phrase):
+    from lra.campaign import tarball as T
+    monkeypatch.setattr(T, limit, value)
+    code, out, err = ingest(world["b"], tmp_path / "results", world["bundle"], capsys=capsys)
+    one_line_refusal(code, out, err, phrase)
+    assert files_of(tmp_path / "results") == {}
+
+
+def test_a_file_listed_where_the_format_does_not_put_it_is_refused(world, capsys, tmp_path):
+    def edit(m, f):
+        t = m["tables"][0]
+        new = f"tables/elsewhere/{BUDGET}/runs.csv"
+        f[new] = f.pop(t["file"])
+        t["file"] = new
+    bad = repack(world["bundle"], tmp_path / "bad.tgz", edit)
+    code, out, err = ingest(world["b"], tmp_path / "results", bad, capsys=capsys)
+    one_line_refusal(code, out, err, "the bundle format puts this file at")
