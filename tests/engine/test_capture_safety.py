@@ -40,6 +40,10 @@ def violations(algorithm, n_in=6, n_out=4, engine_prepare=True):
         algorithm.prepare_step(state, list(range(P)), P, T, B, 100)   # outside the step
     params = RNNParams(**{k: v.to("meta") for k, v in params.items()})
     state = to_meta(state)
+    if getattr(algorithm, "frozen_recurrent", False):
+        # the readout-only step keeps each seed's reservoir, built by init_state on the device of
+        # the params it is given (the engine's device): build it again on the stand-in device
+        algorithm.init_state(params, list(range(P)))
     x = torch.zeros(P, T, B, n_in, device="meta")
     y = torch.zeros(P, B, dtype=torch.long, device="meta")
     active = torch.ones(P, device="meta")
