@@ -173,6 +173,7 @@ def test_best_correct_is_the_best_checks_per_sample_correctness():
     assert torch.equal(torch.from_numpy(unpack(res[1].best_correct)), independent)
 
 
+# ~40 s: the cap member trains 3000 iterations so that the other has time to solve first
 def test_wall_seconds_end_when_the_member_stops():
     """A member solved early records the seconds until it stopped, not the population's."""
     t = trainer([LRADiffConfig(alpha=0.1, gamma=1.0, K=3), LRADiffConfig(alpha=0.0, K=3)], [0, 0],
