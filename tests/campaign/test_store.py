@@ -249,7 +249,7 @@ def _writer_killed_in(step: str, results: Path, rows: int):
     after the table was replaced, before meta.json's final write."""
     code = f"""
 import os, sys
-sys.path.insert(0, {str(ROOT / 'tests')!r})
+sys.path.insert(0, {str(ROOT / 'tests' / 'campaign')!r})
 from test_store import fake_rows, PROV
 import lra.campaign.store as st
 store = st.ResultsStore({str(results)!r})
