@@ -12,12 +12,13 @@ NUMERIC_TESTS := tests/algorithms/test_algorithms.py tests/algorithms/test_switc
 	tests/ground/test_tasks.py tests/analysis/test_verdicts.py tests/engine/test_resume.py tests/algorithms/test_norm_modes.py \
 	tests/analysis/test_controls_context.py tests/algorithms/test_released_script.py tests/analysis/test_findings.py
 # Budget (issue 25): `make test` <= 10 minutes on an idle 2-core machine whose book is built.
-# The tests run on two pytest-xdist workers, one per core (PYTEST_WORKERS=0: one process);
-# tests that share a module-scoped fixture stay on one worker (tests/conftest.py), a chapter's
-# cells too (nbval: --dist loadfile). Every run prints its ten slowest tests; a test over ~20 s
-# says beside it why it needs that long.
+# The tests run on two pytest-xdist workers, one per core (PYTEST_WORKERS=0: one process), a
+# file at a time (--dist loadfile): a file's module-scoped fixtures are set up once, a chapter's
+# cells share their kernel. (Not --dist loadgroup: under pytest 9.2 it silently stops grouping,
+# pytest-xdist issue 1386.) Every run prints its ten slowest tests; a test over ~20 s says
+# beside it why it needs that long.
 PYTEST_WORKERS ?= 2
-XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist $(1))
+XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 # Two workers, each with PyTorch's default thread count, share the two cores: an OpenMP thread
 # waiting for work then sleeps instead of spinning (GNU OpenMP's default spin burns the core the
 # other worker needs: 5-20x the CPU time on small ops). The thread count, so every number, is
@@ -39,14 +40,14 @@ install: $(STAMP)
 # else _build/html, built here first (once) when a source of the book is newer than it
 unit: $(STAMP)
 	@test -n "$$LRA_BOOK_HTML" || $(BIN)/python tools/book_fresh.py || $(MAKE) --no-print-directory book
-	$(PYTEST) $(call XDIST,loadgroup) tests
+	$(PYTEST) $(XDIST) tests
 
 unit-fp2: $(STAMP)
-	$(FP_PATH2) $(PYTEST) $(call XDIST,loadgroup) $(NUMERIC_TESTS)
+	$(FP_PATH2) $(PYTEST) $(XDIST) $(NUMERIC_TESTS)
 
 # a failing check in a chapter raises, so nbval fails on it (and prints it in full)
 nbval: $(STAMP)
-	$(PYTEST) $(call XDIST,loadfile) --nbval-lax -p no:cacheprovider book
+	$(PYTEST) $(XDIST) --nbval-lax -p no:cacheprovider book
 
 # the three in order, then their total against the budget
 test: $(STAMP)

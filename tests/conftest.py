@@ -5,30 +5,6 @@ from lra.model import init_population
 from lra.tasks import generate, get_task, make_generator
 
 
-def pytest_configure(config):
-    # pytest-xdist registers it too; named here so that a run without the plugin does not warn
-    config.addinivalue_line("markers", "xdist_group(name): run these tests on one xdist worker")
-
-
-def pytest_collection_modifyitems(config, items):
-    """`make unit` runs the tests on two pytest-xdist workers (``-n 2 --dist loadgroup``, issue 25).
-    A worker sets up a module-scoped fixture for itself, so the tests that share one defined in
-    their module (a campaign run, the chain kernel's interpreter run, the built book) are put in
-    one group, which one worker runs: the fixture is set up once, as in a serial run. The rest
-    are spread over the workers test by test. A module names the module-scoped fixtures that are
-    cheap enough to set up on each worker in ``XDIST_PER_WORKER``."""
-    for item in items:
-        info, module = getattr(item, "_fixtureinfo", None), getattr(item, "module", None)
-        if info is None or module is None:
-            continue
-        cheap = getattr(module, "XDIST_PER_WORKER", ())
-        for name, defs in info.name2fixturedefs.items():
-            if defs and defs[-1].scope != "function" and name not in cheap and \
-                    getattr(defs[-1].func, "__module__", None) == module.__name__:
-                item.add_marker(pytest.mark.xdist_group(module.__name__))
-                break
-
-
 @pytest.fixture(autouse=True)
 def _restore_threads():
     """Leave PyTorch's thread count as the environment set it (CI runs the suite with the default

@@ -57,7 +57,7 @@ def lra(checkout: Path, *args, results=None):
                           capture_output=True, text=True, timeout=600)
 
 
-# ~20 s, once for the module (tests/conftest.py keeps its tests on one xdist worker): a
+# ~20 s, once for the module (--dist loadfile: on one xdist worker): a
 # checkout, a clone and a campaign of two experiments in a fresh process
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):

@@ -27,9 +27,6 @@ book_fresh = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(book_fresh)
 BUILT = os.environ.get("LRA_BOOK_HTML") or (
     ROOT / "_build" / "html" if book_fresh.fresh(ROOT / "_build" / "html")[0] else None)
-# under pytest-xdist (tests/conftest.py) each worker serves the book itself; only a book that has
-# to be built here keeps this module's tests on one worker, so that it is built once
-XDIST_PER_WORKER = ("server", "html_dir") if BUILT else ("server",)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # chapter -> (minimum tables, minimum images, minimum typeset equations) that must render
 EXPECTED = {
