@@ -11,6 +11,20 @@ NUMERIC_TESTS := tests/algorithms/test_algorithms.py tests/algorithms/test_switc
 	tests/engine/test_compaction.py tests/algorithms/test_readout.py \
 	tests/ground/test_tasks.py tests/analysis/test_verdicts.py tests/engine/test_resume.py tests/algorithms/test_norm_modes.py \
 	tests/analysis/test_controls_context.py tests/algorithms/test_released_script.py tests/analysis/test_findings.py
+# Budget (issue 25): `make test` <= 10 minutes on an idle 2-core machine whose book is built.
+# The tests run on two pytest-xdist workers, one per core (PYTEST_WORKERS=0: one process), a
+# file at a time (--dist loadfile): a file's module-scoped fixtures are set up once, a chapter's
+# cells share their kernel. (Not --dist loadgroup: under pytest 9.2 it silently stops grouping,
+# pytest-xdist issue 1386.) Every run prints its ten slowest tests; a test over ~20 s says
+# beside it why it needs that long.
+PYTEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+# Two workers, each with PyTorch's default thread count, share the two cores: an OpenMP thread
+# waiting for work then sleeps instead of spinning (GNU OpenMP's default spin burns the core the
+# other worker needs: 5-20x the CPU time on small ops). The thread count, so every number, is
+# unchanged.
+PYTEST = OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python -m pytest --durations=10
+BUDGET_S := 600
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -22,24 +36,35 @@ $(STAMP): pyproject.toml constraints.txt
 .PHONY: install test book unit unit-fp2 nbval clean
 install: $(STAMP)
 
+# the browser test (tests/faces/test_book_html.py) reads `make book`'s build: LRA_BOOK_HTML's,
+# else _build/html, built here first (once) when a source of the book is newer than it
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	@test -n "$$LRA_BOOK_HTML" || $(BIN)/python tools/book_fresh.py || $(MAKE) --no-print-directory book
+	$(PYTEST) $(XDIST) tests
 
 unit-fp2: $(STAMP)
-	$(FP_PATH2) $(BIN)/python -m pytest $(NUMERIC_TESTS)
+	$(FP_PATH2) $(PYTEST) $(XDIST) $(NUMERIC_TESTS)
 
 # a failing check in a chapter raises, so nbval fails on it (and prints it in full)
 nbval: $(STAMP)
-	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider book
+	$(PYTEST) $(XDIST) --nbval-lax -p no:cacheprovider book
 
-test: unit unit-fp2 nbval
+# the three in order, then their total against the budget
+test: $(STAMP)
+	@start=$$(date +%s); $(MAKE) --no-print-directory unit unit-fp2 nbval || exit $$?; \
+	s=$$(( $$(date +%s) - start )); echo "make test: $$s s (budget $(BUDGET_S) s)"; \
+	if [ $$s -gt $(BUDGET_S) ]; then \
+		echo "WARNING: make test took $$s s, over the 10-minute budget (issue 25)"; fi
 
 book: $(STAMP)
+	@rm -f _build/html/.lra-book-built
 	@# LRA_REPOSITORY_URL=https://github.com/OWNER/REPO adds the repository and Binder buttons
 	PATH=$(BIN):$$PATH $(BIN)/jupyter-book build . -W --keep-going \
 		--config "$$($(BIN)/python tools/book_config.py _build/_config.yml)"
 	@# the page's download button serves the notebook as executed (outputs included)
 	cp _build/jupyter_execute/book/*.ipynb _build/html/_sources/book/
+	@# a finished build: `make unit` reuses it while no source is newer (tools/book_fresh.py)
+	@touch _build/html/.lra-book-built
 	@echo "Book: $$(pwd)/_build/html/index.html"
 
 clean:

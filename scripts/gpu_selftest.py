@@ -103,7 +103,7 @@ def verdict(r):
 
 def capture_part(report):
     from lra.engine.capture_check import CaptureSafetyMode
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "engine"))
     from test_capture_safety import LRA_CONFIGS, SWITCH_SETS, violations  # noqa: E402
     bad = []
     for sw in SWITCH_SETS:
@@ -193,7 +193,7 @@ def training_part(device, iterations, quick, report, details, variants):
 
 
 def kernel_part(report, details):
-    script = ROOT / "tests" / "fused_equivalence.py"
+    script = ROOT / "tests" / "algorithms" / "chain_kernel_equivalence.py"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("TRITON_INTERPRET", None)
     out = subprocess.run([sys.executable, str(script), "--no-bench"], env=env,

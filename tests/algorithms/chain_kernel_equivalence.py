@@ -12,7 +12,9 @@ float64). Prints a short human-readable report, then one JSON line (the last lin
   interpreter's tanh is correctly rounded like torch's, on CUDA it is libdevice's tanhf, which
   torch.tanh also calls).
 - On the CPU the default variant gets every case; the others every code path (switches 1 and 3,
-  both losses, all normalisation modes, probes, mixed lengths) on one task at T = 6.
+  both losses, all normalisation modes, probes, mixed lengths) on one task at T = 6. There the
+  chain-only comparisons use hidden size H_INTERP = 20 instead of the model's 100 (see
+  ``H_INTERP``); the gradients and the trained weights keep H = 100.
 
 On CUDA it also times the chain alone per variant (``--no-bench`` skips it; a few seconds plus
 compilation) and compares the kernel's tanh with torch.tanh bit for bit.
@@ -39,7 +41,7 @@ from lra.algorithms import chain_kernel as fused  # noqa: E402
 from lra.engine.trainer import PopulationTrainer  # noqa: E402
 from lra.algorithms.lra_diff import (PAPER, Hyper, LRADiff, LRADiffConfig, ReleasedCodeSwitches,  # noqa: E402
                           hidden_target_chain, lra_diff_grads)
-from lra.model import init_population, input_projection, unroll  # noqa: E402
+from lra.model import HIDDEN, init_population, input_projection, unroll  # noqa: E402
 from lra.tasks import generate, get_task, make_generator  # noqa: E402
 
 CONFIGS = [LRADiffConfig(gamma=1.0, K=3), LRADiffConfig(gamma=0.1, K=2, loss="log_penalty", c1=1e-3),
@@ -49,6 +51,15 @@ CONFIGS = [LRADiffConfig(gamma=1.0, K=3), LRADiffConfig(gamma=0.1, K=2, loss="lo
 CONFIGS_GPU = CONFIGS + [LRADiffConfig(gamma=1.0, K=10), LRADiffConfig(gamma=0.1, K=30),
                          LRADiffConfig(gamma=10.0, K=10, loss="log_penalty")]
 CHAIN_TOL, GRAD_RATIO = 1e-5, 1.5
+# Hidden size of the chain-only comparisons in Triton's interpreter (the CPU). The interpreter
+# costs about a millisecond per operation whatever its size, and most operations are the two
+# products' loop over KC = 16-wide chunks of the reduction axis: 7 chunks at the model's H = 100,
+# 2 at H = 20. H = 20 keeps every code path of H = 100: output columns padded to a power of two
+# and masked (20 -> 32 as 100 -> 128), the reduction axis padded to whole chunks with a last
+# chunk of 4 real rows and 12 zero ones (20 -> 32 as 100 -> 112), a loop of more than one chunk,
+# the 16 + 4 row tiles of B = 20. The gradients and the trained weights stay at H = 100, so the
+# default variant is also checked at the shipped geometry. On CUDA every case uses H = 100.
+H_INTERP = 20
 SWITCHES = (("paper", PAPER),
             ("from_original", ReleasedCodeSwitches(loss_from_original_activity=True)),
             ("single_clip", ReleasedCodeSwitches(single_clip=True)))
@@ -168,6 +179,7 @@ def main():
     configs = CONFIGS_GPU if gpu else CONFIGS
     P = len(configs)
     lengths_T = [10, 30] if gpu else [10]
+    H = HIDDEN if gpu else H_INTERP             # the chain-only comparisons' hidden size
     chain_err, grad_err, timing = {}, {}, {}
     # trained weights: 60 iterations of the PyTorch trainer first (on the CPU, then moved)
     trainer = PopulationTrainer(LRADiff(CONFIGS, fused=False), "temporal_order", 10,
@@ -184,12 +196,13 @@ def main():
         for T in (lengths_T if full else [6]):
             for task in (("temporal_order", "random_permutation") if full else ("temporal_order",)):
                 spec = get_task(task)
-                params = init_population(range(P), spec.n_in, spec.n_out, device=DEVICE)
+                params = init_population(range(P), spec.n_in, spec.n_out, H, device=DEVICE)
                 x, y = batch(task, T, P)
                 for sw_name, sw in SWITCHES:
                     for k, v in compare_chain(chain, params, x, sw, configs).items():
                         chain_err[f"{variant}/T{T}/{task}/{sw_name}/{k}"] = v
                 if full:
+                    params = init_population(range(P), spec.n_in, spec.n_out, device=DEVICE)
                     for k, v in grads(chain, params, x, y, configs).items():
                         grad_err[f"{variant}/T{T}/{task}/{k}"] = v
         if full:
@@ -197,7 +210,7 @@ def main():
             for k, v in compare_chain(chain, trained, x, PAPER, CONFIGS).items():
                 chain_err[f"{variant}/trained/{k}"] = v
         lengths = [14, 10, 12, 11, 13] if full else [7, 5, 6, 4, 7]
-        params = init_population(range(len(CONFIGS)), 6, 4, device=DEVICE)
+        params = init_population(range(len(CONFIGS)), 6, 4, H, device=DEVICE)
         x, _ = batch("temporal_order", max(lengths), len(CONFIGS))
         for k, v in compare_chain(chain, params, x, PAPER, CONFIGS,
                                   lengths=torch.tensor(lengths)).items():

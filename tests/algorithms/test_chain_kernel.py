@@ -13,6 +13,9 @@ pytest.importorskip("triton")
 HERE = Path(__file__).resolve().parent
 
 
+# The slowest setup of the suite (~2 min on an idle core; make test's --dist loadfile runs it
+# once, on one xdist worker): every variant of the kernel in Triton's interpreter, which
+# costs ~1 ms per interpreted operation (sizes: chain_kernel_equivalence.py, H_INTERP)
 @pytest.fixture(scope="module")
 def errors():
     env = {**os.environ, "TRITON_INTERPRET": "1"}

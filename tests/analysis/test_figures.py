@@ -75,7 +75,9 @@ FIGURES = {
 FULL_SIZE_ONLY = {"gradient_flow_grid"}     # shown collapsed, linked to its full-size image
 
 
-@pytest.fixture(params=sorted(FIGURES))
+# drawn once for the four tests that read it (issue 25: the grid alone takes seconds to draw);
+# they only read the figure (page.legibility_problems redraws it, which changes nothing)
+@pytest.fixture(params=sorted(FIGURES), scope="module")
 def drawn(request):
     fig = FIGURES[request.param]()
     fig.canvas.draw()

@@ -60,6 +60,8 @@ def lra(checkout: Path, *args, results=None):
                           capture_output=True, text=True, timeout=600)
 
 
+# ~20 s, once for the module (--dist loadfile: on one xdist worker): a
+# checkout, a clone and a campaign of two experiments in a fresh process
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Checkout A (where the campaign runs, with its bundle) and B (a clone: where it is ingested)."""

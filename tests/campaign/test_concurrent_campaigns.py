@@ -35,6 +35,8 @@ def tables(root):
             .reset_index(drop=True) for e in EXPS}
 
 
+# ~25 s: five experiments' campaign four times over (sequential, three at once on one results
+# folder, then a check that nothing is left), each a fresh process that imports torch
 def test_three_concurrent_campaigns_equal_one_sequential(tmp_path):
     seq = launch(tmp_path / "seq")
     out, err = seq.communicate(timeout=600)
@@ -57,6 +59,7 @@ def test_three_concurrent_campaigns_equal_one_sequential(tmp_path):
         pd.testing.assert_frame_equal(a[e], b[e], check_dtype=False)
 
 
+# ~15 s: three campaign processes (two shards, then a check that nothing is left)
 def test_shards_split_the_populations(tmp_path):
     logs = []
     for shard in ("0/2", "1/2"):

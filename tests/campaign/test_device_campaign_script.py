@@ -24,6 +24,8 @@ def run(cmd, cwd, **env):
     return subprocess.run(cmd, cwd=cwd, env=e, capture_output=True, text=True, timeout=600)
 
 
+# ~25 s: two git checkouts and a clone, the device script end to end (a campaign in a fresh
+# process) and two unpacks, each a fresh process that imports torch
 def test_device_script_on_cpu_bundle_ingested(tmp_path):
     home = make_checkout(tmp_path / "home", extra=("scripts",))
     commit = git(home, "rev-parse", "HEAD")

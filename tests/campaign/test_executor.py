@@ -37,6 +37,8 @@ def tables(root):
             .reset_index(drop=True) for e in EXPS}
 
 
+# ~25 s: the campaign once in a process, then through submitit's local executor (two rounds of
+# two jobs, each a fresh process that imports torch)
 def test_local_executor_two_jobs_equal_one_sequential_campaign(tmp_path):
     seq = lra(tmp_path / "seq")
     assert seq.returncode == 0, seq.stderr[-2000:]

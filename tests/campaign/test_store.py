@@ -94,9 +94,14 @@ def test_curriculum_unlocks_the_next_length_only_after_success(tmp_path):
     assert missing_runs(exp, budget, store) == []
 
 
+# 120 iterations: past the smoke budget's first checkpoint (every 100) of a population in flight,
+# and the BPTT curriculum still climbs T = 10, 20, 30 (random_permutation solves T = 20 at 100)
+CAP = 120
+
+
 def campaign_cmd(results):
     return ([sys.executable, "-m", "lra", "campaign", "--budget", "smoke", "--experiments",
-             "table1", "table5_bptt", "--max-iterations", "250", "--device", "cpu"],
+             "table1", "table5_bptt", "--max-iterations", str(CAP), "--device", "cpu"],
             {**os.environ, "LRA_RESULTS": str(results), "OMP_NUM_THREADS": "1"})
 
 
@@ -104,20 +109,36 @@ def stable(df):
     return df.drop(columns=VOLATILE).sort_values("key").reset_index(drop=True)
 
 
+def kill_when(cmd, env, ready, what, timeout=600):
+    """Start the campaign and SIGKILL it as soon as ``ready()`` holds (polled every 20 ms): the
+    point of the kill is what the campaign has done, not a time, whatever the machine's load."""
+    p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert p.poll() is None, f"the campaign ended (exit {p.returncode}) before {what}"
+            assert time.monotonic() < deadline, f"no {what} in {timeout} s"
+            time.sleep(0.02)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+
+
+# ~40 s on an idle core: the campaign runs three times (uninterrupted, killed twice, resumed;
+# its three LRA-diff populations at K = 10 most of it)
 def test_sigkill_mid_campaign_then_resume_equals_uninterrupted(tmp_path):
     ref_dir, killed_dir = tmp_path / "ref", tmp_path / "killed"
     cmd, env = campaign_cmd(ref_dir)
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
     cmd, env = campaign_cmd(killed_dir)
-    budget = "smoke-cap250"
-    for delay in (3.0, 2.0):          # kill twice, at different points
-        p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-    partial = ResultsStore(killed_dir).load("table1", budget) if (
-        killed_dir / "table1" / budget / "runs.csv").exists() else pd.DataFrame()
+    budget = f"smoke-cap{CAP}"
+    # kill twice, at different points: right after the first rows are stored (between two
+    # populations, or between the table write and its provenance entry), then in the middle of a
+    # population, once it has written a checkpoint (the resume then starts from it)
+    kill_when(cmd, env, (killed_dir / "table1" / budget / "runs.csv").exists, "a stored row")
+    partial = ResultsStore(killed_dir).load("table1", budget)
+    kill_when(cmd, env, lambda: any(killed_dir.glob("_populations/*/*.pt")), "a checkpoint")
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True)
     for exp in ("table1", "table5_bptt"):
         ref = ResultsStore(ref_dir).load(exp, budget)
@@ -125,7 +146,8 @@ def test_sigkill_mid_campaign_then_resume_equals_uninterrupted(tmp_path):
         assert len(ref) > 0
         assert not got["key"].duplicated().any()
         pd.testing.assert_frame_equal(stable(ref), stable(got), check_dtype=False)
-    assert len(partial) < len(ResultsStore(ref_dir).load("table1", budget))
+    assert 0 < len(partial) < len(ResultsStore(ref_dir).load("table1", budget))
+    assert not any(killed_dir.glob("_populations/*/*.pt"))     # the resume finished every one
 
 
 # ------------------------------------------------------------------ broken stores, kills, versions

@@ -202,6 +202,7 @@ def test_the_test_set_judges_the_best_and_the_final_network_on_its_own_stream():
         assert torch.equal(torch.from_numpy(unpack(getattr(res[1], name))), independent), name
 
 
+# ~40 s: the cap member trains 3000 iterations so that the other has time to solve first
 def test_wall_seconds_end_when_the_member_stops():
     """A member solved early records the seconds until it stopped, not the population's."""
     t = trainer([LRADiffConfig(alpha=0.1, gamma=1.0, K=3), LRADiffConfig(alpha=0.0, K=3)], [0, 0],

@@ -1,12 +1,15 @@
 """The built book, rendered in a real browser (Debian's headless Chromium).
 
 Every chapter in _toc.yml must load with its title, its tables and figures present, no broken
-image, no unresolved glue and no execution error. The book is built into a temporary folder unless
-LRA_BOOK_HTML points at an existing build (CI builds once and passes it in).
+image, no unresolved glue and no execution error. The book read is the one LRA_BOOK_HTML points at
+(CI builds once and passes it in), else `make book`'s _build/html when it is current (no source
+newer than it: tools/book_fresh.py; `make unit` builds it first when it is not), else the book is
+built here into a temporary folder.
 """
 import contextlib
 import functools
 import http.server
+import importlib.util
 import json
 import os
 import re
@@ -19,6 +22,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("book_fresh", ROOT / "tools" / "book_fresh.py")
+book_fresh = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(book_fresh)
+BUILT = os.environ.get("LRA_BOOK_HTML") or (
+    ROOT / "_build" / "html" if book_fresh.fresh(ROOT / "_build" / "html")[0] else None)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # chapter -> (minimum tables, minimum images, minimum typeset equations) that must render
 EXPECTED = {
@@ -78,9 +86,9 @@ def chapters():
 
 @pytest.fixture(scope="module")
 def html_dir(tmp_path_factory):
-    given = os.environ.get("LRA_BOOK_HTML")
-    if given:
-        return Path(given).resolve()
+    if BUILT:
+        return Path(BUILT).resolve()
+    # no current build: this takes minutes (every chapter is executed)
     out = tmp_path_factory.mktemp("book")
     jb = Path(sys.executable).with_name("jupyter-book")
     subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"],
