@@ -43,7 +43,11 @@ VALIDATION_EFFICIENCY = 0.5    # fraction of the measured fp32 peak assumed for 
 # The benchmark measures LRA-diff only. BPTT and TPTT are priced as the LRA-diff population with
 # the K whose serial products per step come closest: BPTT ~ 3 per step (forward, two backward)
 # ~ K = 1 (4 per step); TPTT ~ 6 (forward, target chain through G, loss gradients) ~ K = 2.
-K_EQUIVALENT = {"bptt": 1, "tptt": 2, "readout_only": 1}   # readout: an upper bound
+K_EQUIVALENT = {"bptt": 1, "tptt": 2}
+# The readout-only control is priced by its own FLOPs (:func:`readout_flops_per_member_iteration`)
+# on the same measured cost-per-FLOP curve: its recurrent weights never change, so it runs no
+# target chain and no recurrent weight gradient, and its validation and test states are computed
+# once per member (lra.algorithms.readout), leaving one output-layer product per check.
 
 # Method labels of the first benchmark format (commit ad22ab4 and before) -> current names.
 LEGACY_METHODS = {
@@ -80,6 +84,13 @@ def flops_per_member_iteration(T: int, K: int, B: int = BATCH, H: int = HIDDEN, 
     weight_grads = T * (mm + inp)
     reg = T * 2 * mm if regularised else 0
     return forward + output_grad + top + chain + weight_grads + reg
+
+
+def readout_flops_per_member_iteration(T: int, B: int = BATCH, H: int = HIDDEN, n_in: int = 6,
+                                       n_out: int = 4) -> int:
+    """FLOPs of one readout-only training iteration of one member: the frozen network's forward
+    pass (T steps of z W_hh and x W_xh), the output layer and its gradient (W_hy, b_y)."""
+    return T * (2 * B * H * H + 2 * B * n_in * H) + 2 * (2 * B * H * n_out)
 
 
 def validation_flops(T: int, size: int, H: int = HIDDEN, n_in: int = 6, n_out: int = 4) -> int:
@@ -169,8 +180,8 @@ class Benchmark:
         """Member-iterations per second of a population of P members, all with (T, K)."""
         return 1.0 / self._cost(T, K, P, method or self.fastest_method(), task, regularised)
 
-    def _cost(self, T, K, P, method, task, regularised):
-        """Seconds per member-iteration."""
+    def _cost(self, T, K, P, method, task, regularised, flops: int | None = None):
+        """Seconds per member-iteration (of ``flops`` FLOPs when given, else of LRA-diff's)."""
         if P < 1:
             raise ValueError(f"population size must be >= 1, got {P}")
         pts = self._points(method)
@@ -186,7 +197,8 @@ class Benchmark:
             top = max(top, c)
             mono.append((f, top))
         qi, qo = task_dims(task)
-        f = flops_per_member_iteration(T, K, n_in=qi, n_out=qo, regularised=regularised)
+        f = flops if flops is not None else flops_per_member_iteration(
+            T, K, n_in=qi, n_out=qo, regularised=regularised)
         if f <= mono[0][0]:
             return mono[0][1] * f / mono[0][0]
         if f >= mono[-1][0]:
@@ -225,7 +237,8 @@ class Benchmark:
         Returns a dict: ``seconds`` (total), ``train_seconds``, ``validation_seconds``, ``method``,
         ``members``, ``member_iterations``, ``device``, ``benchmark`` (its file).
         """
-        if algorithm != "lra_diff":
+        readout = algorithm == "readout_only"
+        if algorithm != "lra_diff" and not readout:
             if algorithm not in K_EQUIVALENT:
                 raise ValueError(f"unknown algorithm {algorithm!r}")
             K_values = [K_EQUIVALENT[algorithm]] * len(list(K_values))
@@ -233,6 +246,8 @@ class Benchmark:
         P = len(K_values)
         if P == 0:
             raise ValueError("a population needs at least one member")
+        if readout:
+            K_values = [1] * P          # K plays no part in the readout's price
         if any(k < 1 for k in K_values):
             raise ValueError("every K must be >= 1")
         if isinstance(iterations, (int, float)):
@@ -260,14 +275,21 @@ class Benchmark:
                 # without validation; pricing each K separately gave twice too fast).
                 K_top = max(K_values[j] for j in live)
                 reg = any(bool(regs[j]) for j in live)
-                per_it = len(live) * self._cost(T, K_top, len(live), method, task, reg)
+                own = (readout_flops_per_member_iteration(T, n_in=n_in, n_out=n_out)
+                       if readout else None)
+                per_it = len(live) * self._cost(T, K_top, len(live), method, task, reg, own)
                 train += span * per_it
                 if validation_size and check_every and self.peak_tflops:
                     checks = its[m] // check_every - done // check_every
-                    flops = validation_flops(T, validation_size, n_in=n_in, n_out=n_out)
+                    flops = (2 * validation_size * HIDDEN * n_out if readout else
+                             validation_flops(T, validation_size, n_in=n_in, n_out=n_out))
                     val += checks * len(live) * flops / (
                         VALIDATION_EFFICIENCY * self.peak_tflops * 1e12)
                 done = its[m]
+        if readout and validation_size and self.peak_tflops:
+            # the frozen states of the validation and the test set, once per member
+            val += 2 * P * validation_flops(T, validation_size, n_in=n_in, n_out=n_out) / (
+                VALIDATION_EFFICIENCY * self.peak_tflops * 1e12)
         return dict(seconds=train + val, train_seconds=train, validation_seconds=val,
                     method=method, members=P, member_iterations=sum(its), device=self.device,
                     benchmark=str(self.path))
@@ -412,7 +434,8 @@ def project_population_seconds(T: int, K_values, iterations, device_name: str | 
     ``validation_size=0`` leaves validation out. ``regularised``: one flag, or one per member
     (Algorithm 2 costs two more products per step). ``algorithm`` "bptt" / "tptt": priced as an
     LRA-diff population of comparable serial work (:data:`K_EQUIVALENT`; K_values then only
-    counts the members) — the benchmark measures LRA-diff alone.
+    counts the members) — the benchmark measures LRA-diff alone; "readout_only": by its own FLOPs
+    (:func:`readout_flops_per_member_iteration`) on the same cost-per-FLOP curve.
     """
     bench = load_benchmark(device_name, directory)
     return bench.project(T, K_values, iterations, method, task, regularised, check_every,

@@ -246,3 +246,28 @@ def test_project_a_campaign_plan(bench_dir):
     Ks = [dict(r.config)["K"] for r in by_pop[(pop["task"], pop["T"])]]
     assert pop["seconds"] == pytest.approx(pj.project_population_seconds(
         pop["T"], Ks, budget.max_iterations, "H100", task=pop["task"], directory=bench_dir))
+
+
+def test_readout_only_is_priced_by_its_own_flops(bench_dir):
+    """The readout-only control runs no target chain and no recurrent gradient, and computes its
+    frozen validation/test states once: it is priced by its own FLOPs on the measured curve,
+    below a K = 1 RNN-LRA-diff population (its old upper bound) and by the FLOP ratio beyond the
+    measured shapes."""
+    from lra.campaign.projection import readout_flops_per_member_iteration as ro_flops
+    kw = dict(device_name="H100", directory=bench_dir, validation_size=0)
+    readout = pj.project_population_seconds(20, [0] * 15, 100_000, algorithm="readout_only", **kw)
+    k1 = pj.project_population_seconds(20, [1] * 15, 100_000, **kw)
+    print(f"T=20, 15 members, 100,000 iterations: readout {readout:.0f} s, K=1 LRA-diff {k1:.0f} s; "
+          f"FLOPs per member-iteration {ro_flops(20)} vs {flops(20, 1)}")
+    assert ro_flops(20) < flops(20, 1) / 3
+    assert readout < k1
+    # beyond the largest measured shape the price is in proportion to FLOPs
+    long = pj.project_population_seconds(3000, [0] * 15, 1000, algorithm="readout_only", **kw)
+    b = pj.load_benchmark("H100", bench_dir)
+    assert long == pytest.approx(1000 * 15 / b.rate(30, 30, 15) * ro_flops(3000) / flops(30, 30))
+    # validation: the frozen states once per member, then one output-layer product per check
+    with_val = b.project(20, [0] * 15, 100_000, algorithm="readout_only")
+    lra_val = b.project(20, [1] * 15, 100_000)
+    print(f"validation seconds: readout {with_val['validation_seconds']:.1f}, "
+          f"LRA-diff {lra_val['validation_seconds']:.1f}")
+    assert 0 < with_val["validation_seconds"] < lra_val["validation_seconds"] / 10
