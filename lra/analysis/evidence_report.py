@@ -19,7 +19,14 @@ from lra.campaign.store import ResultsStore, solved_flags
 METHOD_NAMES = {"ev_t20_lra": "RNN-LRA-diff", "ev_t20_reg": "RNN-LRA-diff, regularised",
                 "ev_t20_bptt": "BPTT", "ev_readout": "readout only",
                 "fig2_seeds": "RNN-LRA-diff (Figure 2)", "fig3_seeds": "forced (Δh and weights)",
-                "fig3_dh_seeds": "forced (Δh alone)"}
+                "fig3_dh_seeds": "forced (Δh alone)", "ev_fig2": "RNN-LRA-diff (Figure 2)",
+                "ev_k": "RNN-LRA-diff", "ev_log_penalty": "log-penalty local loss",
+                "ev_no_norm": "no normalisation (c0 = c1 = 0)",
+                "ev_k1": "K = 1, gamma = 10", "ev_fig3": "forced (Δh and weights)",
+                "ev_fig3_dh": "forced (Δh alone)", "ev_lambda": "RNN-LRA-diff, regularised",
+                "ev_table4_norm": "c0 = c1 = 1", "ev_table4_none": "c0 = c1 = 0"}
+# experiments whose rows differ in one setting: the method's name carries it
+SPLIT_BY = {"ev_k": "K", "ev_lambda": "lam"}
 
 
 def _span(values) -> str:
@@ -37,7 +44,13 @@ def entry_rows(entry: Entry, store: ResultsStore) -> pd.DataFrame:
         if df.empty:
             continue
         df = df[[(t, int(T)) in set(entry.cells) for t, T in zip(df["task"], df["T"])]]
-        frames.append(df.assign(method=METHOD_NAMES.get(name, name)))
+        base = METHOD_NAMES.get(name, name)
+        if name in SPLIT_BY:
+            key = SPLIT_BY[name]
+            frames.append(df.assign(method=[f"{base}, {'lambda' if key == 'lam' else key} = {v:g}"
+                                            for v in df[key].astype(float)]))
+        else:
+            frames.append(df.assign(method=base))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -338,3 +338,47 @@ EXPERIMENTS["ev_readout"] = Experiment(
     "Evidence plan (control for every claim)", "readout_only", ALL_TASKS, (10, 20, 30),
     _grid(alpha=(1e-1, 1e-2, 1e-3)), _grid(alpha=(0.1, 0.01)), seeds=EV_SEEDS,
     notebook="verdicts")
+
+# Paired variants of Figure 2's configuration on its own cell (random permutation, T = 10), five
+# seeds each, against ``ev_fig2`` (the unmodified side): C3 (K), C4 (local loss), C5a
+# (normalisation), C7b (forced normalisation) and C10 (K = 1; gamma = 10, the best gamma of the K = 1 smoke grid on this cell
+# by the tables' rule, derived again in tests/campaign/test_evidence.py).
+EV_FIG2 = dict(alpha=0.01, gamma=1.0, K=10, c0=1.0, c1=1.0, loss="mse")
+EV_K1_GAMMA = 10.0
+for _name, _title, _grid_kw, _over in (
+        # the unmodified side again, at today's code: its rows carry the test-set bits that the
+        # paired tests read (fig2_seeds' stored rows predate the test set)
+        ("ev_fig2", "Evidence: Figure 2's configuration (unmodified), five seeds", {}, {}),
+        ("ev_k", "Evidence: Figure 2's configuration with K = 20 and 30", dict(K=(20, 30)), {}),
+        ("ev_log_penalty", "Evidence: Figure 2's configuration, log-penalty local loss", {},
+         dict(loss="log_penalty")),
+        ("ev_no_norm", "Evidence: Figure 2's configuration without normalisation (c0 = c1 = 0)",
+         {}, dict(c0=0.0, c1=0.0)),
+        ("ev_k1", "Evidence: Figure 2's configuration with one inner step (K = 1, gamma = 10)",
+         {}, dict(K=1, gamma=EV_K1_GAMMA)),
+        # C7b: Figure 3's two readings of forced normalisation, at today's code (test-set bits)
+        ("ev_fig3", "Evidence: Figure 3's configuration, Delta h and weight gradients forced", {},
+         dict(norm="forced")),
+        ("ev_fig3_dh", "Evidence: Figure 3's configuration, Delta h forced alone", {},
+         dict(norm="forced_dh"))):
+    _fixed = {k: v for k, v in {**EV_FIG2, **_over}.items() if k not in _grid_kw}
+    EXPERIMENTS[_name] = Experiment(
+        _name, _title, "Evidence plan (C3, C4, C5a, C7b, C10)", "lra_diff", ("random_permutation",),
+        (10,), _grid(**_grid_kw), _grid(**_grid_kw), fixed=_fixed, seeds=EV_SEEDS,
+        notebook="verdicts")
+# C9 (lower lambda is better): Figure 5's cells at T = 20 for temporal order and random
+# permutation, the plan's T = 20 configuration with lambda = 2 and 1 (lambda = 0.1: ev_t20_reg).
+EXPERIMENTS["ev_lambda"] = Experiment(
+    "ev_lambda", "Evidence: regularised RNN-LRA-diff at T = 20 with lambda = 2 and 1",
+    "Evidence plan (C9)", "lra_diff", ("temporal_order", "random_permutation"), (20,),
+    _grid(lam=(2.0, 1.0)), _grid(lam=(2.0, 1.0)),
+    task_fixed={k: EV_T20_LRA[k] for k in ("temporal_order", "random_permutation")},
+    variant="regularised", seeds=EV_SEEDS, notebook="verdicts")
+# C5b: Table IV's (c0, c1) rows at temporal order T = 20 against ev_t20_lra's (0, 0.1): the same
+# alpha, gamma, K with (c0, c1) = (1, 1) and (0, 0), one experiment each (not their product).
+for _name, _c in (("ev_table4_norm", 1.0), ("ev_table4_none", 0.0)):
+    EXPERIMENTS[_name] = Experiment(
+        _name, f"Evidence: Table IV's configuration with c0 = c1 = {_c:g}", "Evidence plan (C5b)",
+        "lra_diff", ("temporal_order",), (20,), {}, {},
+        task_fixed={"temporal_order": {**EV_T20_LRA["temporal_order"], "c0": _c, "c1": _c}},
+        seeds=EV_SEEDS, notebook="verdicts")
