@@ -17,6 +17,7 @@ import pandas as pd
 
 from lra.campaign.experiments import get_budget
 from lra.analysis.labels import TASK_LABELS
+from lra.analysis.probes import recorded
 from lra.analysis.report import load, published
 from lra.campaign.store import ResultsStore, solved_flags
 
@@ -245,7 +246,7 @@ def regularised_flow(store: ResultsStore) -> Finding | None:
     if df.empty:
         return None
     r = df.iloc[0]
-    probes = store.probes("fig4", b, r["key"])
+    probes = recorded(store.probes("fig4", b, r["key"]), r["iterations"])   # no NaN padding
     if not probes:
         return None
     T = int(r["T"])
@@ -257,7 +258,7 @@ def regularised_flow(store: ResultsStore) -> Finding | None:
             "is non-zero in most probes")
     budgets = {b}
     if not plain.empty:
-        p = store.probes("fig2", b2, plain.iloc[0]["key"])
+        p = recorded(store.probes("fig2", b2, plain.iloc[0]["key"]), plain.iloc[0]["iterations"])
         if p:
             text += f" (L{deepest_layer_reached(p)} without it)"
             budgets.add(b2)
