@@ -10,10 +10,11 @@ import pandas as pd
 from lra.analysis.paired import pair_methods
 from lra.analysis.report import best_per_cell, curriculum_max_T, published
 from lra.campaign.experiments import EXPERIMENTS
-from lra.analysis.verdicts.evidence import _common, _load
+from lra.analysis.verdicts.evidence import _common, _load, positive_control
 from lra.analysis.verdicts.gradients import _flow, _flow_text
 from lra.analysis.verdicts.readout_control import NO_CONTROL, _controls
-from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _not_tested,
+from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _identical,
+                                              _not_tested,
                                               _pct, _per_config, _pts, _record, _res, _runs,
                                               _seeds, _set, _stale, _task)
 
@@ -81,22 +82,18 @@ def _c8_length(res, part, task):
     if not cr["complete"]:
         ev.append(f"The regularised curriculum stopped at T = {cr['last_T']} while still solving.")
     budgets = [b]
-    # the baselines at the same budget: if they fall short of their quoted lengths too, the
-    # budget, not the learning rule, limits the length
-    short = []
-    for exp, method in (("table5_bptt", "bptt"), ("table5_tptt", "tptt")):
-        d = res.rows(exp, b)
-        c = curriculum_max_T(d).get(task) if not d.empty else None
-        if c is None:
-            continue
-        quoted = _paper_max_T(task, method)
-        short.append((method.upper(), c["max_T"], quoted))
-    if short:
-        txt = "; ".join(f"{m} {_T(t)} (quoted by the paper: T = {q})" for m, t, q in short)
-        fail = [s for s in short if (s[1] or 0) < (s[2] or 0)]
-        ev.append(f"Baselines at the {b} budget: {txt}."
-                  + (" The baselines fall short of their published lengths too: this budget "
-                     "cannot separate the learning rules." if len(fail) == len(short) else ""))
+    # the positive control at the length the claim is about: where BPTT does not reach it at
+    # this budget either, the budget, not the learning rule, limits the length
+    target = paper_reg if paper_reg is not None else 10
+    positive, said = positive_control(res, task, target, b)
+    ev.append(said + (" This budget cannot separate the learning rules at that length."
+                      if positive is False else ""))
+    tptt = res.rows("table5_tptt", b)
+    c = curriculum_max_T(tptt).get(task) if not tptt.empty else None
+    if c is not None:
+        ev.append(f"TPTT's curriculum at the {b} budget: longest solved {_T(c['max_T'])} (quoted "
+                  f"by the paper: T = {_paper_max_T(task, 'tptt')}).")
+    no_pos = [] if positive is not None else [f"no positive control (BPTT) at T = {target}"]
     # Figure 4 at the paper's budget is one regularised configuration at T = 10
     f4, b4 = _load(res, "fig4", "paper")
     if not f4.empty and task in set(f4.task):
@@ -117,7 +114,8 @@ def _c8_length(res, part, task):
         if len(rr) else NO_CONTROL
     stale = _stale(plain, _current()) + _stale(reg, _current())
     return _record(part, tests, v, ev, budgets + cb, min(_seeds(plain), _seeds(reg)), 1, 1,
-                   stale, control)
+                   stale, control, no_pos,
+                   positive=positive if v != "reproduced" else None)   # a failure only
 
 
 # ------------------------------------------------------------------------------ C9
@@ -195,6 +193,8 @@ def _c10_ours(res):
         return _not_tested("C10a", tests, f"Table I runs with K > 1 at the {b} budget in the "
                                           "cells of the K = 1 grid")
     same = [_agree(r.solved_k1, r.accuracy_k1, r.solved_k, r.accuracy_k) for r in m.itertuples()]
+    identical = all(_identical((r.solved_k1, r.solved_k), (r.accuracy_k1, r.accuracy_k))
+                    for r in m.itertuples())
     n, k = len(m), sum(same)
     verdict = "reproduced" if k == n else ("partly" if k else "not reproduced")
     ev = [f"K = 1 (γ ∈ {_set(k1.gamma)}) agrees with K ∈ {_set(t1.K)} (Table I) in {k} of {n} "
@@ -202,13 +202,17 @@ def _c10_ours(res):
     ev.append("Cells: " + "; ".join(
         f"{_task(r.task)} T = {r.T}: {_res(r.solved_k1, r.accuracy_k1)} vs "
         f"{_res(r.solved_k, r.accuracy_k)}" for r in m.itertuples()) + ".")
+    if identical:
+        ev.append("K = 1 gives the identical result to K > 1 in every cell: these cells cannot "
+                  "separate them.")
     ev.extend(_gamma_note(k1))
     control, cb = _controls(res, [(r.task, r.T, r.solved_k1, r.accuracy_k1)
                                   for r in m.itertuples()],
                             own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
     stale = _stale(k1, _current()) + _stale(t1, _current())
     needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
-    return _record("C10a", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed, stale, control)
+    return _record("C10a", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed, stale, control,
+                   identical=identical)
 
 
 def _gamma_note(k1):
