@@ -189,7 +189,7 @@ def c7(res) -> list[Verdict]:
     if vs_plain.missing is None:           # a paired multi-seed test decides the direction
         better = vs_plain.a_better_everywhere
     vb = "not reproduced" if better else "reproduced"
-    control, cb = _controls(res, [("random_permutation", 10, s3, a3)],
+    control = _controls(res, [("random_permutation", 10, s3, a3)],
                             own=[(f"Figure 3's runs, {FIG3_WHAT[reading]}", f3)],
                             reseeded=False) if better else NO_CONTROL
-    return [a, _record("C7b", tests_b, vb, ev, [b] + cb, seeds, 1, 1, stale, control, unpaired)]
+    return [a, _record("C7b", tests_b, vb, ev, [b], seeds, 1, 1, stale, control, unpaired)]

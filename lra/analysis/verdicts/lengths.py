@@ -63,10 +63,10 @@ def _c1_at_10(res):
                       "does.")
     else:
         verdict = "partly" if solved else "not reproduced"
-    control, cb = _controls(res, [(r.task, 10, r.solved, r.accuracy) for r in cells.itertuples()],
+    control = _controls(res, [(r.task, 10, r.solved, r.accuracy) for r in cells.itertuples()],
                             own=[(NAMES["table1"], d)])
     needed = len(_published_cells("table1", TO_TASKS, [10]))
-    return _record("C1a", tests, verdict, ev, budgets + cb, seeds,
+    return _record("C1a", tests, verdict, ev, budgets, seeds,
                    d.groupby(["task", "K"]).ngroups, needed, stale, control)
 
 
@@ -181,10 +181,10 @@ def c2(res) -> list[Verdict]:
                   f"paper's, beyond the {TOL:g}-point tolerance"
                   + (", although no run solves the task (C2a): what does not reproduce is the "
                      "paper's accuracy, not its failure to solve." if n_solved == 0 else "."))
-    control, cb = _controls(res, [("random_permutation", 10, False, best)],
+    control = _controls(res, [("random_permutation", 10, False, best)],
                             own=[(NAMES[e], d) for e, _, d in src]) if not close else NO_CONTROL
     # C2b is about the accuracy level, not the learning rule's share: the control says what a
     # network whose recurrent weights learnt nothing reaches, and does not decide the label
     b_ = _record("C2b", tests_b, "reproduced" if close else "not reproduced", ev,
-                 budgets + cb, seeds, cells, needed, stale, control, credits_rule=False)
+                 budgets, seeds, cells, needed, stale, control, credits_rule=False)
     return [a, b_]

@@ -167,9 +167,9 @@ def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
             f"{acc - r.readout_max:.2f} points. {unpaired}"), True, budgets, why
 
 
-def _controls(res, cells, own=(), reseeded=True) -> tuple[tuple, list]:
+def _controls(res, cells, own=(), reseeded=True) -> tuple:
     """The control for several (task, T, solved, accuracy) cells: (sentences, whether the rule
-    is shown to matter per cell, why each comparison lacks a paired test) and the budgets used.
+    is shown to matter per cell, why each comparison lacks a paired test, the budgets used).
     ``own``, ``reseeded``: which runs represent the learning rule (:func:`control_pair`)."""
     texts, flags, lacking, budgets = [], [], {}, []
     for task, T, solved, acc in cells:
@@ -181,7 +181,7 @@ def _controls(res, cells, own=(), reseeded=True) -> tuple[tuple, list]:
             lacking.setdefault(w[1], []).append(w[0])
     whys = [f"no paired multi-seed test against the readout-only control on {', '.join(where)} "
             f"({reason})" for reason, where in lacking.items()]
-    return (texts, flags, whys), budgets
+    return texts, flags, whys, budgets
 
 
-NO_CONTROL = (([], [], []), [])
+NO_CONTROL = ([], [], [], [])

@@ -108,12 +108,12 @@ def _c8_length(res, part, task):
         budgets.append(b4)
     Tc = mr if mr is not None else 10
     rr = reg[(reg.task == task) & (reg["T"] == Tc)]
-    control, cb = _controls(res, [(task, Tc, bool(rr.solved.any()),
+    control = _controls(res, [(task, Tc, bool(rr.solved.any()),
                                    rr.best_accuracy.max() * 100)],
                             own=[(NAMES["table5_lra_reg"], reg)], reseeded=False) \
         if len(rr) else NO_CONTROL
     stale = _stale(plain, _current()) + _stale(reg, _current())
-    return _record(part, tests, v, ev, budgets + cb, min(_seeds(plain), _seeds(reg)), 1, 1,
+    return _record(part, tests, v, ev, budgets, min(_seeds(plain), _seeds(reg)), 1, 1,
                    stale, control, no_pos,
                    positive=positive if v != "reproduced" else None)   # a failure only
 
@@ -140,34 +140,38 @@ def c9(res) -> list[Verdict]:
             decided += 1
             if all(p.a_better_everywhere for p in pairs):
                 agree.append(task)
-            elif not any(p.a_better_everywhere or p.b_better_everywhere for p in pairs):
-                cannot.append(task)
+            # neither better in every seed: the paired test had the power to tell and did not
+            # show the claim, which counts against it (not as undecided)
         elif (s.solved.all()) or np.all(np.abs(rest - lo) < TOL):
             cannot.append(task)
         elif np.all(lo > rest) and np.all((lo - rest) >= TOL):
             agree.append(task)
         per.append(f"{_task(task)} (T = {int(d['T'].iloc[0])}): " + ", ".join(
             f"λ = {l:g} {_res(sv, a * 100)}" for l, sv, a in zip(s.index, s.solved, s.acc)))
-    n = len(per)
-    verdict = "reproduced" if len(agree) == n else ("partly" if agree else "not reproduced")
+    # tasks whose values of λ the cells cannot tell apart do not count either way; with none
+    # left, the part is inconclusive (decide: identical)
+    n = len(per) - len(cannot)
+    verdict = "reproduced" if n and len(agree) == n else ("partly" if agree else "not reproduced")
     by = (f"by {TOL:g} {_pts(TOL)} or more" if not decided else
           f"better than every other λ in every paired seed at p < 0.05, or, without a paired "
           f"test, by {TOL:g} {_pts(TOL)} or more")
-    ev = [f"The smallest λ is best ({by}) in {len(agree)} of {n} tasks "
+    ev = [f"The smallest λ is best ({by}) in {len(agree)} of the {n} tasks whose cells tell the "
+          f"values of λ apart "
           f"({NAMES['fig5']}, {_runs(df, b)})."] + [p + "." for p in per] + paired
     if lacking:
         ev.append(f"No paired multi-seed test in {_count(len(lacking), 'comparison')} of the "
                   "smallest λ with another: " + "; ".join(sorted(set(lacking))) + ".")
     if cannot:
-        ev.append("Cannot separate the values of λ (differences below the tolerance, all "
-                  "solved, or no paired seed significant): " + ", ".join(_task(t) for t in cannot)
-                  + ".")
+        ev.append("Not counted, the values of λ giving the same result there (differences below "
+                  "the tolerance, or all solved): "
+                  + ", ".join(_task(t) for t in cannot) + "."
+                  + (" These cells cannot separate the values of λ." if not n else ""))
     unpaired = [f"no paired multi-seed test in {_count(len(lacking), 'comparison')} of λ values "
                 f"({'; '.join(sorted(set(lacking)))})"] if lacking else []
     g = EXPERIMENTS["fig5"]
     needed = len(g.tasks) * len(g.grid["lam"])
     return [_record("C9", tests, verdict, ev, [b], _seeds(df), df.groupby(["task", "lam"]).ngroups,
-                    needed, _stale(df, _current()), unpaired=unpaired)]
+                    needed, _stale(df, _current()), unpaired=unpaired, identical=not n)]
 
 
 # ------------------------------------------------------------------------------ C10
@@ -206,12 +210,12 @@ def _c10_ours(res):
         ev.append("K = 1 gives the identical result to K > 1 in every cell: these cells cannot "
                   "separate them.")
     ev.extend(_gamma_note(k1))
-    control, cb = _controls(res, [(r.task, r.T, r.solved_k1, r.accuracy_k1)
+    control = _controls(res, [(r.task, r.T, r.solved_k1, r.accuracy_k1)
                                   for r in m.itertuples()],
                             own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
     stale = _stale(k1, _current()) + _stale(t1, _current())
     needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
-    return _record("C10a", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed, stale, control,
+    return _record("C10a", tests, verdict, ev, [b], _seeds(k1), n, needed, stale, control,
                    identical=identical)
 
 
@@ -251,8 +255,8 @@ def _c10_paper(res):
     ev.append("Cells: " + "; ".join(
         f"{_task(r.task)} T = {r.T}: {_res(r.solved_x, r.accuracy)} vs paper "
         f"{'solved' if r.solved_y else _pct(r.acc)}" for r in m.itertuples()) + ".")
-    control, cb = _controls(res, [(r.task, r.T, r.solved_x, r.accuracy) for r in m.itertuples()],
+    control = _controls(res, [(r.task, r.T, r.solved_x, r.accuracy) for r in m.itertuples()],
                             own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
     needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
-    return _record("C10b", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed,
+    return _record("C10b", tests, verdict, ev, [b], _seeds(k1), n, needed,
                    _stale(k1, _current()), control)

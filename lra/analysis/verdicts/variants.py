@@ -62,9 +62,9 @@ def c3(res) -> list[Verdict]:
                   + (" (every cell solved)" if solved_all.all() else "")
                   + ": these cells cannot separate the values of K.")
     ctl = cells.groupby(["task", "T"]).agg(solved=("solved", "any"), acc=("accuracy", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in ctl.iterrows()],
+    control = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in ctl.iterrows()],
                             own=[(NAMES["table1"], df)])
-    return [_record("C3", tests, verdict, ev, [b] + cb, _seeds(df), n,
+    return [_record("C3", tests, verdict, ev, [b], _seeds(df), n,
                     published("table1").groupby(["task", "T"]).ngroups,
                     _stale(df, _current()), control, identical=bool(n) and identical)]
 
@@ -170,10 +170,10 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
                   f"of {len(pa)} cells differ by {TOL:g} {_pts(TOL)} or more between the variants "
                   f"(at T ∈ {_set(pa[pdiff]['T'])}).")
     cells = m.groupby(["task", "T"]).agg(solved=("solved_a", "any"), acc=("accuracy_a", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in cells.iterrows()],
+    control = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in cells.iterrows()],
                             own=[(NAMES[base], A)])
     stale = _stale(A, _current()) + _stale(B, _current())
-    return _record(part, tests, verdict, ev, [b] + cb, min(_seeds(A), _seeds(B)), n, len(pa),
+    return _record(part, tests, verdict, ev, [b], min(_seeds(A), _seeds(B)), n, len(pa),
                    stale, control, unpaired, identical=identical)
 
 
@@ -218,10 +218,10 @@ def _c5_table4(res):
     ev.append(f"The paper reports only the best setting: {_pct(pub.accuracy.max())} at "
               f"c0 ∈ {_set(pub.c0)}, c1 ∈ {_set(pub.c1)}.")
     best = df.groupby(["task", "T"]).agg(solved=("solved", "any"), acc=("best_accuracy", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc * 100) for (t, T), r in best.iterrows()],
+    control = _controls(res, [(t, T, r.solved, r.acc * 100) for (t, T), r in best.iterrows()],
                             own=[(NAMES["table4"], df)], reseeded=False)
     g = EXPERIMENTS["table4"].grid
     needed = len(g["K"]) * len(g["c0"]) * len(g["c1"])
     cells = df.groupby(["K", "c0", "c1"]).ngroups
-    return _record("C5b", tests, verdict, ev, [b] + cb, _seeds(df), cells, needed,
+    return _record("C5b", tests, verdict, ev, [b], _seeds(df), cells, needed,
                    _stale(df, _current()), control, identical=identical)

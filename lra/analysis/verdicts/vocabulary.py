@@ -176,6 +176,7 @@ class Verdict:
     controls: list = field(default_factory=list)   # readout-only comparison, one per cell
     control_matters: list = field(default_factory=list)  # per cell: True / False / None (no run)
     rule: str = ""            # the one-line rule that gave the verdict (decide)
+    own_budgets: list = field(default_factory=list)   # of the part's own rows, not its controls
 
     @property
     def why_line(self) -> str:
@@ -268,21 +269,23 @@ def beaten_anywhere(flags) -> bool | None:
 
 
 def _record(part, tests, reading, evidence, budgets, seeds, cells, needed, stale=0,
-            control=((), (), ()), unpaired=(), positive=None, identical=False,
+            control=((), (), (), ()), unpaired=(), positive=None, identical=False,
             credits_rule=True):
     """``reading``: the claim's own comparison, turned into the verdict by :func:`decide` with
     ``positive`` (the positive control at the length in question), ``identical`` and the readout-
     only control (``control``: (sentences, flags, reasons) of :func:`_controls`; it decides only
     where ``credits_rule``); ``unpaired``: why other comparisons of two methods in this part had
     no paired multi-seed test (each makes the part indicative)."""
-    budgets = sorted({b for b in budgets if b}, key=lambda b: (b != "paper", b))
+    order = lambda bs: sorted({b for b in bs if b}, key=lambda b: (b != "paper", b))  # noqa: E731
+    own = order(budgets)
+    budgets = order(list(budgets) + (list(control[3]) if len(control) > 3 else []))
     reasons = list(control[2]) if len(control) > 2 else []
     flags = list(control[1]) if len(control) > 1 else []
     verdict, rule = decide(reading, positive, beaten_anywhere(flags) if credits_rule else None,
                            identical)
     strength, why = _strength(budgets, seeds, cells, needed, stale, reasons + list(unpaired))
     return Verdict(part, part.rstrip("abcd"), tests, verdict, strength, list(evidence), budgets,
-                   why, list(control[0]), flags, rule)
+                   why, list(control[0]), flags, rule, own)
 
 
 def _not_tested(part, tests, what) -> Verdict:
