@@ -22,7 +22,9 @@ def recorded(probes: list[dict] | None, iterations: int | None = None) -> list[d
     if not probes:
         return []
     if iterations is not None:
-        return [p for p in probes if int(p["iteration"]) <= int(iterations)]
+        # a probe without its iteration (hand-made ones) is kept: nothing says it is padding
+        return [p for p in probes if p.get("iteration") is None
+                or int(p["iteration"]) <= int(iterations)]
     keep = len(probes)
     while keep and _all_nan(probes[keep - 1]):
         keep -= 1
