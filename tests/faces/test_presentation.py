@@ -42,3 +42,16 @@ def test_rules_catch_and_fix_a_chapter():
                     ["hide-input"], ["remove-input"]]
     assert "NBVAL" not in "".join(nb["cells"][0]["source"])
     assert not present.present(nb)                    # idempotent
+
+
+def test_a_table_inside_a_collapsed_cell_is_caught():
+    """Issue 23: a setup cell (collapsed, hide-cell) that also draws a table hides the table;
+    the rules report it, and the same table in a hide-input cell passes."""
+    nb = {"cells": [code("ctx = setup(['table1'], 'x')\nshow(table)\n", ["hide-cell"])]}
+    found = present.problems(nb)
+    print(found)
+    assert found == ["cell 0: a table inside a collapsed cell (tags ['hide-cell']): move the "
+                     "table to a cell of its own"]
+    nb = {"cells": [code("ctx = setup(['table1'], 'x')\n", ["hide-cell"]),
+                    code("show(table)\n", ["hide-input"])]}
+    assert present.problems(nb) == []
