@@ -149,18 +149,20 @@ def test_supported_needs_paper_protocol_five_seeds_and_held_out_pairs():
 
 
 def test_chapter_text_states_the_rule_and_budgets_follow_the_parts_own_rows():
-    src = _supported_c2()
-    src.tables[("table1_multiseed", "smoke")] = runs("table1_multiseed", "smoke",
-                                                     seeds(TO, 10, [1.0]))
-    vs = verdicts(src)
+    vs = verdicts(_supported_c2())
     md = claim_markdown(vs, "C2")
     print(md[:600])
     assert "Why this verdict: reproduced: the cells can decide" in md
-    used = budgets_used(vs)
+    # C1a: its own rows at the smoke budget, its readout-only control at the paper's
+    src = FrameResults({
+        ("table1", "smoke"): runs("table1", "smoke", [dict(task=TO, T=10, acc=1.0)]),
+        ("readout_only", "paper"): readout("paper", TO, 10, [0.6] * 5)})
+    used = budgets_used(verdicts(src))
     print(used)
-    # C1a's own rows are smoke only: it is listed under smoke, never under paper
-    paper_line = next(line for line in used.splitlines() if line.startswith("* **paper** ("))
-    assert "C1a" not in paper_line and "C2a" in paper_line
+    paper = [line for line in used.splitlines() if line.startswith("* **paper** (")]
+    smoke = next(line for line in used.splitlines() if line.startswith("* **smoke** ("))
+    assert not any("C1a" in line for line in paper) and "C1a" in smoke
+    assert "* **paper**, for the readout-only control only: C1a" in used
 
 
 # phrases that say the rows cannot decide: a label other than "inconclusive" beside them is a
