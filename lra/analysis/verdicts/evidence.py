@@ -110,7 +110,7 @@ def positive_control(res, task: str, T: int, budget: str | None) -> tuple[bool |
     if not runs:
         return None, f"No BPTT run (the positive control) at {where} at the {budget} budget."
     said = (f"BPTT (the positive control) solves {where} in {solved} of {runs} "
-            f"{'seeds or curricula' if reached else 'seeds'} at the {budget} budget")
+            f"run{'s' if runs != 1 else ''} at the {budget} budget")
     if reached:
         said += f" (its curriculum stopped at T = {max(reached)})"
     return solved > 0, said + "."

@@ -107,10 +107,11 @@ def _c1_longer(res):
     ev.extend(sorted({said for _, said in pos.values()}))
     use = decisive or list(best_by_cell)
     solved = {c[0] for c in use if best_by_cell[c]}
-    where = "; ".join(f"{_task(t)} at T = {T} ({b})" for t, T, b in use)
+    where = "; ".join(f"{_task(t)} at T = {T}, {b} budget" for t, T, b in use)
     if not solved:
         reading = "reproduced"
-        ev.insert(0, f"No run solves temporal order or 3-bit temporal order at T > 10 ({where}).")
+        ev.insert(0, "No run of RNN-LRA-diff solves temporal order or 3-bit temporal order at "
+                     f"T > 10 in the cells that decide: {where}.")
     else:
         reading = "partly" if len(solved) < len(TO_TASKS) else "not reproduced"
         ev.insert(0, "Solved at T > 10: " + ", ".join(_task(t) for t in sorted(solved)) + ".")
