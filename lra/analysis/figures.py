@@ -435,7 +435,8 @@ def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=N
                f"{pad:,} probes scheduled after that hold no measurement and are not shown."
                if pad else "")
     glue_markdown(f"{name}_reading",
-                  f"{describe_gradient_flow(probes)}{stopped} The run: {config}; best validation accuracy "
+                  f"{describe_gradient_flow(probes)}{stopped} The run: {config}; best validation "
+                  f"accuracy "
                   f"{row.best_accuracy * 100:.2f} % after {row.iterations:,} iterations. "
                   f"{provenance}\n\nReproduce this figure's run: `{command}`")
     return probes

@@ -60,7 +60,8 @@ def test_the_flow_figure_reading_says_padding_not_divergence(tmp_path, monkeypat
                 budget="paper", command="t")
     store.append("fig3", "paper", row.to_dict("records"), prov, {row.key[0]: padded()})
     glued = {}
-    monkeypatch.setattr(figures, "glue_figure", lambda name, fig, **kw: glued.__setitem__(name, fig))
+    monkeypatch.setattr(figures, "glue_figure",
+                        lambda name, fig, **kw: glued.__setitem__(name, fig))
     monkeypatch.setattr(figures, "glue_markdown", lambda name, text: glued.__setitem__(name, text))
     got = figures.glue_gradient_flow("f3", "fig3", "paper", store)
     print(glued["f3_reading"])

@@ -107,7 +107,8 @@ def _control_rows(res, task, T, prefer=None) -> tuple[pd.DataFrame, str | None]:
 
 def _decides(pair: Paired | None) -> bool:
     """A paired test decides the label when it paired two or more seeds (on the held-out test
-    set, or on the validation set: the latter leaves the part indicative, :attr:`Paired.missing`)."""
+    set, or on the validation set: the latter leaves the part indicative,
+    :attr:`Paired.missing`)."""
     return pair is not None and pair.tested and len(pair.seeds) >= MIN_PAIRED_SEEDS
 
 
