@@ -7,6 +7,8 @@ breaks a rule — tests/faces/test_presentation.py runs it that way).
   collapsed (``hide-cell``), a cell that only prints a function's source shows its output alone
   (``remove-input``), and a cell that draws a table or figure from stored results shows its
   output with the code behind a toggle (``hide-input``);
+* no table is drawn inside a collapsed cell (``hide-cell``, ``hide-output``, ``remove-*``): a
+  setup cell that also shows a table is split, so the table is seen (``--check`` reports it);
 * cells that check the algorithms (``nbval-check-output``) and cells that define the readable
   versions stay visible: they are the derivation.
 """
@@ -22,6 +24,10 @@ MARKER = re.compile(r"^\s*#\s*NBVAL_([A-Z_]+)\s*$")
 # chapters whose code is the point (the reader edits and runs it): markers only
 HANDS_ON = {"explore.ipynb"}
 HIDDEN = {"hide-cell", "hide-input", "remove-input", "remove-cell"}
+# tags that collapse or drop a cell's output: a table drawn there is one the reader never sees
+# (issue 23: the released-code chapter's "Table I, T = 10, both readings" sat in a setup cell)
+COLLAPSED = {"hide-cell", "hide-output", "remove-output", "remove-cell"}
+SHOWS_TABLE = re.compile(r"(^|[^\w.])(show|display)\(|\.to_markdown\(|\.style\b", re.M)
 
 
 def _source(cell) -> str:
@@ -83,6 +89,10 @@ def problems(nb: dict, hands_on: bool = False) -> list[str]:
         if cell["cell_type"] == "code":
             if any(MARKER.match(l) for l in _source(cell).splitlines()):
                 out.append(f"cell {i}: a # NBVAL_ comment a reader would see")
+            tags = cell.get("metadata", {}).get("tags", [])
+            if COLLAPSED & set(tags) and SHOWS_TABLE.search(_source(cell)):
+                out.append(f"cell {i}: a table inside a collapsed cell (tags {tags}): move the "
+                           "table to a cell of its own")
             want = wanted_tags(cell, hands_on)
             if want != cell.get("metadata", {}).get("tags", []):
                 out.append(f"cell {i}: tags {cell.get('metadata', {}).get('tags', [])} "

@@ -215,6 +215,18 @@ def expected_best_of_chance(n_validation: int, n_configs: int, p: float) -> floa
     return sum(1.0 - cdf[k - 1] ** n_configs for k in range(1, n_validation + 1)) / n_validation
 
 
+def best_of_chance_range(n_validation: int, n_configs: int, p: float,
+                         level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` range of the best validation accuracy over n_configs predictors
+    guessing at chance p on n_validation samples (max of Binomial(n, p)/n, whose distribution
+    function is F(k)^m): where such a grid's best lands in that share of draws."""
+    cdf = _binomial_cdf(n_validation, p)
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    lo = next(k for k in range(n_validation + 1) if cdf[k] ** n_configs >= lo_q)
+    hi = next(k for k in range(n_validation + 1) if cdf[k] ** n_configs >= hi_q)
+    return lo / n_validation, hi / n_validation
+
+
 def simulated_best_of_chance(n_validation: int, n_configs: int, p: float, trials: int = 20_000,
                              seed: int = 0) -> float:
     """Monte Carlo of :func:`expected_best_of_chance` (fixed seed): the check of the formula."""

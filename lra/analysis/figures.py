@@ -408,9 +408,14 @@ def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=N
     Returns the probes, or None when nothing is stored (the figures then say so)."""
     from lra.analysis.report import budget_note, load, provenance_note
     from lra.campaign.store import ResultsStore
+    from lra.analysis.probes import padding, recorded
     store = store or ResultsStore()
     df, used = load(experiment, budget, store)
-    probes = store.probes(experiment, used, df.iloc[0]["key"]) if not df.empty else None
+    stored = store.probes(experiment, used, df.iloc[0]["key"]) if not df.empty else None
+    # probes scheduled after the run stopped are NaN padding, not divergence: drawn, they would
+    # paint a solved run red ("non-finite (diverged)")
+    probes = recorded(stored, df.iloc[0]["iterations"]) if stored else None
+    pad = padding(stored, df.iloc[0]["iterations"]) if stored else 0
     command = campaign_command(experiment, used)
     glue_markdown(f"{name}_budget", budget_note(used))
     if not probes:
@@ -426,8 +431,12 @@ def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=N
     provenance = provenance_note(df)          # runs, device, commit, staleness
     glue_figure(name, plot_gradient_flow(probes))
     glue_figure(f"{name}_grid", plot_gradient_flow_grid(probes), page_width_px=None)
+    stopped = (f" The run stopped at iteration {row.iterations:,} ({row.stop_reason}); the "
+               f"{pad:,} probes scheduled after that hold no measurement and are not shown."
+               if pad else "")
     glue_markdown(f"{name}_reading",
-                  f"{describe_gradient_flow(probes)} The run: {config}; best validation accuracy "
+                  f"{describe_gradient_flow(probes)}{stopped} The run: {config}; best validation "
+                  f"accuracy "
                   f"{row.best_accuracy * 100:.2f} % after {row.iterations:,} iterations. "
                   f"{provenance}\n\nReproduce this figure's run: `{command}`")
     return probes

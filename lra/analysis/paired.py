@@ -235,3 +235,20 @@ def frame(pairs: list[Paired]) -> pd.DataFrame:
             "reading": (p.conclusion() + ("" if p.missing is None else f" ({p.missing})"))
                        if s else p.missing})
     return pd.DataFrame(rows)
+
+
+def pair_cells(rows: pd.DataFrame, pairs, names: dict | None = None) -> list[Paired]:
+    """The paired test of every pair of algorithms (``pairs``: (a, b) values of the ``algorithm``
+    column) at every (task, T) of ``rows`` where both ran, by :func:`pair_methods`: the one
+    paired test of the book (each seed's reported run at its best check; the held-out test set
+    where both sides store it, else the validation set, said so). ``names``: how to print an
+    algorithm. For chapters whose runs hold several methods in one experiment (the reservoir
+    chapter); the verdicts and chapter "RNN-LRA-diff" pair through the same function."""
+    names = names or {}
+    out = []
+    for (task, T), cell in rows.groupby(["task", "T"], sort=True):
+        for a, b in pairs:
+            ra, rb = cell[cell.algorithm == a], cell[cell.algorithm == b]
+            if not ra.empty and not rb.empty:
+                out.append(pair_methods(ra, rb, names.get(a, a), names.get(b, b)))
+    return out

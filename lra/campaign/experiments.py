@@ -202,7 +202,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                                                                  K=(10,)),
                fixed=dict(c0=1.0, c1=1.0, loss="mse"), switches=RELEASED, variant="released",
                probe_every={"smoke": 10, "paper": 100}, notebook="vanishing_gradients"),
-    Experiment("fig3", "Gradient flow with forced normalisation (c1 = 1 always)", "Figure 3",
+    # the variant, not the paper's reading (fig3_dh): its title says the weight gradients are
+    # forced too, so that no page labels it as the Δh-only reading (issue 23)
+    Experiment("fig3", "Gradient flow with Delta h and the weight gradients forced to norm c1 = 1 "
+               "(a variant of Figure 3)", "Figure 3 (variant: weight gradients forced too)",
                "lra_diff", ("random_permutation",), (10,),
                _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)), _grid(alpha=(0.01,), gamma=(1.0,),
                                                                  K=(10,)),

@@ -142,6 +142,16 @@ def cmd_status(args):
     return 0
 
 
+def cmd_verdicts(args) -> int:
+    """Each claim part's verdict, strength and the rule that gave it, computed from results/
+    (lra.analysis.verdicts): what the README points to instead of typing results in."""
+    from lra.analysis import verdicts as V
+    for v in V.verdicts():
+        why = f" ({v.why_line})" if v.why_line else ""
+        print(f"{v.part}: {v.verdict}; {v.strength}{why}\n  rule: {v.rule}\n  {v.headline}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="lra", description="Rerun the LRA-RNN reproduction's experiments.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -199,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("bundles", nargs="+", metavar="BUNDLE")
     s = sub.add_parser("status", help="done / missing rows per experiment and budget")
     s.add_argument("--budget", default=None)
+    sub.add_parser("verdicts", help="each claim part's verdict, strength and rule, from results/")
     return p
 
 
@@ -208,7 +219,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         fn = {"list": cmd_list, "run": cmd_run,
               "campaign": lambda a: cmd_campaign(a, entry=main),
-              "ingest": cmd_ingest, "status": cmd_status}[args.command]
+              "ingest": cmd_ingest, "status": cmd_status, "verdicts": cmd_verdicts}[args.command]
         code = fn(args) or 0
         sys.stdout.flush()
         return code

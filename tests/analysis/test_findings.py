@@ -163,3 +163,28 @@ def test_readout_control_uses_the_paired_test_when_predictions_are_stored(tmp_pa
     assert "does as well" in f.headline
     assert "No paired multi-seed test on Random permutation (the rows store no per-sample " \
            "predictions)" in f.text
+
+
+def test_findings_conclusions_are_computed_not_fixed(tmp_path):
+    """Issue 23: no finding states a conclusion its function did not compute. The chance reading
+    of the paper's ~51 % follows the range computed for its grid; the 3-bit finding says
+    "not reliably" only when some seed fails; the flow finding says "does not restore" only when
+    the update stops above layer 1."""
+    print("checks: chance reading flips with the range; 3-bit wording; flow wording")
+    inside = findings.chance_reading(10_000, 15, 0.5)
+    assert inside.startswith("All 9 of the paper's random-permutation cells")
+    assert "consistent with a grid that learnt nothing" in inside
+    # a validation set of 100,000 samples narrows the range below the paper's cells
+    outside = findings.chance_reading(100_000, 15, 0.5)
+    print(outside)
+    assert "lie outside" in outside and "consistent with" not in outside
+    store = ResultsStore(tmp_path)
+    store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", [
+        ("temporal_order_3bit", 10, s, 1.0, True) for s in range(3)]), PROV)
+    f = findings.three_bit_seeds(store)
+    assert "3 of 3 seeds" in f.text and "every seed" in f.text and "not reliably" not in f.text
+    probes = {"fig4-0": [{"dW_hh_norm": [1] * 10} for _ in range(3)]}
+    store.append("fig4", "paper", rows("fig4", "paper", [
+        ("random_permutation", 10, 0, 0.99, False, {"lam": 0.1})]), PROV, probes)
+    f = findings.regularised_flow(store)
+    assert "restores the flow" in f.text and "does not restore" not in f.text

@@ -175,3 +175,15 @@ def test_campaign_says_how_many_threads_and_complete_only_when_rows_exist(tmp_pa
     m = re.search(r"using (\d+) CPU thread\(s\) \((\d+) physical core\(s\), load \d+\)", err)
     assert m and 1 <= int(m.group(1)) <= min(4, int(m.group(2))), err
     assert "complete; 0 population(s) run" in out, out
+
+
+def test_verdicts_prints_each_part_with_its_rule(capsys):
+    """`lra verdicts` (what the README points to): every claim part, its verdict and the rule that
+    gave it, computed from results/."""
+    from lra.analysis import verdicts as V
+    assert main(["verdicts"]) == 0
+    out = capsys.readouterr().out
+    print(out[:800])
+    parts = [v.part for v in V.verdicts()]
+    assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")] == parts
+    assert out.count("\n  rule: ") == len(parts)

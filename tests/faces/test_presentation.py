@@ -2,6 +2,7 @@
 marker, boilerplate hidden behind tags), and the rules catch a chapter that breaks them."""
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,3 +43,30 @@ def test_rules_catch_and_fix_a_chapter():
                     ["hide-input"], ["remove-input"]]
     assert "NBVAL" not in "".join(nb["cells"][0]["source"])
     assert not present.present(nb)                    # idempotent
+
+
+def test_a_table_inside_a_collapsed_cell_is_caught():
+    """Issue 23: a setup cell (collapsed, hide-cell) that also draws a table hides the table;
+    the rules report it, and the same table in a hide-input cell passes."""
+    nb = {"cells": [code("ctx = setup(['table1'], 'x')\nshow(table)\n", ["hide-cell"])]}
+    found = present.problems(nb)
+    print(found)
+    assert found == ["cell 0: a table inside a collapsed cell (tags ['hide-cell']): move the "
+                     "table to a cell of its own"]
+    nb = {"cells": [code("ctx = setup(['table1'], 'x')\n", ["hide-cell"]),
+                    code("show(table)\n", ["hide-input"])]}
+    assert present.problems(nb) == []
+
+
+def test_every_page_pairs_with_one_function():
+    """Issue 23: the paired test of two methods has one rule on every page (lra.analysis.paired:
+    each seed's reported run at its best check): no chapter pairs final networks with the older
+    helpers, and the reservoir chapter no longer says runs store no per-sample predictions."""
+    other = re.compile(r"paired_table\(|correctness_by_cell\(|mcnemar\(")
+    bad = [p.name for p in sorted((ROOT / "book").glob("*.ipynb"))
+           if any(c["cell_type"] == "code" and other.search("".join(c["source"]))
+                  for c in json.loads(p.read_text())["cells"])]
+    text = (ROOT / "book" / "reservoir.ipynb").read_text()
+    print("chapters pairing another way:", bad)
+    assert not bad and "pair_cells(" in text
+    assert "which the ordinary campaign does not store" not in text

@@ -8,9 +8,13 @@ its paired test), :mod:`.evidence` (the results sources) and :mod:`.vocabulary` 
 record and its strength); above them :mod:`.overview` (all claims in order, the chapter's tables).
 Every name below is re-exported so that ``from lra.analysis import verdicts as V; V.<name>`` works.
 """
-from lra.analysis.verdicts.vocabulary import (CLAIMS, MIN_SEEDS, NAMES, NOT_SHOWN, STRENGTHS, TOL,
-                                              VERDICTS, Verdict, tolerance_text)
-from lra.analysis.verdicts.evidence import BUDGET_ORDER, FrameResults, StoredResults, as_source
+from lra.analysis.verdicts.vocabulary import (CLAIMS, CONTROL_NOT_BEATEN, IDENTICAL, INCONCLUSIVE,
+                                              MIN_SEEDS, NAMES, NOT_REPRODUCED, NOT_SHOWN,
+                                              NOT_TESTED, PARTLY, POSITIVE_FAILS, REPRODUCED,
+                                              RULES, STRENGTHS, TOL, VERDICTS, Verdict, decide,
+                                              tolerance_text)
+from lra.analysis.verdicts.evidence import (BUDGET_ORDER, FrameResults, StoredResults, as_source,
+                                            positive_control)
 from lra.analysis.verdicts.readout_control import (CONTROL_NAME, CONTROL_SOURCES, NO_CONTROL,
                                                    RESEEDED_RULE, control_pair, control_pairs)
 from lra.analysis.verdicts.lengths import RP10, TO_TASKS, c1, c2
@@ -21,9 +25,10 @@ from lra.analysis.verdicts.regularisation import c8, c9, c10
 from lra.analysis.verdicts.overview import (CHECKS, all_verdicts, budgets_used, claim_markdown,
                                             summary, verdict_table, verdicts)
 
-__all__ = ["CLAIMS", "MIN_SEEDS", "NAMES", "NOT_SHOWN", "STRENGTHS", "TOL", "VERDICTS", "Verdict",
-           "tolerance_text",
-           "BUDGET_ORDER", "FrameResults", "StoredResults", "as_source",
+__all__ = ["CLAIMS", "CONTROL_NOT_BEATEN", "IDENTICAL", "INCONCLUSIVE", "MIN_SEEDS", "NAMES",
+           "NOT_REPRODUCED", "NOT_SHOWN", "NOT_TESTED", "PARTLY", "POSITIVE_FAILS", "REPRODUCED",
+           "RULES", "STRENGTHS", "TOL", "VERDICTS", "Verdict", "decide", "tolerance_text",
+           "BUDGET_ORDER", "FrameResults", "StoredResults", "as_source", "positive_control",
            "CONTROL_NAME", "CONTROL_SOURCES", "NO_CONTROL", "RESEEDED_RULE", "control_pair",
            "control_pairs", "RP10", "TO_TASKS", "c1", "c2", "ROMAN", "c3", "c4", "c5",
            "FIG3_READINGS", "FIG3_WHAT", "ORDERS_TOL", "PAPER_ORDERS", "PAPER_STEPS", "c6", "c7",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from lra.analysis.labels import TASK_LABELS
 from lra.campaign.store import ResultsStore, solved_flags
 
 BUDGET_ORDER = ("paper", "smoke")   # the paper's budget where stored, else smoke
@@ -76,3 +77,40 @@ def _common(res, experiments: list[str]) -> str | None:
         if all(not res.rows(e, b).empty for e in experiments):
             return b
     return None
+
+
+# ------------------------------------------------------------------------------ positive control
+# BPTT, the positive control of a part about failing at a length (lra.analysis.verdicts.vocabulary
+# .decide): its curriculum (Table V) and the reservoir chapter's BPTT runs.
+POSITIVE_SOURCES = ("table5_bptt", "reservoir")
+
+
+def positive_control(res, task: str, T: int, budget: str | None) -> tuple[bool | None, str]:
+    """Whether BPTT solves (task, T) at ``budget`` in some stored run (None: no BPTT run of that
+    cell at that budget), and the sentence that says so. A BPTT curriculum that stopped before T
+    counts as failing at T (its last stage was not solved)."""
+    runs, solved, reached = 0, 0, []
+    for e in POSITIVE_SOURCES:
+        d = res.rows(e, budget) if budget else pd.DataFrame()
+        if d.empty:
+            continue
+        d = d[(d.task == task) & (d.algorithm == "bptt")] if "algorithm" in d else d[
+            d.task == task]
+        if d.empty:
+            continue
+        at = d[d["T"] == T]
+        if e == "table5_bptt" and at.empty and d["T"].max() < T:
+            reached.append(int(d["T"].max()))       # the curriculum never got to T
+            runs += 1
+            continue
+        runs += at["seed"].nunique()
+        solved += int(at.groupby("seed").solved.any().sum()) if not at.empty else 0
+    label = TASK_LABELS.get(task, task)
+    where = f"{label[0].lower() + label[1:]} at T = {T}"
+    if not runs:
+        return None, f"No BPTT run (the positive control) at {where} at the {budget} budget."
+    said = (f"BPTT (the positive control) solves {where} in {solved} of {runs} "
+            f"run{'s' if runs != 1 else ''} at the {budget} budget")
+    if reached:
+        said += f" (its curriculum stopped at T = {max(reached)})"
+    return solved > 0, said + "."

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from lra.analysis.paired import pair_methods
+from lra.analysis.probes import recorded
 from lra.analysis.verdicts.evidence import _common, _load
 from lra.analysis.verdicts.readout_control import NO_CONTROL, _controls
 from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _not_tested,
@@ -25,7 +26,8 @@ def _probe_array(res, experiment, budget, quantity):
     if df.empty:
         return None, None
     row = df.iloc[0]
-    p = res.probes(experiment, budget, row["key"])
+    # only the probes taken while the run trained: later slots are NaN padding (lra.analysis.probes)
+    p = recorded(res.probes(experiment, budget, row["key"]), row["iterations"])
     if not p:
         return None, row
     return np.array([q[quantity] for q in p], dtype=float), row
@@ -46,10 +48,11 @@ def _flow(res, experiment, budget):
 
 def _flow_text(name, budget, f):
     txt = (f"{name} ({budget} budget, {int(f['row']['iterations']):,} iterations): W_hh's "
-           f"gradient is non-zero at layer 1 in {f['at1']} of {f['n']} probes; the lowest layer "
+           f"gradient is non-zero at layer 1 in {f['at1']} of the {f['n']} probes taken while it "
+           f"trained; the lowest layer "
            f"it reaches is {f['lowest']:g} (median over probes)")
     if f["finite"] < f["n"]:
-        txt += f"; {f['n'] - f['finite']} probes are not finite"
+        txt += f"; {f['n'] - f['finite']} probes are not finite (the run diverged there)"
     return txt + "."
 
 
@@ -186,7 +189,7 @@ def c7(res) -> list[Verdict]:
     if vs_plain.missing is None:           # a paired multi-seed test decides the direction
         better = vs_plain.a_better_everywhere
     vb = "not reproduced" if better else "reproduced"
-    control, cb = _controls(res, [("random_permutation", 10, s3, a3)],
+    control = _controls(res, [("random_permutation", 10, s3, a3)],
                             own=[(f"Figure 3's runs, {FIG3_WHAT[reading]}", f3)],
                             reseeded=False) if better else NO_CONTROL
-    return [a, _record("C7b", tests_b, vb, ev, [b] + cb, seeds, 1, 1, stale, control, unpaired)]
+    return [a, _record("C7b", tests_b, vb, ev, [b], seeds, 1, 1, stale, control, unpaired)]

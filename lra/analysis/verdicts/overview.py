@@ -37,17 +37,25 @@ def summary(results=None) -> list[dict]:
 
 
 def budgets_used(vs: list[Verdict]) -> str:
-    """Which budget each verdict rests on, with what the budget is (markdown)."""
-    by = {}
+    """Which budget each verdict's own rows were run at, with what the budget is (markdown). A
+    part listed under a budget has rows of the claim's own comparison there; a budget reached only
+    through its readout-only or positive control is named as such, so that a part whose own rows
+    are smoke-only is never listed under "paper"."""
+    own, ctl = {}, {}
     for v in vs:
-        for b in v.budgets:
-            by.setdefault(b, []).append(v.part)
-    if not by:
+        for b in v.own_budgets:
+            own.setdefault(b, []).append(v.part)
+        for b in set(v.budgets) - set(v.own_budgets):
+            ctl.setdefault(b, []).append(v.part)
+    if not own:
         return "Budgets used: none (no stored results)."
+    key = lambda kv: (kv[0] != "paper", kv[0])          # noqa: E731
     lines = [f"* **{b}** ({BUDGETS[b].description if b in BUDGETS else b}): "
-             f"{', '.join(parts)}" for b, parts in
-             sorted(by.items(), key=lambda kv: (kv[0] != "paper", kv[0]))]
-    return "Budgets used, and the verdicts that rest on each:\n\n" + "\n".join(lines)
+             f"{', '.join(parts)}" for b, parts in sorted(own.items(), key=key)]
+    lines += [f"* **{b}**, for the readout-only control only: {', '.join(parts)}"
+              for b, parts in sorted(ctl.items(), key=key)]
+    return ("Budgets used: the verdicts whose own runs were run at each (a part may use "
+            "several):\n\n" + "\n".join(lines))
 
 
 # ------------------------------------------------------------------------------ display
@@ -55,15 +63,18 @@ def verdict_table(vs: list[Verdict]) -> pd.DataFrame:
     """The reader-facing table: claim part | evidence (one line) | verdict | strength."""
     return pd.DataFrame([{"Claim": f"{v.part}: {v.tests}",
                           "Evidence": " ".join(x for x in (v.headline, v.control_summary) if x),
-                          "Verdict": v.verdict, "Strength": v.strength} for v in vs])
+                          "Verdict": v.verdict, "Why this verdict": v.rule,
+                          "Strength": v.strength + (f" ({v.why_line})" if v.why_line else "")}
+                         for v in vs])
 
 
 def claim_markdown(vs: list[Verdict], claim: str) -> str:
     """One claim's section: the paper's words, then each part's verdict, evidence and control."""
     out = [f"> {CLAIMS[claim]}", ""]
     for v in (v for v in vs if v.claim == claim):
-        why = f" ({'; '.join(v.why_indicative)})" if v.why_indicative else ""
-        out += [f"**{v.part}: {v.tests}** — *{v.verdict}*, {v.strength}{why}.", ""]
+        why = f" ({v.why_line})" if v.why_line else ""
+        out += [f"**{v.part}: {v.tests}** — *{v.verdict}*, {v.strength}{why}.", "",
+                f"Why this verdict: {v.rule}.", ""]
         out += [f"* {e}" for e in v.evidence]
         if v.controls:
             out += ["", "Readout-only control:", ""] + [f"* {c}" for c in v.controls]

@@ -20,7 +20,7 @@ import pandas as pd
 
 from lra.analysis.controls import readout_summary
 from lra.analysis.paired import MIN_PAIRED_SEEDS, Paired, pair_methods
-from lra.analysis.verdicts.evidence import BUDGET_ORDER, _load, as_source
+from lra.analysis.verdicts.evidence import BUDGET_ORDER, as_source
 from lra.analysis.verdicts.vocabulary import NAMES, NOT_SHOWN, TOL, _pct, _pts, _task
 
 # The learning rule's side of the paired control test, for verdicts on unmodified RNN-LRA-diff:
@@ -93,16 +93,38 @@ def control_pairs(results=None) -> list[Paired]:
     return [p for p in pairs if p is not None]
 
 
+def _control_rows(res, task, T, prefer=None) -> tuple[pd.DataFrame, str | None]:
+    """The readout-only control's rows at (task, T) and their budget: from the first of
+    :data:`CONTROL_SOURCES` that has the cell, at ``prefer`` (the budget of the paired runs) where
+    it has rows there, else the paper's budget, else smoke."""
+    for b in ([prefer] if prefer else []) + [b for b in BUDGET_ORDER if b != prefer]:
+        for e in CONTROL_SOURCES:
+            d = _cell_rows(res.rows(e, b), task, T, "readout_only")
+            if not d.empty:
+                return d, b
+    return pd.DataFrame(), None
+
+
+def _decides(pair: Paired | None) -> bool:
+    """A paired test decides the label when it paired two or more seeds (on the held-out test
+    set, or on the validation set: the latter leaves the part indicative,
+    :attr:`Paired.missing`)."""
+    return pair is not None and pair.tested and len(pair.seeds) >= MIN_PAIRED_SEEDS
+
+
 def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
     """Sentences comparing the learning rule at (task, T) with the readout-only control:
     (text, whether the rule is shown to matter — None: no control there —, budgets, and
-    (cell, why the comparison has no paired multi-seed test) or None).
+    (cell, why the comparison has no paired multi-seed test on held-out data) or None).
 
-    With stored per-sample predictions the paired test decides (:func:`control_pair`): the rule
-    beats the control only if every paired seed favours it at p < 0.05 (exact McNemar).
-    Without them, the threshold reading: the rule's best result (``solved``, ``acc`` in %) vs the
-    control's best seed within :data:`TOL` points — and the part is indicative."""
-    df, b = _load(res, "readout_only")
+    Where a paired test pairs two or more seeds it decides (:func:`control_pair`): the rule
+    beats the control only if every paired seed favours it at p < 0.05 (exact McNemar); on the
+    validation set rather than the held-out test set it still decides, and the part is
+    indicative. Otherwise, the threshold reading: the rule's best result (``solved``, ``acc`` in
+    %) vs the control's best seed within :data:`TOL` points — and the part is indicative."""
+    pair = control_pair(res, task, T, own, reseeded)
+    prefer = pair.budget.split(" and ")[-1] if pair is not None else None
+    df, b = _control_rows(res, task, T, prefer)
     s = readout_summary(df) if not df.empty else pd.DataFrame()
     r = s[(s.task == task) & (s["T"] == T)] if not s.empty else s
     where = f"{_task(task)} at T = {T}"
@@ -115,16 +137,16 @@ def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
     spread = (f"best accuracy {_pct(r.readout_mean)} on average, {r.readout_min:.2f}–"
               f"{r.readout_max:.2f} % over {n} seeds, solved in {k} of {n} seeds; {b} budget")
     head = f"Readout-only control, {where} (recurrent weights frozen; {spread})"
-    pair = control_pair(res, task, T, own, reseeded)
-    if pair is not None and pair.missing is None:          # a paired multi-seed test decides
+    if _decides(pair):                                     # a paired multi-seed test decides
         m = pair.stats["seeds"]
         if pair.a_better_everywhere:
             said = f"The learning rule beats the control in {m} of {m} paired seeds."
         else:
             said = (f"The learning rule beats the control in {pair.stats['a_better']} of {m} "
                     f"paired seeds, not in every one, so {NOT_SHOWN}.")
+        why = None if pair.missing is None else (where, pair.reason)
         return (f"{head}. {pair.sentence()} {said}", pair.a_better_everywhere,
-                [b] + pair.budget.split(" and "), None)
+                [b] + pair.budget.split(" and "), why)
     # no paired multi-seed test: the threshold reading, and why there is no paired test
     if pair is None:
         reason = "no run of the learning rule shares a budget and a seed with the control here"
@@ -146,9 +168,9 @@ def _control_cell(res, task, T, solved, acc, own=(), reseeded=True):
             f"{acc - r.readout_max:.2f} points. {unpaired}"), True, budgets, why
 
 
-def _controls(res, cells, own=(), reseeded=True) -> tuple[tuple, list]:
+def _controls(res, cells, own=(), reseeded=True) -> tuple:
     """The control for several (task, T, solved, accuracy) cells: (sentences, whether the rule
-    is shown to matter per cell, why each comparison lacks a paired test) and the budgets used.
+    is shown to matter per cell, why each comparison lacks a paired test, the budgets used).
     ``own``, ``reseeded``: which runs represent the learning rule (:func:`control_pair`)."""
     texts, flags, lacking, budgets = [], [], {}, []
     for task, T, solved, acc in cells:
@@ -160,7 +182,7 @@ def _controls(res, cells, own=(), reseeded=True) -> tuple[tuple, list]:
             lacking.setdefault(w[1], []).append(w[0])
     whys = [f"no paired multi-seed test against the readout-only control on {', '.join(where)} "
             f"({reason})" for reason, where in lacking.items()]
-    return (texts, flags, whys), budgets
+    return texts, flags, whys, budgets
 
 
-NO_CONTROL = (([], [], []), [])
+NO_CONTROL = ([], [], [], [])

@@ -10,10 +10,11 @@ import pandas as pd
 from lra.analysis.paired import pair_methods
 from lra.analysis.report import best_per_cell, curriculum_max_T, published
 from lra.campaign.experiments import EXPERIMENTS
-from lra.analysis.verdicts.evidence import _common, _load
+from lra.analysis.verdicts.evidence import _common, _load, positive_control
 from lra.analysis.verdicts.gradients import _flow, _flow_text
 from lra.analysis.verdicts.readout_control import NO_CONTROL, _controls
-from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _not_tested,
+from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _identical,
+                                              _not_tested,
                                               _pct, _per_config, _pts, _record, _res, _runs,
                                               _seeds, _set, _stale, _task)
 
@@ -81,22 +82,18 @@ def _c8_length(res, part, task):
     if not cr["complete"]:
         ev.append(f"The regularised curriculum stopped at T = {cr['last_T']} while still solving.")
     budgets = [b]
-    # the baselines at the same budget: if they fall short of their quoted lengths too, the
-    # budget, not the learning rule, limits the length
-    short = []
-    for exp, method in (("table5_bptt", "bptt"), ("table5_tptt", "tptt")):
-        d = res.rows(exp, b)
-        c = curriculum_max_T(d).get(task) if not d.empty else None
-        if c is None:
-            continue
-        quoted = _paper_max_T(task, method)
-        short.append((method.upper(), c["max_T"], quoted))
-    if short:
-        txt = "; ".join(f"{m} {_T(t)} (quoted by the paper: T = {q})" for m, t, q in short)
-        fail = [s for s in short if (s[1] or 0) < (s[2] or 0)]
-        ev.append(f"Baselines at the {b} budget: {txt}."
-                  + (" The baselines fall short of their published lengths too: this budget "
-                     "cannot separate the learning rules." if len(fail) == len(short) else ""))
+    # the positive control at the length the claim is about: where BPTT does not reach it at
+    # this budget either, the budget, not the learning rule, limits the length
+    target = paper_reg if paper_reg is not None else 10
+    positive, said = positive_control(res, task, target, b)
+    ev.append(said + (" This budget cannot separate the learning rules at that length."
+                      if positive is False else ""))
+    tptt = res.rows("table5_tptt", b)
+    c = curriculum_max_T(tptt).get(task) if not tptt.empty else None
+    if c is not None:
+        ev.append(f"TPTT's curriculum at the {b} budget: longest solved {_T(c['max_T'])} (quoted "
+                  f"by the paper: T = {_paper_max_T(task, 'tptt')}).")
+    no_pos = [] if positive is not None else [f"no positive control (BPTT) at T = {target}"]
     # Figure 4 at the paper's budget is one regularised configuration at T = 10
     f4, b4 = _load(res, "fig4", "paper")
     if not f4.empty and task in set(f4.task):
@@ -111,13 +108,14 @@ def _c8_length(res, part, task):
         budgets.append(b4)
     Tc = mr if mr is not None else 10
     rr = reg[(reg.task == task) & (reg["T"] == Tc)]
-    control, cb = _controls(res, [(task, Tc, bool(rr.solved.any()),
+    control = _controls(res, [(task, Tc, bool(rr.solved.any()),
                                    rr.best_accuracy.max() * 100)],
                             own=[(NAMES["table5_lra_reg"], reg)], reseeded=False) \
         if len(rr) else NO_CONTROL
     stale = _stale(plain, _current()) + _stale(reg, _current())
-    return _record(part, tests, v, ev, budgets + cb, min(_seeds(plain), _seeds(reg)), 1, 1,
-                   stale, control)
+    return _record(part, tests, v, ev, budgets, min(_seeds(plain), _seeds(reg)), 1, 1,
+                   stale, control, no_pos,
+                   positive=positive if v != "reproduced" else None)   # a failure only
 
 
 # ------------------------------------------------------------------------------ C9
@@ -142,34 +140,38 @@ def c9(res) -> list[Verdict]:
             decided += 1
             if all(p.a_better_everywhere for p in pairs):
                 agree.append(task)
-            elif not any(p.a_better_everywhere or p.b_better_everywhere for p in pairs):
-                cannot.append(task)
+            # neither better in every seed: the paired test had the power to tell and did not
+            # show the claim, which counts against it (not as undecided)
         elif (s.solved.all()) or np.all(np.abs(rest - lo) < TOL):
             cannot.append(task)
         elif np.all(lo > rest) and np.all((lo - rest) >= TOL):
             agree.append(task)
         per.append(f"{_task(task)} (T = {int(d['T'].iloc[0])}): " + ", ".join(
             f"λ = {l:g} {_res(sv, a * 100)}" for l, sv, a in zip(s.index, s.solved, s.acc)))
-    n = len(per)
-    verdict = "reproduced" if len(agree) == n else ("partly" if agree else "not reproduced")
+    # tasks whose values of λ the cells cannot tell apart do not count either way; with none
+    # left, the part is inconclusive (decide: identical)
+    n = len(per) - len(cannot)
+    verdict = "reproduced" if n and len(agree) == n else ("partly" if agree else "not reproduced")
     by = (f"by {TOL:g} {_pts(TOL)} or more" if not decided else
           f"better than every other λ in every paired seed at p < 0.05, or, without a paired "
           f"test, by {TOL:g} {_pts(TOL)} or more")
-    ev = [f"The smallest λ is best ({by}) in {len(agree)} of {n} tasks "
+    ev = [f"The smallest λ is best ({by}) in {len(agree)} of the {n} tasks whose cells tell the "
+          f"values of λ apart "
           f"({NAMES['fig5']}, {_runs(df, b)})."] + [p + "." for p in per] + paired
     if lacking:
         ev.append(f"No paired multi-seed test in {_count(len(lacking), 'comparison')} of the "
                   "smallest λ with another: " + "; ".join(sorted(set(lacking))) + ".")
     if cannot:
-        ev.append("Cannot separate the values of λ (differences below the tolerance, all "
-                  "solved, or no paired seed significant): " + ", ".join(_task(t) for t in cannot)
-                  + ".")
+        ev.append("Not counted, the values of λ giving the same result there (differences below "
+                  "the tolerance, or all solved): "
+                  + ", ".join(_task(t) for t in cannot) + "."
+                  + (" These cells cannot separate the values of λ." if not n else ""))
     unpaired = [f"no paired multi-seed test in {_count(len(lacking), 'comparison')} of λ values "
                 f"({'; '.join(sorted(set(lacking)))})"] if lacking else []
     g = EXPERIMENTS["fig5"]
     needed = len(g.tasks) * len(g.grid["lam"])
     return [_record("C9", tests, verdict, ev, [b], _seeds(df), df.groupby(["task", "lam"]).ngroups,
-                    needed, _stale(df, _current()), unpaired=unpaired)]
+                    needed, _stale(df, _current()), unpaired=unpaired, identical=not n)]
 
 
 # ------------------------------------------------------------------------------ C10
@@ -195,6 +197,8 @@ def _c10_ours(res):
         return _not_tested("C10a", tests, f"Table I runs with K > 1 at the {b} budget in the "
                                           "cells of the K = 1 grid")
     same = [_agree(r.solved_k1, r.accuracy_k1, r.solved_k, r.accuracy_k) for r in m.itertuples()]
+    identical = all(_identical((r.solved_k1, r.solved_k), (r.accuracy_k1, r.accuracy_k))
+                    for r in m.itertuples())
     n, k = len(m), sum(same)
     verdict = "reproduced" if k == n else ("partly" if k else "not reproduced")
     ev = [f"K = 1 (γ ∈ {_set(k1.gamma)}) agrees with K ∈ {_set(t1.K)} (Table I) in {k} of {n} "
@@ -202,13 +206,17 @@ def _c10_ours(res):
     ev.append("Cells: " + "; ".join(
         f"{_task(r.task)} T = {r.T}: {_res(r.solved_k1, r.accuracy_k1)} vs "
         f"{_res(r.solved_k, r.accuracy_k)}" for r in m.itertuples()) + ".")
+    if identical:
+        ev.append("K = 1 gives the identical result to K > 1 in every cell: these cells cannot "
+                  "separate them.")
     ev.extend(_gamma_note(k1))
-    control, cb = _controls(res, [(r.task, r.T, r.solved_k1, r.accuracy_k1)
+    control = _controls(res, [(r.task, r.T, r.solved_k1, r.accuracy_k1)
                                   for r in m.itertuples()],
                             own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
     stale = _stale(k1, _current()) + _stale(t1, _current())
     needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
-    return _record("C10a", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed, stale, control)
+    return _record("C10a", tests, verdict, ev, [b], _seeds(k1), n, needed, stale, control,
+                   identical=identical)
 
 
 def _gamma_note(k1):
@@ -247,8 +255,8 @@ def _c10_paper(res):
     ev.append("Cells: " + "; ".join(
         f"{_task(r.task)} T = {r.T}: {_res(r.solved_x, r.accuracy)} vs paper "
         f"{'solved' if r.solved_y else _pct(r.acc)}" for r in m.itertuples()) + ".")
-    control, cb = _controls(res, [(r.task, r.T, r.solved_x, r.accuracy) for r in m.itertuples()],
+    control = _controls(res, [(r.task, r.T, r.solved_x, r.accuracy) for r in m.itertuples()],
                             own=[(NAMES["conjecture_k1"], k1)], reseeded=False)
     needed = len(EXPERIMENTS["conjecture_k1"].tasks) * len(EXPERIMENTS["conjecture_k1"].lengths)
-    return _record("C10b", tests, verdict, ev, [b] + cb, _seeds(k1), n, needed,
+    return _record("C10b", tests, verdict, ev, [b], _seeds(k1), n, needed,
                    _stale(k1, _current()), control)

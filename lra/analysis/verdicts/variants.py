@@ -9,7 +9,8 @@ from lra.analysis.report import best_per_cell, published
 from lra.campaign.experiments import EXPERIMENTS
 from lra.analysis.verdicts.evidence import _common, _load
 from lra.analysis.verdicts.readout_control import _controls
-from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _not_tested,
+from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _identical,
+                                              _not_tested,
                                               _pct, _per_config, _pts, _record, _res, _runs,
                                               _seeds, _set, _stale, _task)
 
@@ -41,13 +42,14 @@ def c3(res) -> list[Verdict]:
             f" (the stored {b}-budget rows have K ∈ {_set(df.K)} only)" if not df.empty else "")
         return [_not_tested("C3", tests, what)]
     cells = best_per_cell(df, ["task", "T", "K"])
-    rows, marginal = [], 0
+    rows, marginal, identical = [], 0, True
     for (task, T), g in cells.groupby(["task", "T"]):
         if g.K.nunique() < 2:
             continue
         same = g.solved.nunique() == 1 and (g.solved.all() or g.accuracy.max() - g.accuracy.min()
                                            < TOL)
         marginal += same
+        identical &= _identical(g.solved, g.accuracy)
         rows.append(f"{_task(task)} T = {T}: " + ", ".join(
             f"K = {k:g} {_res(s, a)}" for k, s, a in zip(g.K, g.solved, g.accuracy)))
     n = len(rows)
@@ -55,14 +57,16 @@ def c3(res) -> list[Verdict]:
     ev = [f"In {marginal} of {n} (task, T) cells the best result varies by less than {TOL:g} {_pts(TOL)} "
           f"across K ∈ {_set(df.K)} ({_runs(df, b)})."] + [r + "." for r in rows]
     solved_all = cells.groupby(["task", "T"]).solved.all()
-    if marginal == n and solved_all.all():
-        ev.append("Every cell is solved for every K: these cells cannot separate the values of K.")
+    if n and identical:
+        ev.append("Every value of K gives the identical result in every cell"
+                  + (" (every cell solved)" if solved_all.all() else "")
+                  + ": these cells cannot separate the values of K.")
     ctl = cells.groupby(["task", "T"]).agg(solved=("solved", "any"), acc=("accuracy", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in ctl.iterrows()],
+    control = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in ctl.iterrows()],
                             own=[(NAMES["table1"], df)])
-    return [_record("C3", tests, verdict, ev, [b] + cb, _seeds(df), n,
+    return [_record("C3", tests, verdict, ev, [b], _seeds(df), n,
                     published("table1").groupby(["task", "T"]).ngroups,
-                    _stale(df, _current()), control)]
+                    _stale(df, _current()), control, identical=bool(n) and identical)]
 
 
 # ------------------------------------------------------------------------------ C4, C5
@@ -82,8 +86,9 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
         return _not_tested(part, tests, f"cells run in both the {NAMES[base]} and the "
                                         f"{NAMES[other]}")
     ceiling, below, spread_cells, differ, listing = 0, [], [], 0, []
-    pairs, not_shown = [], 0
+    pairs, not_shown, identical = [], 0, True
     for r in m.itertuples():
+        identical &= _identical((r.solved_a, r.solved_b), (r.accuracy_a, r.accuracy_b))
         diff = abs(r.accuracy_a - r.accuracy_b)
         listing.append(f"{_task(r.task)} T = {r.T}, K = {r.K:g}: {_res(r.solved_a, r.accuracy_a)} "
                        f"vs {_res(r.solved_b, r.accuracy_b)}")
@@ -151,8 +156,9 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
             why.append(f"in {_count(not_shown, 'cell')} neither variant is better in every "
                        "paired seed at p < 0.05")
         ev.append("Why: " + "; ".join(why) + ".")
-        if differ == 0:
-            ev[0] = ev[0][:-1] + "; the available cells cannot separate the two variants."
+    if identical:
+        ev[0] = ev[0][:-1] + ("; the two variants give identical results in every cell, so these "
+                              "cells cannot separate them.")
     # the paper's own table, for what the claim rests on
     pub = published(pub_table)
     pa = pub[pub[pub_col] == pub_values[0]].merge(pub[pub[pub_col] == pub_values[1]],
@@ -164,11 +170,11 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
                   f"of {len(pa)} cells differ by {TOL:g} {_pts(TOL)} or more between the variants "
                   f"(at T ∈ {_set(pa[pdiff]['T'])}).")
     cells = m.groupby(["task", "T"]).agg(solved=("solved_a", "any"), acc=("accuracy_a", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in cells.iterrows()],
+    control = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in cells.iterrows()],
                             own=[(NAMES[base], A)])
     stale = _stale(A, _current()) + _stale(B, _current())
-    return _record(part, tests, verdict, ev, [b] + cb, min(_seeds(A), _seeds(B)), n, len(pa),
-                   stale, control, unpaired)
+    return _record(part, tests, verdict, ev, [b], min(_seeds(A), _seeds(B)), n, len(pa),
+                   stale, control, unpaired, identical=identical)
 
 
 def c4(res) -> list[Verdict]:
@@ -189,12 +195,13 @@ def _c5_table4(res):
     df, b = _load(res, "table4")
     if df.empty:
         return _not_tested("C5b", tests, "Table IV")
-    per, same = [], 0
+    per, same, identical = [], 0, True
     for (task, T, K), g in df.groupby(["task", "T", "K"]):
         s = g.groupby(["c0", "c1"]).agg(acc=("best_accuracy", "max"), solved=("solved", "any"))
         acc = s.acc * 100
         ok = s.solved.nunique() == 1 and (s.solved.all() or acc.max() - acc.min() < TOL)
         same += ok
+        identical &= len(s) > 1 and _identical(s.solved, acc)
         per.append(f"K = {K:g}: {len(s)} (c0, c1) settings from c0 ∈ {_set(g.c0)}, c1 ∈ "
                    f"{_set(g.c1)}, best accuracies {acc.min():.2f}–{acc.max():.2f} %, "
                    f"{int(s.solved.sum())} solved")
@@ -202,17 +209,19 @@ def _c5_table4(res):
     verdict = "reproduced" if same == n else ("partly" if same else "not reproduced")
     ev = [f"In {same} of {n} K values the (c0, c1) settings agree within {TOL:g} {_pts(TOL)} "
           f"({NAMES['table4']}, {_runs(df, b)})."] + [p + "." for p in per]
-    if same == n:
-        ev.append("The available settings cannot separate the thresholds: every difference is "
-                  f"below the {TOL:g}-point tolerance.")
+    if identical:
+        ev.append("Every (c0, c1) setting gives the identical result: these cells cannot "
+                  "separate the thresholds.")
+    elif same == n:
+        ev.append(f"Every difference between the settings is below the {TOL:g}-point tolerance.")
     pub = published("table4")
     ev.append(f"The paper reports only the best setting: {_pct(pub.accuracy.max())} at "
               f"c0 ∈ {_set(pub.c0)}, c1 ∈ {_set(pub.c1)}.")
     best = df.groupby(["task", "T"]).agg(solved=("solved", "any"), acc=("best_accuracy", "max"))
-    control, cb = _controls(res, [(t, T, r.solved, r.acc * 100) for (t, T), r in best.iterrows()],
-                            own=[(NAMES["table4"], df)])
+    control = _controls(res, [(t, T, r.solved, r.acc * 100) for (t, T), r in best.iterrows()],
+                            own=[(NAMES["table4"], df)], reseeded=False)
     g = EXPERIMENTS["table4"].grid
     needed = len(g["K"]) * len(g["c0"]) * len(g["c1"])
     cells = df.groupby(["K", "c0", "c1"]).ngroups
-    return _record("C5b", tests, verdict, ev, [b] + cb, _seeds(df), cells, needed,
-                   _stale(df, _current()), control)
+    return _record("C5b", tests, verdict, ev, [b], _seeds(df), cells, needed,
+                   _stale(df, _current()), control, identical=identical)

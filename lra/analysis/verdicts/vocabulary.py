@@ -1,15 +1,30 @@
-"""The words of the verdicts and the record of each claim part (book chapter "Verdicts"):
-shared by every claim C1-C10.
+"""The words of the verdicts, the rule behind each, and the record of each claim part (book
+chapter "Verdicts"): shared by every claim C1-C10.
 
 Each claim is split into the parts that can be tested apart (C2: "cannot solve random permutation"
 and "reaches ~51 %"). Each part is a :class:`Verdict` record: the claim quoted from the paper, what
 the part tests, the evidence (every number and every list of cells computed from the results
-passed in), the verdict — reproduced / partly / not reproduced / not tested — and its strength:
+passed in), the verdict and the one-line rule that gave it (:func:`decide`; :data:`RULES`), and
+its strength.
 
-* ``supported`` only when every run behind it used the paper's budget, with at least
-  :data:`MIN_SEEDS` seeds, on at least as many cells as the paper reports, all computed by the
-  current code, and every comparison of two methods in it rests on a paired multi-seed test;
-* ``indicative`` otherwise (the record says why);
+Verdicts (:data:`VERDICTS`), decided in this order:
+
+* ``not tested`` — no stored rows for the comparison;
+* ``inconclusive at this budget`` — the rows exist but cannot decide: the positive control (BPTT)
+  fails at the length in question too (parts about failing at a length: C1b, C2a, C8b, C8c), or
+  the readout-only control is not beaten in any cell (parts that credit the learning rule or a
+  variant with an achievement, or say two variants do equally well: C1a, C3-C5, C7b, C8b, C8c,
+  C10), or the compared variants give identical results in every cell (C3-C5, C10a);
+* ``reproduced`` / ``partly`` / ``not reproduced`` — otherwise, the claim's own comparison: all,
+  some or none of what the part tests holds.
+
+Strength (:data:`STRENGTHS`):
+
+* ``supported`` only when every run behind it used the paper's protocol (budget "paper"), with at
+  least :data:`MIN_SEEDS` seeds, on at least as many cells as the paper reports, all computed by
+  the current code, and every comparison of two methods in it rests on a paired multi-seed test on
+  the held-out test set;
+* ``indicative`` otherwise, with why in one line (:attr:`Verdict.why_line`);
 * ``—`` when nothing was tested.
 
 Two results agree when both solve the task or their accuracies differ by less than
@@ -28,10 +43,29 @@ from lra.analysis.report import AGREE_POINTS, TASK_LABELS
 from lra.campaign.store import code_version, stale_rows
 
 TOL = AGREE_POINTS   # one tolerance: the tables' "=" mark
-# The paper ran one seed per configuration; one seed shows no spread, so a verdict is
-# "supported" only with more than one.
-MIN_SEEDS = 2
-VERDICTS = ("reproduced", "partly", "not reproduced", "not tested")
+# The paper ran one seed per configuration; a verdict is "supported" only with a spread over
+# enough seeds for a paired test to mean something (issue 23: five).
+MIN_SEEDS = 5
+REPRODUCED, PARTLY, NOT_REPRODUCED = "reproduced", "partly", "not reproduced"
+INCONCLUSIVE, NOT_TESTED = "inconclusive at this budget", "not tested"
+VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, INCONCLUSIVE, NOT_TESTED)
+# The rule behind each verdict, in words (the chapter prints them; :func:`decide` applies them).
+RULES = {
+    NOT_TESTED: "no stored rows for the comparison",
+    INCONCLUSIVE: "the rows cannot decide: the positive control (BPTT) fails at the length in "
+                  "question too, or the readout-only control is not beaten in any cell, or the "
+                  "compared variants give identical results in every cell",
+    REPRODUCED: "the cells can decide, and everything the part tests holds in them",
+    PARTLY: "the cells can decide, and some of what the part tests holds, some does not",
+    NOT_REPRODUCED: "the cells can decide, and what the part tests does not hold",
+}
+# Why a verdict is inconclusive: one line each (the record's ``rule``)
+POSITIVE_FAILS = ("inconclusive: the positive control (BPTT) fails at this length too, so the "
+                  "budget may be what limits it, not the learning rule")
+CONTROL_NOT_BEATEN = ("inconclusive: the readout-only control is not beaten in any cell, so the "
+                      "cells cannot show what the learning rule adds")
+IDENTICAL = ("inconclusive: the compared variants give identical results in every cell, so "
+             "these cells cannot separate them")
 STRENGTHS = ("supported", "indicative", "—")
 NOT_SHOWN = "the learning rule is not shown to matter here"
 
@@ -90,6 +124,13 @@ def tolerance_text() -> str:
     return f"{TOL:g} {_pts(TOL)}"
 
 
+def _identical(solved, accuracy) -> bool:
+    """Whether results are identical: all solved, or none solved and the same best accuracy (to
+    1e-6 of a point: the same number of samples right)."""
+    solved = list(solved)
+    return all(solved) or (not any(solved) and max(accuracy) - min(accuracy) < 1e-6)
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
@@ -134,6 +175,13 @@ class Verdict:
     why_indicative: list = field(default_factory=list)
     controls: list = field(default_factory=list)   # readout-only comparison, one per cell
     control_matters: list = field(default_factory=list)  # per cell: True / False / None (no run)
+    rule: str = ""            # the one-line rule that gave the verdict (decide)
+    own_budgets: list = field(default_factory=list)   # of the part's own rows, not its controls
+
+    @property
+    def why_line(self) -> str:
+        """Why the strength is not "supported", in one line ("" when it is)."""
+        return "; ".join(self.why_indicative)
 
     @property
     def control_summary(self) -> str:
@@ -170,7 +218,8 @@ class Verdict:
     def as_dict(self) -> dict:
         d = asdict(self)
         d.update(quote=self.quote, headline=self.headline, text=self.text(),
-                 control=self.control, control_summary=self.control_summary)
+                 control=self.control, control_summary=self.control_summary,
+                 why_line=self.why_line)
         return d
 
 
@@ -181,7 +230,8 @@ def _strength(budgets, seeds: int, cells: int, needed: int, stale: int,
     if off:
         why.append(f"{' and '.join(off)} budget, not the paper's protocol")
     if seeds < MIN_SEEDS:
-        why.append(f"{_per_config(seeds)}, so no spread")
+        why.append(f"{_per_config(seeds)}, so no spread" if seeds < 2 else
+                   f"{_per_config(seeds)}, fewer than {MIN_SEEDS}")
     if cells < needed:
         why.append(f"{cells} of the paper's {needed} cells")
     if stale:
@@ -190,18 +240,54 @@ def _strength(budgets, seeds: int, cells: int, needed: int, stale: int,
     return ("indicative" if why else "supported"), why
 
 
-def _record(part, tests, verdict, evidence, budgets, seeds, cells, needed, stale=0,
-            control=((), (), ()), unpaired=()):
-    """``control``: (sentences, flags, reasons) of :func:`_controls`; ``unpaired``: why other
-    comparisons of two methods in this part had no paired multi-seed test (each makes the part
-    indicative)."""
-    budgets = sorted({b for b in budgets if b}, key=lambda b: (b != "paper", b))
+def decide(reading: str, positive: bool | None = None, beaten: bool | None = None,
+           identical: bool = False) -> tuple[str, str]:
+    """(verdict, one-line rule) from what a claim part's function computed from the rows.
+
+    ``reading``: the claim's own comparison (reproduced / partly / not reproduced);
+    ``positive``: False when the positive control fails at the length in question too (None: not
+    run, or the part is not about failing at a length); ``beaten``: False when the readout-only
+    control is beaten in no cell of a part that credits the learning rule (None: no control run,
+    or not such a part); ``identical``: the compared variants give identical results in every
+    cell. The first rule that holds decides (module docstring)."""
+    if reading not in (REPRODUCED, PARTLY, NOT_REPRODUCED):
+        raise ValueError(f"a reading is one of reproduced / partly / not reproduced: {reading!r}")
+    if positive is False:
+        return INCONCLUSIVE, POSITIVE_FAILS
+    if identical:
+        return INCONCLUSIVE, IDENTICAL
+    if beaten is False:
+        return INCONCLUSIVE, CONTROL_NOT_BEATEN
+    return reading, f"{reading}: {RULES[reading]}"
+
+
+def beaten_anywhere(flags) -> bool | None:
+    """Whether the learning rule beats the readout-only control in some cell (flags per cell:
+    True / False / None for no control there); None when no cell had a control."""
+    ran = [f for f in flags if f is not None]
+    return None if not ran else any(ran)
+
+
+def _record(part, tests, reading, evidence, budgets, seeds, cells, needed, stale=0,
+            control=((), (), (), ()), unpaired=(), positive=None, identical=False,
+            credits_rule=True):
+    """``reading``: the claim's own comparison, turned into the verdict by :func:`decide` with
+    ``positive`` (the positive control at the length in question), ``identical`` and the readout-
+    only control (``control``: (sentences, flags, reasons) of :func:`_controls`; it decides only
+    where ``credits_rule``); ``unpaired``: why other comparisons of two methods in this part had
+    no paired multi-seed test (each makes the part indicative)."""
+    order = lambda bs: sorted({b for b in bs if b}, key=lambda b: (b != "paper", b))  # noqa: E731
+    own = order(budgets)
+    budgets = order(list(budgets) + (list(control[3]) if len(control) > 3 else []))
     reasons = list(control[2]) if len(control) > 2 else []
+    flags = list(control[1]) if len(control) > 1 else []
+    verdict, rule = decide(reading, positive, beaten_anywhere(flags) if credits_rule else None,
+                           identical)
     strength, why = _strength(budgets, seeds, cells, needed, stale, reasons + list(unpaired))
     return Verdict(part, part.rstrip("abcd"), tests, verdict, strength, list(evidence), budgets,
-                   why, list(control[0]), list(control[1]))
+                   why, list(control[0]), flags, rule, own)
 
 
 def _not_tested(part, tests, what) -> Verdict:
-    return Verdict(part, part.rstrip("abcd"), tests, "not tested", "—",
-                   [f"No stored results for {what}."])
+    return Verdict(part, part.rstrip("abcd"), tests, NOT_TESTED, "—",
+                   [f"No stored results for {what}."], rule=f"{NOT_TESTED}: {RULES[NOT_TESTED]}")
