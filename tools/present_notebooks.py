@@ -8,7 +8,11 @@ breaks a rule — tests/faces/test_presentation.py runs it that way).
   (``remove-input``), and a cell that draws a table or figure from stored results shows its
   output with the code behind a toggle (``hide-input``);
 * cells that check the algorithms (``nbval-check-output``) and cells that define the readable
-  versions stay visible: they are the derivation.
+  versions stay visible: they are the derivation;
+* a cell that glues a figure or Markdown (``glue_figure``, ``glue_markdown``, ``figures.glue_*``)
+  also shows it, so that a chapter run outside the book (papermill, nbconvert, JupyterLab) shows
+  its figures; it carries ``remove-output``, so the book shows them once, where its
+  ``{glue:...}`` directives paste them. Such a cell shows nothing else (the book would drop it).
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ MARKER = re.compile(r"^\s*#\s*NBVAL_([A-Z_]+)\s*$")
 # chapters whose code is the point (the reader edits and runs it): markers only
 HANDS_ON = {"explore.ipynb"}
 HIDDEN = {"hide-cell", "hide-input", "remove-input", "remove-cell"}
+GLUES = re.compile(r"\bglue_(?!text\b)\w+\(")          # glue_text shows nothing: prose only
+SHOWS = re.compile(r"(?<![\w.])(say|show|print|display)\(")
 
 
 def _source(cell) -> str:
@@ -51,6 +57,8 @@ def wanted_tags(cell, hands_on: bool = False) -> list[str]:
         tags.append("remove-input")
     elif not checks:     # draws a table or figure from stored results: output first
         tags.append("hide-input")
+    if not hands_on and GLUES.search(src):    # shown where pasted, not also under the cell
+        tags.append("remove-output")
     seen, out = set(), []
     for t in tags:
         if t not in seen:
@@ -83,6 +91,9 @@ def problems(nb: dict, hands_on: bool = False) -> list[str]:
         if cell["cell_type"] == "code":
             if any(MARKER.match(l) for l in _source(cell).splitlines()):
                 out.append(f"cell {i}: a # NBVAL_ comment a reader would see")
+            if not hands_on and GLUES.search(_source(cell)) and SHOWS.search(_source(cell)):
+                out.append(f"cell {i}: glues and also shows other output, which the book "
+                           "removes with the glued copy (split the cell)")
             want = wanted_tags(cell, hands_on)
             if want != cell.get("metadata", {}).get("tags", []):
                 out.append(f"cell {i}: tags {cell.get('metadata', {}).get('tags', [])} "
