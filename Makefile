@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml constraints.txt
 .PHONY: install check-install test book unit unit-fp2 nbval clean
 install: $(STAMP)
 
-# the README's install resolved against the index (metadata only, ~2 min, network): a pin that
+# the README's install resolved against the index (metadata only, 1-4 min, network): a pin that
 # conflicts with what torch brings fails here (tools/check_install.py says what it checks)
 check-install: $(STAMP)
 	$(BIN)/python tools/check_install.py
