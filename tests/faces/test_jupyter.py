@@ -115,3 +115,27 @@ def test_every_chapter_that_reads_results_takes_budget_first():
             bad.append(path.name)
     print("chapters without budget in a first parameters cell:", bad)
     assert not bad
+
+
+def test_without_myst_nb_a_figure_is_still_shown(monkeypatch):
+    """binder/ and the jupyter extra have no myst-nb: the chapters show, and glue nothing."""
+    import sys
+
+    import IPython.display
+
+    from lra.analysis import page
+    from lra.notebook import glue_text
+    shown = []
+    monkeypatch.setitem(sys.modules, "myst_nb", None)        # import myst_nb raises ImportError
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    with page.style():
+        fig = page.new_figure(2.0)
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1])
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+    page.glue_figure("f", fig)
+    page.glue_markdown("m", "a reading")
+    glue_text("t", "3")
+    print(shown)
+    assert shown[0] is fig and shown[1].data == "a reading" and len(shown) == 2
