@@ -26,15 +26,25 @@ XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile
 PYTEST = OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python -m pytest --durations=10
 BUDGET_S := 600
 
+# The README's CPU install (issue 24): PyTorch's CPU wheel index beside PyPI, with constraints.txt.
+# Where that index does not answer (a machine that reaches only a PyPI mirror), the CPU wheel must
+# come from pip's own configuration (`pip config list`: find-links, an index); check_install.py
+# says so on stderr.
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[book,test]'
+	$(BIN)/python -m pip install -q $$($(PY) tools/check_install.py --index-args) \
+		-c constraints.txt -e '.[book,test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-.PHONY: install test book unit unit-fp2 nbval clean
+.PHONY: install check-install test book unit unit-fp2 nbval clean
 install: $(STAMP)
+
+# the README's install resolved against the index (metadata only, 1-4 min, network): a pin that
+# conflicts with what torch brings fails here (tools/check_install.py says what it checks)
+check-install: $(STAMP)
+	$(BIN)/python tools/check_install.py
 
 # the browser test (tests/faces/test_book_html.py) reads `make book`'s build: LRA_BOOK_HTML's,
 # else _build/html, built here first (once) when a source of the book is newer than it

@@ -1,21 +1,159 @@
 """Helpers the book's chapters share: parameters, replay or compute, and display.
 
-Every experiment chapter has a papermill ``parameters`` cell (budget, device, seeds, replay,
-max_iterations) followed by ``ctx = setup([...], ...)``. ``replay=True`` (the default, and what
-the book build uses) only reads ``results/``; ``replay=False`` first computes the missing rows.
+Every chapter that reads results starts with a papermill ``parameters`` cell (its first code
+cell; ``budget`` at least) followed by a cell that checks it: ``ctx = setup([...], ...)`` or
+:func:`check_parameters`. ``replay=True`` (the default, and what the book build uses) only reads
+``results/``; ``replay=False`` first computes the missing rows.
+
+The check is the same whether the chapter runs in the book build, under ``lra run``, papermill,
+nbconvert or JupyterLab: a name that is not one of the chapter's parameters (a misspelt ``-p
+budgett smoke``, which papermill only warns about), a bad value, or ``device="cuda"`` where
+PyTorch has no CUDA device is one line (:class:`ParameterError`), before anything is read or
+computed.
 """
 from __future__ import annotations
 
+import ast
+import difflib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from lra.engine.trainer import resolve_device
+from lra.campaign import params as _params
 from lra.campaign.experiments import get_budget, get_experiment
-from lra.campaign.params import validate
 from lra.analysis.report import load
 from lra.campaign.runner import budget_with_cap, run_experiments
 from lra.analysis.tables import markdown_table
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
+
+class ParameterError(_params.ParameterError):
+    """A chapter's bad parameter. IPython shows what ``_render_traceback_`` returns instead of a
+    traceback, so JupyterLab and nbconvert show this one line; papermill reports it as the
+    failing cell's error (``ParameterError: ...``)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"ParameterError: {self}"]
+
+
+def _assigned_names(source: str) -> list[str] | None:
+    """The names a parameters-shaped cell assigns (only ``name = literal`` lines and comments,
+    as the chapters' parameters cells and papermill's injected cell are); None for any other."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    names = []
+    for st in tree.body:
+        if isinstance(st, ast.Assign) and all(isinstance(t, ast.Name) for t in st.targets):
+            targets = [t.id for t in st.targets]
+        elif isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name) and st.value:
+            targets = [st.target.id]
+        else:
+            return None
+        try:
+            ast.literal_eval(st.value)
+        except Exception:
+            return None
+        names += targets
+    return names
+
+
+def declared_parameters(notebook: str) -> list[str] | None:
+    """The names of a chapter's ``parameters`` cell, as ``lra run`` and papermill read them
+    (None: the chapter is not beside the package, so there is nothing to check against)."""
+    path = BOOK / f"{notebook}.ipynb"
+    if not path.is_file():
+        return None
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] == "code" and "parameters" in cell["metadata"].get("tags", []):
+            src = cell["source"]
+            return _assigned_names("".join(src) if isinstance(src, list) else src) or []
+    return []
+
+
+def _just_assigned() -> list[str]:
+    """The names assigned by the parameters-shaped cells the kernel ran just before this one:
+    the chapter's parameters cell and, under papermill, its injected cell."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return []
+    shell = get_ipython()
+    if shell is None:
+        return []
+    history = [h for h in shell.user_ns.get("_ih") or [] if h.strip()]
+    if history and _assigned_names(history[-1]) is None:
+        history = history[:-1]     # this cell (it calls the check), where the kernel stores it
+    names = []
+    for source in reversed(history):
+        got = _assigned_names(source)
+        if got is None:
+            break
+        names += got
+    return names
+
+
+def _check_device(device: str) -> None:
+    if not device.startswith("cuda"):
+        return
+    import torch
+    if not torch.cuda.is_available():
+        why = ("this PyTorch build has no CUDA support" if torch.version.cuda is None
+               else "no CUDA device is visible")
+        raise ParameterError(f"device={device!r} but {why} (torch {torch.__version__}); "
+                             "use device=\"cpu\" or \"auto\"")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise ParameterError(f"device={device!r} but only {torch.cuda.device_count()} CUDA "
+                             "device(s) exist")
+
+
+def check_parameters(notebook: str, **values) -> dict:
+    """Check a chapter's parameters where its parameters cell has just run: every name assigned
+    there (or injected by papermill) is one the chapter declares, every value is valid
+    (:mod:`lra.campaign.params`), and a CUDA device exists if one is asked for. Raises
+    :class:`ParameterError` (one line); returns the values as validated."""
+    declared = declared_parameters(notebook)
+    assigned = _just_assigned() if declared is not None else []
+    if set(assigned) & set(declared or ()):     # only right after the chapter's parameters cell
+        unknown = list(dict.fromkeys(n for n in assigned if n not in declared))
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], declared, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ParameterError(
+                f"chapter {notebook!r} has no parameter {', '.join(map(repr, unknown))}{hint}; "
+                f"its parameters: {', '.join(declared)}")
+    try:
+        checked = _params.validate(**values)
+    except _params.ParameterError as e:
+        raise ParameterError(f"chapter {notebook!r}: {e}") from None
+    if "device" in values:
+        _check_device(values["device"])
+    return checked
+
+
+def results_store(budget: str = "auto"):
+    """The results a chapter that sums up several experiments reads: ``"auto"``, every stored
+    budget (each part at the paper's budget where stored, else smoke); a budget's name, only
+    that budget's rows (the others read as not run)."""
+    from lra.campaign.store import ResultsStore
+    if budget == "auto":
+        return ResultsStore()
+
+    class OneBudget(ResultsStore):
+        def load(self, experiment: str, b: str) -> pd.DataFrame:
+            df = super().load(experiment, b)
+            return df if b == budget else df.iloc[0:0]
+
+        def probes(self, experiment: str, b: str, key: str):
+            return super().probes(experiment, b, key) if b == budget else None
+
+    return OneBudget()
 
 
 @dataclass
@@ -34,8 +172,8 @@ class Context:
 
 def setup(experiments: list[str], notebook: str, budget="auto", device="auto", seeds=1,
           replay=True, max_iterations=None) -> Context:
-    validate(budget=budget, device=device, seeds=seeds, replay=replay,
-             max_iterations=max_iterations)
+    check_parameters(notebook, budget=budget, device=device, seeds=seeds, replay=replay,
+                     max_iterations=max_iterations)
     for e in experiments:
         get_experiment(e)
     if not replay:
@@ -81,7 +219,11 @@ def missing(ctx: Context, experiment: str) -> bool:
 
 
 def glue_text(name: str, value) -> None:
-    from myst_nb import glue
+    """A value for ``{glue:text}`` in the book's prose (nothing to show outside the book)."""
+    try:
+        from myst_nb import glue
+    except ImportError:     # the chapter runs without the book's tools (binder/, the jupyter extra)
+        return
     glue(name, value, display=False)
 
 

@@ -7,8 +7,8 @@ launch button when the project's public repository is named.
 prints the path of the configuration to build with: _config.yml itself when LRA_REPOSITORY_URL is
 unset (the book then has no repository or launch buttons: they would point nowhere), otherwise the
 written file. `make book` builds with it. Binder builds the reader's environment from the
-repository's environment.yml (the package and results/ come with the clone), so a chapter opened
-there runs as in the book. No Colab button: Colab opens a notebook alone, without the package or
+repository's binder/ folder (a slim environment with CPU PyTorch; postBuild installs the package
+from the clone, which brings results/), so a chapter opened there runs as in the book. No Colab button: Colab opens a notebook alone, without the package or
 the stored results its first cell imports.
 """
 from __future__ import annotations

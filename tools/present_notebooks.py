@@ -10,7 +10,11 @@ breaks a rule — tests/faces/test_presentation.py runs it that way).
 * no table is drawn inside a collapsed cell (``hide-cell``, ``hide-output``, ``remove-*``): a
   setup cell that also shows a table is split, so the table is seen (``--check`` reports it);
 * cells that check the algorithms (``nbval-check-output``) and cells that define the readable
-  versions stay visible: they are the derivation.
+  versions stay visible: they are the derivation;
+* a cell that glues a figure or Markdown (``glue_figure``, ``glue_markdown``, ``figures.glue_*``)
+  also shows it, so that a chapter run outside the book (papermill, nbconvert, JupyterLab) shows
+  its figures; it carries ``remove-output``, so the book shows them once, where its
+  ``{glue:...}`` directives paste them. Such a cell shows nothing else (the book would drop it).
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ HIDDEN = {"hide-cell", "hide-input", "remove-input", "remove-cell"}
 # (issue 23: the released-code chapter's "Table I, T = 10, both readings" sat in a setup cell)
 COLLAPSED = {"hide-cell", "hide-output", "remove-output", "remove-cell"}
 SHOWS_TABLE = re.compile(r"(^|[^\w.])(show|display)\(|\.to_markdown\(|\.style\b", re.M)
+GLUES = re.compile(r"\bglue_(?!text\b)\w+\(")          # glue_text shows nothing: prose only
+SHOWS = re.compile(r"(?<![\w.])(say|show|print|display)\(")
 
 
 def _source(cell) -> str:
@@ -57,6 +63,8 @@ def wanted_tags(cell, hands_on: bool = False) -> list[str]:
         tags.append("remove-input")
     elif not checks:     # draws a table or figure from stored results: output first
         tags.append("hide-input")
+    if not hands_on and GLUES.search(src):    # shown where pasted, not also under the cell
+        tags.append("remove-output")
     seen, out = set(), []
     for t in tags:
         if t not in seen:
@@ -93,6 +101,9 @@ def problems(nb: dict, hands_on: bool = False) -> list[str]:
             if COLLAPSED & set(tags) and SHOWS_TABLE.search(_source(cell)):
                 out.append(f"cell {i}: a table inside a collapsed cell (tags {tags}): move the "
                            "table to a cell of its own")
+            if not hands_on and GLUES.search(_source(cell)) and SHOWS.search(_source(cell)):
+                out.append(f"cell {i}: glues and also shows other output, which the book "
+                           "removes with the glued copy (split the cell)")
             want = wanted_tags(cell, hands_on)
             if want != cell.get("metadata", {}).get("tags", []):
                 out.append(f"cell {i}: tags {cell.get('metadata', {}).get('tags', [])} "

@@ -6,7 +6,8 @@ label on every axis that shows numbers, a labelled colour bar for every colour s
 outside the data. :func:`style` and :func:`new_figure` make a figure so;
 :func:`legibility_problems` checks those rules on a drawn figure; :func:`glue_figure` checks them
 before handing a figure to the book (myst-nb's glue), so an illegible figure fails the build, and
-:func:`glue_markdown` hands it text. The paper's figures are drawn by :mod:`lra.analysis.figures`;
+:func:`glue_markdown` hands it text. Both also show what they glue, so a chapter run outside the
+book (papermill, nbconvert, JupyterLab) shows its figures too. The paper's figures are drawn by :mod:`lra.analysis.figures`;
 a chapter's own figures go through :func:`glue_figure` too.
 """
 from __future__ import annotations
@@ -102,22 +103,35 @@ def legibility_problems(fig, page_width_px: float | None = PAGE_WIDTH_PX) -> lis
 
 
 # ------------------------------------------------------------------------------------ the glue
+def _glue_and_show(name: str, obj) -> None:
+    """One output that is both shown and named: JupyterLab, nbconvert and papermill show it where
+    the cell ran, and myst-nb's ``{glue:...}`` directives paste it in the book. The cell is
+    tagged ``remove-output`` (tools/present_notebooks.py), so the book shows it once, where
+    pasted. Without myst-nb (binder/, the jupyter extra) it is only shown."""
+    try:
+        from myst_nb import glue
+    except ImportError:
+        from IPython.display import display
+        display(obj)
+        return
+    glue(name, obj, display=True)
+
+
 def glue_figure(name: str, fig, page_width_px: float | None = PAGE_WIDTH_PX) -> None:
-    """Check a figure's legibility (raising with every problem), glue it for a ``{glue:figure}``
-    directive of the book (myst-nb), and close it so that it is not also shown inline."""
+    """Check a figure's legibility (raising with every problem), show and glue it (for a
+    ``{glue:figure}`` directive of the book), and close it so that matplotlib's inline backend
+    does not show it a second time."""
     import matplotlib.pyplot as plt
-    from myst_nb import glue
     problems = legibility_problems(fig, page_width_px)
     assert not problems, f"figure {name!r} is not legible:\n" + "\n".join(problems)
-    glue(name, fig, display=False)
+    _glue_and_show(name, fig)
     plt.close(fig)
 
 
 def glue_markdown(name: str, text: str) -> None:
-    """Glue Markdown (a caption's computed part, a reading) for ``{glue:md}`` in the book."""
+    """Show and glue Markdown (a caption's computed part, a reading) for ``{glue:md}``."""
     from IPython.display import Markdown
-    from myst_nb import glue
-    glue(name, Markdown(text), display=False)
+    _glue_and_show(name, Markdown(text))
 
 
 def no_data(message: str):

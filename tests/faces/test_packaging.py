@@ -1,10 +1,14 @@
-"""environment.yml (conda) and pyproject.toml (pip) declare the same dependencies."""
+"""environment.yml (conda) and pyproject.toml (pip) declare the same dependencies; the files a
+user looks for (LICENSE, CITATION.cff, binder/) say what pyproject and the paper say."""
 import re
 import tomllib
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
-CONDA_TO_PIP = {"pytorch": "torch"}
+CONDA_TO_PIP = {"pytorch": "torch", "pytorch-cpu": "torch"}
+TEST_TOOLS = {"pytest", "nbval", "pytest-xdist", "triton", "jupyter-book", "sphinxcontrib-bibtex"}
 
 
 def requirement_name_and_spec(req: str):
@@ -12,20 +16,34 @@ def requirement_name_and_spec(req: str):
     return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
 
 
+def conda_dependencies(path: Path) -> dict:
+    """name -> spec of an environment file's conda and pip dependencies (pip's markers dropped)."""
+    out = {}
+    for dep in yaml.safe_load(path.read_text())["dependencies"]:
+        for req in (dep["pip"] if isinstance(dep, dict) else [dep]):
+            if not req.startswith(("pip", "python", "-e")):
+                name, spec = requirement_name_and_spec(req)
+                out[CONDA_TO_PIP.get(name, name)] = spec
+    return out
+
+
 def test_environment_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pip = dict(requirement_name_and_spec(r) for r in project["dependencies"])
     for extra in project["optional-dependencies"].values():
         pip.update(requirement_name_and_spec(r) for r in extra)
-    conda, in_deps = {}, False
-    for line in (ROOT / "environment.yml").read_text().splitlines():
-        in_deps = in_deps or line.startswith("dependencies:")
-        m = re.match(r"  - ([A-Za-z][^:#]*)$", line) if in_deps else None
-        if m and not m.group(1).startswith(("pip", "python")):
-            name, spec = requirement_name_and_spec(m.group(1))
-            conda[CONDA_TO_PIP.get(name, name)] = spec
-    assert conda == pip
+    assert conda_dependencies(ROOT / "environment.yml") == pip
     assert "- -e ." in (ROOT / "environment.yml").read_text()
+
+
+def test_triton_only_where_it_has_wheels():
+    """conda-forge and PyPI have Triton for Linux x86-64 only: the environment asks for it there."""
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    assert not any(isinstance(d, str) and d.startswith("triton") for d in env), \
+        "triton is a conda dependency without a platform guard"
+    pip = next(d["pip"] for d in env if isinstance(d, dict))
+    triton = [r for r in pip if r.startswith("triton")]
+    assert triton and 'platform_system == "Linux" and platform_machine == "x86_64"' in triton[0]
 
 
 def test_torch_is_a_range_and_the_lock_pins_the_cpu_wheel():
@@ -33,3 +51,46 @@ def test_torch_is_a_range_and_the_lock_pins_the_cpu_wheel():
     torch = [r for r in project["dependencies"] if r.startswith("torch")]
     assert torch == ["torch>=2.4"]
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
+
+
+def test_readme_names_the_cpu_index_and_the_makefile_uses_it():
+    cpu = "https://download.pytorch.org/whl/cpu"
+    readme = (ROOT / "README.md").read_text()
+    assert f"pip install --extra-index-url {cpu} -c constraints.txt -e '.[book,test]'" in readme
+    assert "tools/check_install.py --index-args" in (ROOT / "Makefile").read_text()
+    assert "make check-install" in (ROOT / ".ci/run").read_text()
+
+
+def test_jupyter_extra():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = {requirement_name_and_spec(r)[0] for r in extras["jupyter"]}
+    assert {"jupyterlab", "nbconvert"} <= names
+
+
+def test_license_is_the_one_pyproject_names():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    text = (ROOT / "LICENSE").read_text()
+    assert project["license"] == "MIT" and text.startswith("MIT License")
+    assert "Copyright (c) 2026 the lra-book authors" in text
+
+
+def test_citation_names_the_reproduction_and_the_paper():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert cff["cff-version"] == "1.2.0" and cff["version"] == project["version"]
+    assert cff["license"] == project["license"]
+    paper = cff["references"][0]
+    assert paper["title"] == "Can Local Representation Alignment RNNs Solve Temporal Tasks?"
+    assert [a["family-names"] for a in paper["authors"]] == ["Manchev", "Garcia-Peraza-Herrera"]
+    assert paper["year"] == 2025 and paper["url"] == "https://arxiv.org/abs/2504.13531"
+    assert "doi" not in paper and "doi" not in cff       # none is assigned: none is made up
+
+
+def test_binder_is_slim_with_a_cpu_torch():
+    deps = conda_dependencies(ROOT / "binder/environment.yml")
+    env = (ROOT / "binder/environment.yml").read_text()
+    assert "pytorch-cpu" in env and "torch" in deps
+    assert not TEST_TOOLS & set(deps), f"test or book tools in binder: {TEST_TOOLS & set(deps)}"
+    core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert {requirement_name_and_spec(r)[0] for r in core} <= set(deps)
+    assert "pip install --no-deps -e ." in (ROOT / "binder/postBuild").read_text()

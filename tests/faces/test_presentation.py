@@ -70,3 +70,18 @@ def test_every_page_pairs_with_one_function():
     print("chapters pairing another way:", bad)
     assert not bad and "pair_cells(" in text
     assert "which the ordinary campaign does not store" not in text
+
+
+def test_a_cell_that_glues_shows_its_output_once():
+    """Shown where it ran (papermill, JupyterLab), removed under the cell in the book, which
+    pastes it where its {glue:figure} directive is; a cell that glues and shows anything else
+    is flagged (the book would drop that too)."""
+    nb = {"cells": [code('glue_figure("f", fig)\n'),
+                    code('figures.glue_gradient_flow("g", "fig2", ctx.budget)\nshow(table)\n'),
+                    code('glue_text("n", "3")\n')]}
+    found = present.problems(nb)
+    print(found)
+    assert any("cell 1: glues and also shows" in p for p in found)
+    present.present(nb)
+    assert nb["cells"][0]["metadata"]["tags"] == ["hide-input", "remove-output"]
+    assert nb["cells"][2]["metadata"]["tags"] == ["hide-input"]       # glue_text shows nothing
