@@ -204,6 +204,74 @@ def fit(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ----------------------------------------------------------------------------- for the page
+
+_TABLE_NAMES = {"table1": "I", "table2": "II", "table3": "III"}
+_NOT = "not computed"
+
+
+def _fmt(v: float) -> str:
+    return _NOT if pd.isna(v) else f"{v:.2f}"
+
+
+def rival_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Each rival's prediction (%) per length T, as the page shows it (one row per T)."""
+    rows = []
+    for T, g in df.groupby("T"):
+        r = g.iloc[0]
+        rows.append({
+            "T": int(T),
+            RIVALS["a"]: f"{r.a:.2f} ({r.a_lo:.2f}–{r.a_hi:.2f})",
+            RIVALS["b_highest"]: _fmt(r.b_highest), RIVALS["b_final"]: _fmt(r.b_final),
+            RIVALS["c0"]: _fmt(r.c0), RIVALS["c1"]: _fmt(r.c1),
+            RIVALS["d"]: _NOT if pd.isna(r.d) else
+            f"{r.d:.2f} (any pick: {r.d_lo:.2f}–{r.d_hi:.2f})",
+            RIVALS["e"]: _fmt(r.e)})
+    return pd.DataFrame(rows)
+
+
+def cell_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The published cells grouped by (T, value): which cells print it, its distance from (c)'s
+    class-0 share and whether it lies in (a)'s 95 % range."""
+    rows = []
+    for (T, v), g in df.groupby(["T", "paper"]):
+        names = "; ".join(f"{_TABLE_NAMES[r.table]} {r.variant + ' ' if r.variant else ''}"
+                          f"K = {r.K}" for r in g.itertuples())
+        r = g.iloc[0]
+        rows.append({"T": int(T), "paper (%)": f"{v:.2f}", "cells": names,
+                     "paper − (c) class 0 (points)": f"{v - r.c0:+.2f}",
+                     "in (a)'s 95 % range": "yes" if r.a_lo <= v <= r.a_hi else "no"})
+    return pd.DataFrame(rows)
+
+
+def summary(df: pd.DataFrame | None = None) -> str:
+    """Two sentences for Findings: which rival the cells are consistent with and which the
+    released script's own reporting rules out, computed as :func:`sentences` computes them."""
+    from lra.analysis.budgets import AGREE_POINTS
+    df = predictions() if df is None else df
+    f = fit(df).set_index("key")
+    hit = (df["paper"] - df["c0"]).abs() <= EXACT
+    t1 = df[df.table == "table1"]
+    k = int(((t1["paper"] - t1["c0"]).abs() <= EXACT).sum())
+    p_k = sum(count_distribution([exact_hit_probability(c / 100) for c in t1["c0"]])[k:])
+    text = (f"{int(hit.sum())} of the paper's {len(df)} random-permutation cells (Tables I–III) "
+            f"equal exactly the share of class 0 in the released script's own validation "
+            f"stream ({_per_T(df, 'c0')}), what a network that predicts one class scores; none "
+            f"lies below it. The best of {PAPER_GRID_CONFIGS} chance-level configurations "
+            f"({_pct(df['a'].iloc[0])} at every T) holds all {f.loc['a', 'exact_or_in_range']} "
+            f"cells in its 95 % range but makes {k} or more such coincidences among Table I's "
+            f"{len(t1)} cells improbable (p = {p_k:.1e}): the cells are consistent with "
+            f"networks that end up predicting one class, not proven to be.")
+    b = df[df["d"].notna()]
+    if len(b) and f.loc["d", "ruled_out_cells"] == f.loc["d", "cells"]:
+        text += (f" What the released script reports for its stored runs that learnt "
+                 f"({_pct(b['d_lo'].iloc[0])}–{_pct(b['d_hi'].iloc[0])} at T = "
+                 f"{', '.join(str(T) for T in sorted(b['T'].unique()))}, the highest accuracy "
+                 f"seen, the collapsed run included) is more than {AGREE_POINTS:g} points "
+                 f"above the cells there.")
+    return text
+
+
 # ----------------------------------------------------------------------------- in words
 
 def _pct(v: float) -> str:
