@@ -301,20 +301,26 @@ def collapse_checks(folder=None) -> dict:
 
 
 def sentences(df: pd.DataFrame | None = None, folder=None) -> list[str]:
-    """What the predictions say, one sentence per rival and one on which fits, each computed from
-    :func:`predictions` and :func:`fit` ("consistent with", never "proven")."""
+    """:func:`reading`'s sentences in order."""
+    return list(reading(df, folder).values())
+
+
+def reading(df: pd.DataFrame | None = None, folder=None) -> dict[str, str]:
+    """What the predictions say, one sentence per rival (keys c, a, b, d, not_computed, e) and
+    one on which fits (fit), each computed from :func:`predictions` and :func:`fit` ("consistent
+    with", never "proven"); a key is absent where its rival has nothing computed."""
     from lra.analysis.budgets import AGREE_POINTS
     df = predictions(folder=folder) if df is None else df
     f = fit(df).set_index("key")
     n = len(df)
-    out = []
+    out = {}
     # (c): the exact coincidences, per table and in Table I (whose 9 cells are 9 grid searches)
     hit = (df["paper"] - df["c0"]).abs() <= EXACT
     t1 = df[df.table == "table1"]
     hit1 = (t1["paper"] - t1["c0"]).abs() <= EXACT
     above = df.loc[~hit, "paper"] - df.loc[~hit, "c0"]
     below = int((df["paper"] < df["c0"] - EXACT).sum())
-    out.append(
+    out["c"] = (
         f"(c) A network that predicts class 0 for every sample scores, on the released script's "
         f"validation stream, {_per_T(df, 'c0')}; {int(hit.sum())} of the {n} published "
         f"random-permutation cells of Tables I–III equal it exactly at their T ({int(hit1.sum())} "
@@ -326,7 +332,7 @@ def sentences(df: pd.DataFrame | None = None, folder=None) -> list[str]:
     dist = count_distribution(ps)
     k = int(hit1.sum())
     p_k = sum(dist[k:])
-    out.append(
+    out["a"] = (
         f"(a) The best of {PAPER_GRID_CONFIGS} configurations guessing at chance on "
         f"{VALIDATION_SIZE:,} samples is expected to score {_pct(df['a'].iloc[0])} at every T "
         f"(95 % range {_pct(df['a_lo'].iloc[0])}–{_pct(df['a_hi'].iloc[0])}): "
@@ -341,7 +347,7 @@ def sentences(df: pd.DataFrame | None = None, folder=None) -> list[str]:
     Ts = sorted(set(df["T"]) - set(b["T"]))
     cc = collapse_checks(folder)
     if len(b):
-        out.append(
+        out["b"] = (
             f"(b) The released script returns the highest validation accuracy seen: its stored run "
             f"that learnt and then collapsed reports {_pct(b['b_highest'].iloc[0])} at "
             f"T = {', '.join(str(T) for T in sorted(b['T'].unique()))}, "
@@ -353,7 +359,7 @@ def sentences(df: pd.DataFrame | None = None, folder=None) -> list[str]:
             f"class 1's, so (b) with the final network is consistent with the cells only "
             f"through (c).")
     if len(d):
-        out.append(
+        out["d"] = (
             f"(d) The released grid search's rule (the longest run, or the most accurate if it "
             f"reached the cap) applied to the {int(d['stored_runs'].iloc[0])} stored runs of the "
             f"released script reports {_pct(d['d'].iloc[0])}; whichever it picks, "
@@ -362,14 +368,14 @@ def sentences(df: pd.DataFrame | None = None, folder=None) -> list[str]:
             f"{', '.join(str(T) for T in sorted(d['T'].unique()))} (ruled out for those "
             f"configurations).")
     if Ts:
-        out.append(
+        out["not_computed"] = (
             f"(b) and (d) are not computed at T = {', '.join(str(T) for T in Ts)}: no run of the "
             f"released script is stored there.")
     # (e) and the accuracy computation itself
     gap = max(abs(one_class_accuracy(released_validation(int(T))[1].numpy(), c)["released"]
                   - one_class_accuracy(released_validation(int(T))[1].numpy(), c)["pooled"])
               for T in df["T"].unique() for c in (0, 1))
-    out.append(
+    out["e"] = (
         f"(e) The released initial network, validated as the script validates, scores "
         f"{_per_T(df, 'e')}: the script's "
         f"record of the highest accuracy starts there, so an unchanged network would report "
@@ -379,7 +385,7 @@ def sentences(df: pd.DataFrame | None = None, folder=None) -> list[str]:
     consistent = [RIVALS[k] for k in ("a", "c0") if f.loc[k, "ruled_out_cells"] == 0]
     ruled = [RIVALS[k] for k in RIVALS
              if f.loc[k, "cells"] and f.loc[k, "ruled_out_cells"] == f.loc[k, "cells"]]
-    out.append(
+    out["fit"] = (
         f"Which fits: the cells are consistent with {' and with '.join(consistent)}; only (c) "
         f"predicts the {int(hit.sum())} exact coincidences with the released stream, which (a) "
         f"makes improbable, so the cells are consistent with networks that end up predicting "
