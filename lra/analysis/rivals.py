@@ -320,13 +320,18 @@ def reading(df: pd.DataFrame | None = None, folder=None) -> dict[str, str]:
     hit1 = (t1["paper"] - t1["c0"]).abs() <= EXACT
     above = df.loc[~hit, "paper"] - df.loc[~hit, "c0"]
     below = int((df["paper"] < df["c0"] - EXACT).sum())
+    hit_c1 = int(((df["paper"] - df["c1"]).abs() <= EXACT).sum())
+    top = df[["c0", "c1"]].max(axis=1)[~hit]              # the most a one-class network scores
+    beyond = bool((df.loc[~hit, "paper"] > top + EXACT).all())
     out["c"] = (
         f"(c) A network that predicts class 0 for every sample scores, on the released script's "
         f"validation stream, {_per_T(df, 'c0')}; {int(hit.sum())} of the {n} published "
-        f"random-permutation cells of Tables I–III equal it exactly at their T ({int(hit1.sum())} "
-        f"of Table I's {len(t1)}), {below} lie below it, and the other {int((~hit).sum())} lie "
-        f"{above.min():.2f}–{above.max():.2f} points above it, which no one-class network can "
-        f"score. Predicting class 1 instead gives {_per_T(df, 'c1')}: no cell equals it.")
+        f"random-permutation cells of Tables I–III equal it exactly at their T "
+        f"({int(hit1.sum())} of Table I's {len(t1)}), {below or 'none'} lie below it, and the "
+        f"other {int((~hit).sum())} lie {above.min():.2f}–{above.max():.2f} points above it"
+        + (", which no one-class network can score" if beyond else "") + ". Predicting class 1 "
+        f"instead gives "
+        f"{_per_T(df, 'c1')}: {hit_c1 or 'no'} cell{'' if hit_c1 == 1 else 's'} equal it.")
     # (a): in range, but blind to the stream
     ps = [exact_hit_probability(c / 100) for c in t1["c0"]]
     dist = count_distribution(ps)
@@ -353,11 +358,11 @@ def reading(df: pd.DataFrame | None = None, folder=None) -> dict[str, str]:
             f"T = {', '.join(str(T) for T in sorted(b['T'].unique()))}, "
             f"{f.loc['b_highest', 'mean_abs_diff']:.1f} points above the cells there (ruled out "
             f"as the script reports it, at that T). Reported as the final network instead, it "
-            f"gives one of (c)'s two values: that run's last check scores "
+            f"gives what a network that predicts one class scores, (c): that run's last check "
+            f"scores "
             f"{_pct(b['b_final'].iloc[0])}, and of its {cc.get('checks', 0)} checks after the "
             f"collapse {cc.get('class0', 0)} score class 0's share and {cc.get('class1', 0)} "
-            f"class 1's, so (b) with the final network is consistent with the cells only "
-            f"through (c).")
+            f"class 1's, so (b) with the final network fits the cells only as far as (c) does.")
     if len(d):
         out["d"] = (
             f"(d) The released grid search's rule (the longest run, or the most accurate if it "
