@@ -244,24 +244,45 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def coincidences(df: pd.DataFrame, level: float = 0.05) -> dict:
+    """The cells that equal class 0's share exactly (all; ``k`` of Table I's ``n1``, whose cells
+    are separate grid searches), the cells below it, the probability ``p_k`` of ``k`` or more
+    such hits in Table I under (a), and the reading they give, computed: "consistent with" a
+    one-class network only where some cell hits, none lies below and (a) makes the hits
+    improbable (``p_k < level``)."""
+    hit = (df["paper"] - df["c0"]).abs() <= EXACT
+    t1 = df[df.table == "table1"]
+    k = int(((t1["paper"] - t1["c0"]).abs() <= EXACT).sum())
+    below = int((df["paper"] < df["c0"] - EXACT).sum())
+    p_k = sum(count_distribution([exact_hit_probability(c / 100) for c in t1["c0"]])[k:])
+    if k and not below and p_k < level:
+        verdict = ("The cells are consistent with networks that end up predicting one class "
+                   "on the released stream, not proven to be.")
+    elif not int(hit.sum()):
+        verdict = "No cell equals the share: a one-class network does not account for them."
+    else:
+        verdict = (f"The coincidences do not single out a one-class network ({below} cells "
+                   f"below the share; under (a) their probability is {p_k:.1e}).")
+    return {"hits": int(hit.sum()), "k": k, "n1": len(t1), "below": below, "p_k": p_k,
+            "consistent": bool(k and not below and p_k < level), "verdict": verdict}
+
+
 def summary(df: pd.DataFrame | None = None) -> str:
     """Two sentences for Findings: which rival the cells are consistent with and which the
     released script's own reporting rules out, computed as :func:`sentences` computes them."""
     from lra.analysis.budgets import AGREE_POINTS
     df = predictions() if df is None else df
     f = fit(df).set_index("key")
-    hit = (df["paper"] - df["c0"]).abs() <= EXACT
-    t1 = df[df.table == "table1"]
-    k = int(((t1["paper"] - t1["c0"]).abs() <= EXACT).sum())
-    p_k = sum(count_distribution([exact_hit_probability(c / 100) for c in t1["c0"]])[k:])
-    text = (f"{int(hit.sum())} of the paper's {len(df)} random-permutation cells (Tables I–III) "
+    co = coincidences(df)
+    text = (f"{co['hits']} of the paper's {len(df)} random-permutation cells (Tables I–III) "
             f"equal exactly the share of class 0 in the released script's own validation "
-            f"stream ({_per_T(df, 'c0')}), what a network that predicts one class scores; none "
-            f"lies below it. The best of {PAPER_GRID_CONFIGS} chance-level configurations "
-            f"({_pct(df['a'].iloc[0])} at every T) holds all {f.loc['a', 'exact_or_in_range']} "
-            f"cells in its 95 % range but makes {k} or more such coincidences among Table I's "
-            f"{len(t1)} cells improbable (p = {p_k:.1e}): the cells are consistent with "
-            f"networks that end up predicting one class, not proven to be.")
+            f"stream ({_per_T(df, 'c0')}), what a network that predicts one class scores; "
+            f"{co['below'] or 'none'} lie{'s' if co['below'] in (0, 1) else ''} below it. "
+            f"The best of {PAPER_GRID_CONFIGS} chance-level configurations "
+            f"({_pct(df['a'].iloc[0])} at every T) holds {f.loc['a', 'exact_or_in_range']} of "
+            f"the {len(df)} cells in its 95 % range; under it, {co['k']} or more such "
+            f"coincidences among Table I's {co['n1']} cells have probability {co['p_k']:.1e}. "
+            + co["verdict"])
     b = df[df["d"].notna()]
     if len(b) and f.loc["d", "ruled_out_cells"] == f.loc["d", "cells"]:
         text += (f" What the released script reports for its stored runs that learnt "
@@ -390,11 +411,14 @@ def reading(df: pd.DataFrame | None = None, folder=None) -> dict[str, str]:
     consistent = [RIVALS[k] for k in ("a", "c0") if f.loc[k, "ruled_out_cells"] == 0]
     ruled = [RIVALS[k] for k in RIVALS
              if f.loc[k, "cells"] and f.loc[k, "ruled_out_cells"] == f.loc[k, "cells"]]
+    co = coincidences(df)
     out["fit"] = (
-        f"Which fits: the cells are consistent with {' and with '.join(consistent)}; only (c) "
-        f"predicts the {int(hit.sum())} exact coincidences with the released stream, which (a) "
-        f"makes improbable, so the cells are consistent with networks that end up predicting "
-        f"class 0 on the stream the released script draws; the {int((~hit).sum())} cells "
-        f"above class 0's share are not accounted for by (c) alone. Ruled out where computed "
-        f"(every computed cell off by more than {AGREE_POINTS:g} points): {'; '.join(ruled)}.")
+        f"Which fits: the cells are consistent with {' and with '.join(consistent)}; "
+        + (f"only (c) predicts the {co['hits']} exact coincidences with the released stream, "
+           f"which (a) makes improbable, so the cells are consistent with networks that end up "
+           f"predicting class 0 on the stream the released script draws; the "
+           f"{int((~hit).sum())} cells above class 0's share are not accounted for by (c) "
+           f"alone." if co["consistent"] else co["verdict"])
+        + f" Ruled out where computed (every computed cell off by more than {AGREE_POINTS:g} "
+        f"points): {'; '.join(ruled) or 'none'}.")
     return out

@@ -76,6 +76,21 @@ def test_sentences_follow_the_cells(monkeypatch, tmp_path):
     assert all("proven" not in s for s in on)
 
 
+def test_the_reading_flips_with_the_cells(monkeypatch, tmp_path):
+    """"Consistent with a one-class network" only when a Table I cell equals the class-0 share and
+    none lies below it; no hit says (c) does not account for the cells; a cell below the share
+    says the coincidences do not single it out."""
+    _hand_made(monkeypatch, {10: 0.6, 20: 0.45})
+    read = lambda cells: rivals.coincidences(rivals.predictions(_cells(cells), n=1000,
+                                                                folder=tmp_path))
+    hit, none, low = (read({(10, 10): 60.0, (20, 10): 61.0}), read({(10, 10): 61.0}),
+                      read({(10, 10): 60.0, (20, 10): 59.0}))
+    print(hit["verdict"], none["verdict"], low["verdict"], sep="\n")
+    assert hit["consistent"] and "consistent with networks" in hit["verdict"]
+    assert not none["consistent"] and none["verdict"].startswith("No cell equals")
+    assert not low["consistent"] and low["below"] == 1 and "do not single out" in low["verdict"]
+
+
 def test_count_distribution_and_exact_hit_probability():
     """Two events of probability 1/2: 0, 1, 2 happen with 1/4, 1/2, 1/4. The best of m guessers
     hits one value with F(k)^m - F(k-1)^m, which sums to 1 over all k."""
