@@ -230,13 +230,19 @@ def rival_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _variant(table: str, variant: str) -> str:
+    """A table's variant as the reader sees it: " (log-penalty)", " (c0 = c1 = 0)", ..."""
+    from lra.analysis.labels import value_label
+    return f" ({value_label(TABLES[table], variant)})" if variant else ""
+
+
 def cell_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The published cells grouped by (T, value): which cells print it, its distance from (c)'s
-    class-0 share and whether it lies in (a)'s 95 % range."""
+    """The published cells grouped by (T, value): which cells print it (table (variant): K), its
+    distance from (c)'s class-0 share and whether it lies in (a)'s 95 % range."""
     rows = []
     for (T, v), g in df.groupby(["T", "paper"]):
-        names = "; ".join(f"{_TABLE_NAMES[r.table]} {r.variant + ' ' if r.variant else ''}"
-                          f"K = {r.K}" for r in g.itertuples())
+        names = "; ".join(f"{_TABLE_NAMES[r.table]}{_variant(r.table, r.variant)}: K = {r.K}"
+                          for r in g.itertuples())
         r = g.iloc[0]
         rows.append({"T": int(T), "paper (%)": f"{v:.2f}", "cells": names,
                      "paper − (c) class 0 (points)": f"{v - r.c0:+.2f}",
