@@ -91,6 +91,19 @@ def test_the_reading_flips_with_the_cells(monkeypatch, tmp_path):
     assert not low["consistent"] and low["below"] == 1 and "do not single out" in low["verdict"]
 
 
+def test_ruled_out_is_computed(monkeypatch, tmp_path):
+    """(e) is "ruled out" when every cell is more than 2 points from it, "not ruled out" when the
+    untrained network scores near the cells."""
+    _hand_made(monkeypatch, {10: 0.6, 20: 0.45})
+    cells = _cells({(10, 10): 60.0})
+    far = rivals.reading(rivals.predictions(cells, n=1000, folder=tmp_path), folder=tmp_path)
+    monkeypatch.setattr(rivals, "untrained_accuracy", lambda T, seed=rivals.SEED: 0.595)
+    near = rivals.reading(rivals.predictions(cells, n=1000, folder=tmp_path), folder=tmp_path)
+    print(far["e"], near["e"], sep="\n")
+    assert "(ruled out)" in far["e"] and "not ruled out" in near["e"]
+    assert "(e) untrained network" in far["fit"] and "(e) untrained network" not in near["fit"]
+
+
 def test_count_distribution_and_exact_hit_probability():
     """Two events of probability 1/2: 0, 1, 2 happen with 1/4, 1/2, 1/4. The best of m guessers
     hits one value with F(k)^m - F(k-1)^m, which sums to 1 over all k."""
