@@ -33,7 +33,7 @@ def _missing() -> list[str]:
     return [b for b in BINARIES if shutil.which(b) is None]
 
 
-def ensure_packages(timeout: float = 300) -> None:
+def ensure_packages(timeout: float = 120) -> None:
     """Install slurm-wlm and munge with apt-get unless already there (CI installs them in
     .ci/run ahead of the tests, so this is normally a no-op)."""
     if not _missing():
@@ -170,11 +170,13 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
     def stop(self) -> None:
         """End every daemon this cluster started (and the jobs' steps slurmd left), newest
         first: SIGTERM, then SIGKILL after 10 s."""
-        try:
-            subprocess.run(["scancel", "--full", "-u", "root"], env=self.env,
-                           capture_output=True, timeout=10)
-        except Exception:
-            pass
+        if self.procs and all(p.poll() is None for p in self.procs):
+            try:      # the jobs first, while slurmctld and slurmd can still end them
+                subprocess.run(["scancel", "--full", "-u", "root"], env=self.env,
+                               capture_output=True, timeout=10)
+                time.sleep(1)
+            except Exception:
+                pass
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.terminate()
