@@ -256,7 +256,12 @@ def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], fold
                 ex.update_parameters(gpus_per_node=1,
                                      visible_gpus=(local_gpus[i % len(local_gpus)],))
             shard = ["--shard", f"{i}/{n}", "--shard-plan", str(plan_file)]
-            submitted.append(submit(ex, CampaignJob([*argv, *limit, *shard], env, entry)))
+            try:
+                submitted.append(submit(ex, CampaignJob([*argv, *limit, *shard], env, entry)))
+            except SchedulerError:
+                for job in submitted:      # no half-submitted round left running
+                    job.cancel(check=False)
+                raise
         log(f"round {rnd}: {n} job(s) submitted ({kind}): "
             f"{', '.join(j.job_id for j in submitted)}; logs in {folder}")
         statuses = wait_for(kind, submitted, log, partition=partition, poll=poll)
