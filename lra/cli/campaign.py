@@ -82,6 +82,13 @@ def cmd_campaign(args, entry):
             check_available(args.executor)
         except ExecutorUnavailable as e:
             raise UsageError(str(e)) from None
+    if args.slurm_option and args.executor != "slurm":
+        raise UsageError("--slurm-option is for --executor slurm")
+    from lra.campaign.slurm import parse_site_options
+    try:
+        site = parse_site_options(args.slurm_option)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     from lra.campaign.runner import budget_with_cap, missing_runs, run_experiments
     from lra.campaign.store import ResultsStore
     journal = os.environ.get("LRA_BUNDLE_JOURNAL")
@@ -114,7 +121,8 @@ def cmd_campaign(args, entry):
                                      device_name_for_projection=args.projection_device)))
         return 0
     if args.executor:
-        return campaign_with_executor(args, names, capped, lengths, store, bundle_out, entry)
+        return campaign_with_executor(args, names, capped, lengths, store, bundle_out, entry,
+                                      site)
     from lra.engine.trainer import resolve_device
     if resolve_device(args.device).type == "cpu":
         import torch
@@ -229,19 +237,13 @@ def job_device(args) -> tuple[str, int]:
     return ("cuda", 1) if torch.version.cuda is not None else ("cpu", 0)
 
 
-def campaign_with_executor(args, names, capped, lengths, store, bundle_out, entry) -> int:
+def campaign_with_executor(args, names, capped, lengths, store, bundle_out, entry,
+                           site: dict) -> int:
     """Submit the campaign as ``--jobs`` shard jobs through submitit, round after round."""
     from lra.campaign.executor import (NO_RESULT, SchedulerError, job_env, job_error,
                                        plan_costs, run_sharded, shard_argv)
     from lra.campaign.runner import default_population_size, missing_by_experiment
-    from lra.campaign.slurm import parse_site_options
     import torch
-    try:
-        site = parse_site_options(args.slurm_option)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    if site and args.executor != "slurm":
-        raise UsageError("--slurm-option is for --executor slurm")
     log = lambda s: print(s, file=sys.stderr, flush=True)    # noqa: E731
     threads = args.threads
     local_gpus = []                                 # local jobs: one of these each, in turn
