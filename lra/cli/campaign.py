@@ -264,9 +264,9 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out, entr
         if args.device != "cpu":
             local_gpus = ([int(args.device.split(":")[1])] if args.device.startswith("cuda:")
                           else list(range(torch.cuda.device_count())))
-        if local_gpus and args.device.startswith("cuda"):
+        if local_gpus:
             device = "cuda"                         # the one GPU a local job sees
-        elif not local_gpus and args.device == "auto":
+        elif args.device == "auto":
             device = "cpu"
     population = args.population or default_population_size(torch.device(device))
     journal = None
@@ -305,7 +305,8 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out, entr
         job, why = refused[0]
         raise UsageError(f"job {job.job_id} refused to run: "
                          f"{(why or 'exit status 2').removeprefix('lra: error: ')} "
-                         f"(log: {job.paths.stderr})")
+                         + ("(a job given a GPU does not train on the CPU instead) " if gpus
+                            else "") + f"(log: {job.paths.stderr})")
     if bundle_out is not None:
         write_campaign_bundle(bundle_out, store, capped, args.device)
     left = missing()

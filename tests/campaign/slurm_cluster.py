@@ -93,8 +93,11 @@ class Cluster:
         m = r / "munge"
         m.mkdir(mode=0o700)
         key = m / "munge.key"
-        subprocess.run(["mungekey", "--create", "--keyfile", str(key)], check=True,
-                       capture_output=True, timeout=30)
+        if shutil.which("mungekey"):
+            subprocess.run(["mungekey", "--create", "--keyfile", str(key)], check=True,
+                           capture_output=True, timeout=30)
+        else:     # munge before 0.5.14 has no mungekey: any 1024 random bytes will do
+            key.write_bytes(os.urandom(1024))
         key.chmod(0o400)
         # --force: the temporary folder's parents (/tmp) are world-writable, which munged
         # otherwise refuses; the key and socket directory themselves are root's, mode 0700
