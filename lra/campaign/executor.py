@@ -276,11 +276,12 @@ def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], fold
 
 
 def shard_argv(args, names: list[str], threads: int | None, *, device: str | None = None,
-               population: int | None = None) -> list[str]:
+               population: int | None = None, lengths=None) -> list[str]:
     """The ``lra campaign`` arguments of one job: the parent's, without executor options and
     time limit (:func:`run_sharded` gives each round the time left and the job's share).
     ``device``, ``population``: the job's, where the parent settles them (the population
-    size the parent planned with, so the job's populations are the plan's)."""
+    size the parent planned with, so the job's populations are the plan's); ``lengths``: the
+    lengths it planned (``--plan evidence`` narrows them), else ``--lengths``."""
     argv = ["campaign", "--budget", args.budget, "--device", device or args.device,
             "--experiments", *names]
     for flag, value in (("--seeds", args.seeds),
@@ -289,8 +290,9 @@ def shard_argv(args, names: list[str], threads: int | None, *, device: str | Non
                         ("--threads", threads)):
         if value is not None:
             argv += [flag, str(value)]
-    if args.lengths:
-        argv += ["--lengths", *map(str, args.lengths)]
+    lengths = lengths or args.lengths
+    if lengths:
+        argv += ["--lengths", *map(str, sorted(lengths))]
     if args.concurrent != 1:
         argv += ["--concurrent", str(args.concurrent)]
     return argv

@@ -288,7 +288,8 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out, entr
         return plan_costs(names, capped, store, population, args.seeds, lengths,
                           args.projection_device)
 
-    argv = shard_argv(args, names, threads, device=device, population=population)
+    argv = shard_argv(args, names, threads, device=device, population=population,
+                      lengths=lengths)
     start = time.monotonic()
     try:
         rounds, done = run_sharded(

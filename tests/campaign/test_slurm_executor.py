@@ -170,3 +170,14 @@ def test_a_jobs_own_error_line_is_found(tmp_path):
                                 "auto\nsubmitit INFO done\n")
     assert E.job_error(job).startswith("lra: error: device 'cuda' requested")
     assert E.job_error(FakeJob(tmp_path, "8")) is None
+
+
+def test_a_job_gets_the_device_threads_population_and_lengths_the_parent_planned_with():
+    args = types.SimpleNamespace(budget="paper", device="auto", seeds=None, max_iterations=None,
+                                 population=None, lengths=None, concurrent=1)
+    argv = E.shard_argv(args, ["table1"], 4, device="cuda", population=2048, lengths={20, 10})
+    print(argv)
+    flags = dict(zip(argv[::1], argv[1::1]))
+    assert flags["--device"] == "cuda" and flags["--threads"] == "4"
+    assert flags["--population"] == "2048"
+    assert argv[argv.index("--lengths"):][:3] == ["--lengths", "10", "20"]
