@@ -197,7 +197,9 @@ def wait_for(kind: str, submitted: list, log, *, partition: str | None = None,
                         f"cancelled, killed or failed before it finished; log: "
                         f"{job.paths.stderr}")
                     statuses[i] = NO_RESULT
-            elif s["state"] == "PENDING" and job.job_id not in warned:
+                continue
+            ended_at.pop(job.job_id, None)     # preempted, then requeued: waiting again
+            if s["state"] == "PENDING" and job.job_id not in warned:
                 why = stuck_reason(s["reason"], s["cpus"], most_cpus)
                 if why:
                     warned.add(job.job_id)
