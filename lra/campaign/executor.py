@@ -178,6 +178,9 @@ def wait_for(kind: str, submitted: list, log, *, partition: str | None = None,
     warned: set[str] = set()
     most_cpus = node_cpus(partition) if kind == "slurm" else None
     delay = min(1.0, poll)     # short jobs (a smoke budget) are noticed within a second or two
+    # squeue is asked less and less often, at most every 15 s (a busy controller's courtesy);
+    # the result files, on the shared filesystem, every ``poll`` seconds at most
+    ask_every, next_ask = delay, 0.0
     while any(s is None for s in statuses):
         for i, job in enumerate(submitted):
             if statuses[i] is None and (job.paths.result_pickle.exists()
@@ -186,7 +189,11 @@ def wait_for(kind: str, submitted: list, log, *, partition: str | None = None,
         waiting = [(i, j) for i, j in enumerate(submitted) if statuses[i] is None]
         if not waiting:
             break
-        states = query_jobs([j.job_id for _, j in waiting]) if kind == "slurm" else None
+        states = None
+        if kind == "slurm" and time.monotonic() >= next_ask:
+            states = query_jobs([j.job_id for _, j in waiting])
+            ask_every = min(max(15.0, poll), ask_every * 1.5) if poll else 0.0
+            next_ask = time.monotonic() + ask_every
         for i, job in waiting if states is not None else ():
             s = states.get(job.job_id)
             if s is None or s["state"] in ENDED:
