@@ -167,9 +167,9 @@ def outcome(job, shard: str, log) -> int:
 
 
 def wait_for(kind: str, submitted: list, log, *, partition: str | None = None,
-             poll: float = 5.0, grace: float = 15.0) -> list:
-    """Each job's exit status, once every job has one. On Slurm also asks squeue (no
-    accounting needed): a job that has ended without a result for ``grace`` seconds (cancelled,
+             poll: float = 15.0, grace: float = 15.0) -> list:
+    """Each job's exit status, once every job has one. On Slurm also asks squeue (at most every
+    ``poll`` seconds; no accounting needed): a job that has ended without a result for ``grace`` seconds (cancelled,
     killed, failed at start) is reported and counts as :data:`NO_RESULT`, and a job that pends
     for a reason that will not clear is warned about once."""
     n = len(submitted)
@@ -177,9 +177,9 @@ def wait_for(kind: str, submitted: list, log, *, partition: str | None = None,
     ended_at: dict[str, float] = {}
     warned: set[str] = set()
     most_cpus = node_cpus(partition) if kind == "slurm" else None
-    delay = min(1.0, poll)     # short jobs (a smoke budget) are noticed within a second or two
-    # squeue is asked less and less often, at most every 15 s (a busy controller's courtesy);
-    # the result files, on the shared filesystem, every ``poll`` seconds at most
+    # the result files are looked for every second (a stat; a short job's end is noticed at
+    # once), squeue asked less and less often, at most every 15 s (a busy controller's courtesy)
+    delay = min(1.0, poll)
     ask_every, next_ask = delay, 0.0
     while any(s is None for s in statuses):
         for i, job in enumerate(submitted):
@@ -192,7 +192,7 @@ def wait_for(kind: str, submitted: list, log, *, partition: str | None = None,
         states = None
         if kind == "slurm" and time.monotonic() >= next_ask:
             states = query_jobs([j.job_id for _, j in waiting])
-            ask_every = min(max(15.0, poll), ask_every * 1.5) if poll else 0.0
+            ask_every = min(poll, ask_every * 1.5)
             next_ask = time.monotonic() + ask_every
         for i, job in waiting if states is not None else ():
             s = states.get(job.job_id)
@@ -215,14 +215,13 @@ def wait_for(kind: str, submitted: list, log, *, partition: str | None = None,
                         "other options (--threads, --partition, --job-time, --slurm-option)")
         if any(s is None for s in statuses):
             time.sleep(delay)
-            delay = min(poll, delay * 1.5)
     return statuses
 
 
 def run_sharded(kind: str, argv: list[str], jobs: int, env: dict[str, str], folder: Path, *,
                 entry, gpus: int, cpus: int, minutes: int, partition: str | None, missing, stored,
                 plan, site: dict | None = None, local_gpus: list[int] = (),
-                time_limit: float | None = None, log=print, poll: float = 5.0):
+                time_limit: float | None = None, log=print, poll: float = 15.0):
     """Submit the populations ``plan()`` lists (id, projected cost) as at most ``jobs`` shard
     jobs of ``lra campaign ARGV`` per round, balanced by cost (:func:`balance`; each job reads
     its share from a plan file, ``--shard-plan``), until ``missing()`` (rows still to compute,
