@@ -79,6 +79,8 @@ def table(results):
             .sort_values("key").reset_index(drop=True))
 
 
+# ~35 s: the Slurm campaign (parent + two jobs, each importing PyTorch) and the sequential run
+# beside it, each training Table I's three smoke populations to 20 iterations
 def test_recipe_on_slurm_equals_a_local_sequential_run(cluster, tmp_path):
     jobs = tmp_path / "jobs"
     started = time.monotonic()
@@ -97,6 +99,7 @@ def test_recipe_on_slurm_equals_a_local_sequential_run(cluster, tmp_path):
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
 
 
+# ~35 s: the parent's start (~10 s), then the executor's 15 s grace after the cancel
 def test_a_job_that_cannot_start_is_warned_about_and_cancelling_it_ends_the_campaign(
         cluster, tmp_path):
     """More CPUs per job than the node has: Slurm keeps it pending (PartitionConfig) for
@@ -138,6 +141,7 @@ def test_a_refused_submission_is_one_line(cluster, tmp_path):
     assert "Invalid feature specification" in errors[0]
 
 
+# ~20 s: the parent's start and one job's (PyTorch imported twice)
 def test_a_job_given_a_gpu_refuses_to_train_on_the_cpu(cluster, tmp_path):
     """The node's one (pretend) GPU is allocated; the job's PyTorch has no CUDA: the job stops
     with one line (exit 2) instead of training on the CPU, and the command says why."""
