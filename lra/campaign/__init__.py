@@ -6,7 +6,8 @@ populations; :mod:`projection` prices them from committed benchmarks; :mod:`runn
 is missing; :mod:`store` keeps one table of rows per (experiment, budget) with provenance, and
 :mod:`lineage` the code versions recorded (with evidence) as computing the same numbers;
 :mod:`bundle` packs and verifies rows computed elsewhere (:mod:`tarball` reads its archive
-within limits); :mod:`executor` submits shards through submitit; :mod:`params` validates the
+within limits); :mod:`executor` submits shards through submitit (:mod:`slurm`: what it asks Slurm for
+and reads back); :mod:`params` validates the
 parameters of chapters and commands; :mod:`released_runs` writes, reads back and compares the
 runs of ``results/released_script/`` (the released script and our two readings of its step).
 

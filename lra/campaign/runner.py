@@ -227,12 +227,18 @@ def missing_by_experiment(names, budget: Budget, store: ResultsStore, seeds=None
     return out
 
 
-def in_shard(pop: Population, shard: tuple[int, int] | None) -> bool:
+def in_shard(pop: Population, shard: tuple | None) -> bool:
     """Shard i of n: a deterministic share of the populations, by a hash of what makes a
-    population (algorithm, task, T, switches, probes), so every machine agrees on it."""
+    population (algorithm, task, T, switches, probes), so every machine agrees on it.
+    ``shard`` = (i, n, assignment): the populations named in ``assignment`` ({population id:
+    shard}, the executor's packing by cost) go where it says; the others (unlocked since, e.g.
+    a curriculum's next stage) by the hash."""
     if shard is None:
         return True
-    i, n = shard
+    i, n = shard[:2]
+    assignment = shard[2] if len(shard) > 2 else None
+    if assignment and pop.id in assignment:
+        return assignment[pop.id] == i
     digest = hashlib.sha256(repr(population_key(pop.head)).encode()).digest()
     return int.from_bytes(digest[:8], "little") % n == i
 
@@ -331,7 +337,7 @@ def run_concurrently(todo: list[Population], budget: Budget, store: ResultsStore
 def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", seeds=None,
                     max_iterations=None, time_limit: float | None = None, store=None,
                     max_members=None, progress=None, log=print, lengths=None,
-                    concurrent: int = 1, shard: tuple[int, int] | None = None) -> dict:
+                    concurrent: int = 1, shard: tuple | None = None) -> dict:
     """Compute the missing rows of the named experiments, as merged populations, in the order the
     experiments are named (cheapest first among the populations of one experiment).
 

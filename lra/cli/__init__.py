@@ -202,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --executor: each job's time limit (e.g. 4h; default 24h); a job "
                         "stopped at it is requeued and resumes from its checkpoint")
     c.add_argument("--partition", default=None, help="with --executor slurm: the partition")
+    c.add_argument("--slurm-option", action="append", default=None, metavar="NAME=VALUE",
+                   help="with --executor slurm: a further sbatch option for every job, e.g. "
+                        "account=xyz, qos=normal, mem=16G, constraint=a100 (repeatable)")
+    c.add_argument("--shard-plan", default=None, metavar="FILE",
+                   help="with --shard: the populations of each shard ({population id: shard}, "
+                        "as the executor writes it); others by --shard's hash")
     c.add_argument("--executor-folder", default=None,
                    help="with --executor: where submitit keeps job files and logs (default "
                         "runs/submitit; on Slurm it must be on a shared filesystem)")

@@ -52,6 +52,10 @@ def cmd_campaign(args, entry):
         if not m or not int(m.group(1)) < int(m.group(2)):
             raise UsageError(f"--shard must be I/N with 0 <= I < N, got {args.shard!r}")
         shard = (int(m.group(1)), int(m.group(2)))
+        if args.shard_plan:
+            shard += (read_shard_plan(args.shard_plan),)
+    elif args.shard_plan:
+        raise UsageError("--shard-plan goes with --shard I/N")
     if not 1 <= args.concurrent <= 64:
         raise UsageError(f"--concurrent must be between 1 and 64, got {args.concurrent}")
     lengths = None
@@ -62,7 +66,9 @@ def cmd_campaign(args, entry):
         lengths = set(args.lengths)
     if plan_lengths is not None:
         lengths = plan_lengths & lengths if lengths else plan_lengths
-    check_device(args.device)
+    # a Slurm campaign's jobs train elsewhere: here only the name is checked (the jobs check
+    # that their PyTorch sees the GPU they were given)
+    check_device(args.device, here=args.executor != "slurm")
     bundle_out = check_bundle_output(args)
     if args.executor:
         if args.dry_run:
@@ -76,6 +82,13 @@ def cmd_campaign(args, entry):
             check_available(args.executor)
         except ExecutorUnavailable as e:
             raise UsageError(str(e)) from None
+    if args.slurm_option and args.executor != "slurm":
+        raise UsageError("--slurm-option is for --executor slurm")
+    from lra.campaign.slurm import parse_site_options
+    try:
+        site = parse_site_options(args.slurm_option)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     from lra.campaign.runner import budget_with_cap, missing_runs, run_experiments
     from lra.campaign.store import ResultsStore
     journal = os.environ.get("LRA_BUNDLE_JOURNAL")
@@ -108,7 +121,8 @@ def cmd_campaign(args, entry):
                                      device_name_for_projection=args.projection_device)))
         return 0
     if args.executor:
-        return campaign_with_executor(args, names, capped, lengths, store, bundle_out, entry)
+        return campaign_with_executor(args, names, capped, lengths, store, bundle_out, entry,
+                                      site)
     from lra.engine.trainer import resolve_device
     if resolve_device(args.device).type == "cpu":
         import torch
@@ -157,6 +171,18 @@ def cmd_campaign(args, entry):
     return 0
 
 
+def read_shard_plan(path: str) -> dict:
+    """``--shard-plan FILE``: {population id: shard}, written by the executor for its jobs."""
+    import json
+    try:
+        plan = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--shard-plan {path}: unreadable ({e})") from None
+    if not isinstance(plan, dict) or not all(isinstance(v, int) for v in plan.values()):
+        raise UsageError(f"--shard-plan {path}: not a {{population id: shard}} mapping")
+    return plan
+
+
 def check_bundle_output(args) -> Path | None:
     """The bundle file a campaign will write (refused under the project's own folders)."""
     if args.bundle is None:
@@ -198,14 +224,51 @@ def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
         store.journal.with_name(store.journal.name + ".lock").unlink(missing_ok=True)
 
 
-def campaign_with_executor(args, names, capped, lengths, store, bundle_out, entry) -> int:
+def job_device(args) -> tuple[str, int]:
+    """The device a Slurm job trains on and the GPUs it asks for: one GPU (``--gres=gpu:1``)
+    only for CUDA; ``auto`` means CUDA when this PyTorch build has it (the jobs run the same
+    installation), else the CPU. A job given a GPU refuses to train on the CPU (``--device
+    cuda`` in the job: exit 2 where its PyTorch sees no GPU)."""
+    if args.device == "cpu":
+        return "cpu", 0
+    if args.device.startswith("cuda"):
+        return "cuda", 1                   # the job's one GPU, whatever index was named here
+    import torch
+    return ("cuda", 1) if torch.version.cuda is not None else ("cpu", 0)
+
+
+def campaign_with_executor(args, names, capped, lengths, store, bundle_out, entry,
+                           site: dict) -> int:
     """Submit the campaign as ``--jobs`` shard jobs through submitit, round after round."""
-    from lra.campaign.executor import job_env, run_sharded, shard_argv
-    from lra.campaign.runner import missing_by_experiment
+    from lra.campaign.executor import (NO_RESULT, SchedulerError, job_env, job_error,
+                                       plan_costs, run_sharded, shard_argv)
+    from lra.campaign.runner import default_population_size, missing_by_experiment
+    import torch
+    log = lambda s: print(s, file=sys.stderr, flush=True)    # noqa: E731
     threads = args.threads
-    if threads is None and args.executor == "local":
-        # the cores shared out, every job the same (and so one device name in all their rows)
-        threads = max(1, physical_cores() // args.jobs)
+    local_gpus = []                                 # local jobs: one of these each, in turn
+    if args.executor == "slurm":
+        device, gpus = job_device(args)
+        if threads is None:
+            threads = 4
+        log(f"each Slurm job asks for --cpus-per-task={threads} (its --threads; "
+            f"{'given' if args.threads else 'default 4, set --threads to change'}) and "
+            + ("one GPU (--gres=gpu:1), training on --device cuda" if gpus else
+               "no GPU, training on --device cpu")
+            + (f"; site options {site}" if site else ""))
+    else:
+        gpus, device = 0, args.device
+        if threads is None:
+            # the cores shared out, every job the same (and so one device name in all their rows)
+            threads = max(1, physical_cores() // args.jobs)
+        if args.device != "cpu":
+            local_gpus = ([int(args.device.split(":")[1])] if args.device.startswith("cuda:")
+                          else list(range(torch.cuda.device_count())))
+        if local_gpus:
+            device = "cuda"                         # the one GPU a local job sees
+        elif args.device == "auto":
+            device = "cpu"
+    population = args.population or default_population_size(torch.device(device))
     journal = None
     if bundle_out is not None:
         journal = bundle_out.with_name(bundle_out.name + ".journal")
@@ -221,30 +284,39 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out, entr
     def stored():
         return sum(len(store.load(n, capped.name)) for n in names)
 
-    gpus = 0 if args.device == "cpu" else 1       # per Slurm job
-    local_gpus = []                                 # local jobs: one of these each, in turn
-    if args.executor == "local" and args.device != "cpu":
-        import torch
-        local_gpus = ([int(args.device.split(":")[1])] if args.device.startswith("cuda:")
-                      else list(range(torch.cuda.device_count())))
-    argv = shard_argv(args, names, threads)
-    if local_gpus and args.device.startswith("cuda"):
-        argv[argv.index("--device") + 1] = "cuda"   # the one GPU a local job sees
+    def plan():
+        return plan_costs(names, capped, store, population, args.seeds, lengths,
+                          args.projection_device)
+
+    argv = shard_argv(args, names, threads, device=device, population=population,
+                      lengths=lengths)
     start = time.monotonic()
-    rounds, statuses = run_sharded(
-        args.executor, argv, args.jobs, job_env(store.root, journal), folder, entry=entry, gpus=gpus,
-        local_gpus=local_gpus, cpus=threads or 4,
-        minutes=math.ceil(parse_duration(args.job_time) / 60) if args.job_time else 24 * 60,
-        partition=args.partition, missing=missing, stored=stored,
-        time_limit=parse_duration(args.time_limit) if args.time_limit else None,
-        log=lambda s: print(s, file=sys.stderr, flush=True))
+    try:
+        rounds, done = run_sharded(
+            args.executor, argv, args.jobs, job_env(store.root, journal), folder, entry=entry,
+            gpus=gpus, local_gpus=local_gpus, cpus=threads,
+            minutes=math.ceil(parse_duration(args.job_time) / 60) if args.job_time else 24 * 60,
+            partition=args.partition, site=site, missing=missing, stored=stored, plan=plan,
+            time_limit=parse_duration(args.time_limit) if args.time_limit else None, log=log)
+    except SchedulerError as e:
+        raise UsageError(str(e)) from None
+    statuses = [s for _, s in done]
+    refused = [(j, job_error(j)) for j, s in done if s == 2]
+    if refused:
+        job, why = refused[0]
+        raise UsageError(f"job {job.job_id} refused to run: "
+                         f"{(why or 'exit status 2').removeprefix('lra: error: ')} "
+                         + ("(a job given a GPU does not train on the CPU instead) " if gpus
+                            else "") + f"(log: {job.paths.stderr})")
     if bundle_out is not None:
         write_campaign_bundle(bundle_out, store, capped, args.device)
     left = missing()
-    took = f"{rounds} round(s) of {args.jobs} job(s) in {time.monotonic() - start:.1f} s"
+    took = f"{rounds} round(s) of at most {args.jobs} job(s) in {time.monotonic() - start:.1f} s"
     if left == 0:
         print(f"campaign {capped.name}: complete; {took}")
         return 0
-    print(f"campaign {capped.name}: incomplete ({left} row(s) missing; job exit statuses "
-          f"{statuses}); {took}")
+    lost = [j.job_id for j, s in done if s == NO_RESULT]
+    why = (f"job(s) {', '.join(lost)} ended without a result (cancelled or killed)" if lost
+           else f"job exit statuses {statuses}")
+    print(f"campaign {capped.name}: incomplete ({left} row(s) missing; {why}); {took}")
     return 1

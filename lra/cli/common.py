@@ -54,14 +54,15 @@ def parse_duration(text: str) -> float:
     return value
 
 
-def check_device(device: str) -> None:
-    """A syntactically valid device that this machine's PyTorch can also use."""
+def check_device(device: str, here: bool = True) -> None:
+    """A syntactically valid device that this machine's PyTorch can also use (``here=False``:
+    the name only, for jobs that run elsewhere)."""
     from lra.campaign.params import ParameterError, validate
     try:
         validate(device=device)
     except ParameterError as e:
         raise UsageError(str(e)) from None
-    if device.startswith("cuda"):
+    if here and device.startswith("cuda"):
         import torch
         if not torch.cuda.is_available():
             why = ("this PyTorch build has no CUDA support" if torch.version.cuda is None

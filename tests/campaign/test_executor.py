@@ -24,9 +24,9 @@ BUDGET = "smoke-cap20"
 VOLATILE = ["wall_seconds", "device", "commit", "population"]
 
 
-def lra(root, *extra):
+def lra(root, *extra, path=None):
     env = {**os.environ, "LRA_RESULTS": str(root), "PYTHONPATH": str(ROOT),
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", **({"PATH": path} if path else {})}
     return subprocess.run([sys.executable, "-m", "lra", *ARGS, *extra], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
 
@@ -48,6 +48,8 @@ def test_local_executor_two_jobs_equal_one_sequential_campaign(tmp_path):
     assert par.returncode == 0 and "complete" in par.stdout, par.stderr[-3000:]
     rounds = [line for line in par.stderr.splitlines() if "job(s) submitted (local)" in line]
     assert len(rounds) == 2          # the multi-seed rows wait for table1: a second round
+    # table1's three populations packed by cost into the two jobs, none idle
+    assert "3 population(s) over 2 job(s)" in par.stderr
     a, b = tables(tmp_path / "seq"), tables(tmp_path / "par")
     for e in EXPS:
         print(f"{e}: sequential {len(a[e])} rows, executor {len(b[e])} rows")
@@ -60,10 +62,8 @@ def test_local_executor_two_jobs_equal_one_sequential_campaign(tmp_path):
 
 
 def test_slurm_without_slurm_is_one_clear_line(tmp_path):
-    import shutil
-    if shutil.which("sbatch"):
-        pytest.skip("this machine has Slurm")
-    out = lra(tmp_path, "--executor", "slurm")
+    # a PATH without sbatch, also where CI has installed Slurm for tests/campaign/test_slurm_cluster.py
+    out = lra(tmp_path, "--executor", "slurm", path=str(Path(sys.executable).parent))
     print(out.stderr)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "--executor slurm needs Slurm" in out.stderr
