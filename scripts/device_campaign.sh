@@ -102,6 +102,17 @@ if [ "$campaign" = 1 ]; then
         --device "$DEVICE" --time-limit "${limit}s" --concurrent "$CONCURRENT" --progress \
         --bundle "$OUT/bundle.tgz" 2>&1 \
         | tr '\r' '\n' | awk 'NR % 20 == 0 || !/it\/s/' | tee "$OUT/campaign.log"
+    # lra campaign's exit status: 0 every requested row stored; 1 rows still missing, after a stop
+    # at the time limit (resumable: the bundle carries the stopped population's checkpoint) or
+    # an error (a traceback also exits 1); 2 refused before computing (bad input, broken store)
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" = 0 ]; then
+      echo "campaign exit 0: complete"
+    elif [ "$rc" = 1 ] && grep -q "stopped at the time limit" "$OUT/campaign.log"; then
+      echo "campaign exit 1: stopped at the time limit, rows still missing; resumable: ingest the bundle and carry results/ to the next slice"
+    else
+      echo "campaign exit $rc: incomplete or failed (see campaign.log in logs.tgz)"
+    fi
   else
     echo "no time left for the campaign"
   fi
