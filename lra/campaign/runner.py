@@ -113,6 +113,7 @@ def run_population(pop: Population, budget: Budget, store: ResultsStore, device,
                for exp in pop.experiment_names() for _, r in pop.runs_of(exp)):
             finished = True   # finished by another process since this one planned it
             _count(tally, elsewhere=1)
+            ck.unlink(missing_ok=True)    # (its rows are stored: a leftover is never resumed)
             return True
         vet(ck, log=log)
         if log is not None:

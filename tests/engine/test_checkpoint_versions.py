@@ -257,6 +257,7 @@ def test_the_committed_older_checkpoints_establish_their_code_version_here():
     import lra.campaign.population_checkpoints as pc
     if not (ROOT / ".git").exists():
         pytest.skip("no git history in this copy")
+    pc.commit_code_version.cache_clear()          # (looked up in this checkout, not a test's)
     found = sorted((ROOT / "results" / "_populations").glob("*/*.pt"))
     for path in found:
         ck = read(path)
