@@ -5,6 +5,9 @@
 # results/_populations/, which the next slice carries.
 #
 # From a session with the device tool (see its README), in the repository root of a CLEAN checkout:
+#   python tools/stamp_checkpoint.py results/_populations/*/*.pt   # once, for checkpoints written
+#       # before they named their code version (a copy without .git cannot look up their commits:
+#       # it would set them aside and start their populations afresh); commit what it stamped
 #   git rev-parse HEAD > .git-commit            # the device copy has no .git
 #   run(command="bash scripts/device_campaign.sh 540", carry=["results", ".git-commit"], timeout_s=600)
 # Back here:   bash scripts/unpack_device_slice.sh <files_at>     (= lra ingest of its bundle:
