@@ -17,7 +17,9 @@ version into the checkpoint, with the evidence, so that it resumes anywhere:
   and code version that ran, say): the evidence is stored in the checkpoint (``stamp``).
 
 A set-aside checkpoint, once stamped, is moved back by hand (drop ``.unverified``). Prints one
-line per checkpoint; exits 2 when any was refused (unreadable, already stamped, version unknown).
+line per checkpoint; exits 2 when any was refused (unreadable, version unknown, or given by hand
+for a checkpoint that already says its version; without ``--code-version`` such a checkpoint is
+left unchanged).
 """
 from __future__ import annotations
 
@@ -30,12 +32,13 @@ from lra.engine.checkpoints import CheckpointError, read, stamp
 
 
 def stamp_one(path: str, version: str | None, evidence: str | None) -> tuple[bool, str]:
-    """(stamped?, one line) for the checkpoint at ``path``."""
+    """(stamped, or already saying its version without ``version`` given?, one line) for the
+    checkpoint at ``path``."""
     try:
         if version is None:
             ck = read(path)
-            if ck.get("code_version"):
-                return False, f"{path}: already says code version {ck['code_version']}"
+            if ck.get("code_version"):      # (so that a glob over a folder may be rerun)
+                return True, f"{path}: already says code version {ck['code_version']}; unchanged"
             versions, how = written_by(ck)
             if versions is None:
                 return False, (f"{path}: code version unknown ({how}); give --code-version and "

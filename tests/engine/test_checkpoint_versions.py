@@ -246,6 +246,8 @@ def test_an_unknown_checkpoint_is_set_aside_and_can_be_stamped_by_hand(tmp_path,
     assert raw["code_version"] == code_version() and "c5794c2" in raw["stamp"]
     assert tool.main([str(aside), "--code-version", code_version(), "--evidence", "y"]) == 2
     assert "already says" in capsys.readouterr().err
+    assert tool.main([str(aside)]) == 0 and "unchanged" in capsys.readouterr().out  # rerun
+    assert read(aside)["stamp"] == raw["stamp"]
     shutil.move(aside, ck)
     assert pc.vet(ck, log=print)                               # resumed
 
