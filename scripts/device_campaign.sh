@@ -5,6 +5,9 @@
 # results/_populations/, which the next slice carries.
 #
 # From a session with the device tool (see its README), in the repository root of a CLEAN checkout:
+#   python tools/stamp_checkpoint.py results/_populations/*/*.pt   # once, for checkpoints written
+#       # before they named their code version (a copy without .git cannot look up their commits:
+#       # it would set them aside and start their populations afresh); commit what it stamped
 #   git rev-parse HEAD > .git-commit            # the device copy has no .git
 #   run(command="bash scripts/device_campaign.sh 540", carry=["results", ".git-commit"], timeout_s=600)
 # Back here:   bash scripts/unpack_device_slice.sh <files_at>     (= lra ingest of its bundle:
@@ -102,6 +105,17 @@ if [ "$campaign" = 1 ]; then
         --device "$DEVICE" --time-limit "${limit}s" --concurrent "$CONCURRENT" --progress \
         --bundle "$OUT/bundle.tgz" 2>&1 \
         | tr '\r' '\n' | awk 'NR % 20 == 0 || !/it\/s/' | tee "$OUT/campaign.log"
+    # lra campaign's exit status: 0 every requested row stored; 1 rows still missing, after a stop
+    # at the time limit (resumable: the bundle carries the stopped population's checkpoint) or
+    # an error (a traceback also exits 1); 2 refused before computing (bad input, broken store)
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" = 0 ]; then
+      echo "campaign exit 0: complete"
+    elif [ "$rc" = 1 ] && grep -q "stopped at the time limit" "$OUT/campaign.log"; then
+      echo "campaign exit 1: stopped at the time limit, rows still missing; resumable: ingest the bundle and carry results/ to the next slice"
+    else
+      echo "campaign exit $rc: incomplete or failed (see campaign.log in logs.tgz)"
+    fi
   else
     echo "no time left for the campaign"
   fi

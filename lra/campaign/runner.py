@@ -23,8 +23,9 @@ from lra.algorithms.lra_diff import LRADiff, ReleasedCodeSwitches
 from lra.campaign.planning import Population, merge, population_cost, population_key
 from lra.campaign.projection import auto_chain_variant
 from lra.algorithms.readout import ReadoutOnly
-from lra.campaign.store import (CONFIG_COLUMNS, ResultsStore, clean_stale_temps, device_name, provenance,
-                    release, solved_flags, try_lease)
+from lra.campaign.population_checkpoints import rows_fed, sweep, vet
+from lra.campaign.store import (CONFIG_COLUMNS, ResultsStore, clean_stale_temps, code_version,
+                                device_name, provenance, release, solved_flags, try_lease)
 from lra.algorithms.tptt import TPTT
 
 
@@ -80,11 +81,25 @@ def checkpoint_path(store: ResultsStore, budget: Budget, pop: Population) -> Pat
     return populations_dir(store, budget) / f"{pop.id}.pt"
 
 
+def _count(tally: dict | None, **n) -> None:
+    """Add to a campaign's counts of what this process did (threads share them)."""
+    if tally is not None:
+        with _TALLY_LOCK:
+            for k, v in n.items():
+                tally[k] = tally.get(k, 0) + v
+
+
 def run_population(pop: Population, budget: Budget, store: ResultsStore, device, *,
-                   stop_after_seconds=None, progress=None, log=None) -> bool | None:
+                   stop_after_seconds=None, progress=None, log=None,
+                   tally: dict | None = None) -> bool | None:
     """Train one merged population; store its rows (in every experiment that asked for them)
     when it finishes. Returns True when finished, False when stopped at the time limit, None when
-    another process holds its lease (it is training it)."""
+    another process holds its lease (it is training it).
+
+    ``tally`` counts what this process did: ``trained`` (populations it trained, finished or
+    stopped), ``rows`` (rows it stored), ``elsewhere`` (populations another process finished
+    after this one planned them). A checkpoint at the population's path is resumed only when
+    :func:`lra.campaign.population_checkpoints.vet` says the current code wrote it."""
     ck = checkpoint_path(store, budget, pop)
     ck.parent.mkdir(parents=True, exist_ok=True)
     # A lease per population: another process (or thread) training it makes this one skip it.
@@ -97,12 +112,16 @@ def run_population(pop: Population, budget: Budget, store: ResultsStore, device,
         if all(r.key in store.done_keys(exp, budget.name)
                for exp in pop.experiment_names() for _, r in pop.runs_of(exp)):
             finished = True   # finished by another process since this one planned it
+            _count(tally, elsewhere=1)
+            ck.unlink(missing_ok=True)    # (its rows are stored: a leftover is never resumed)
             return True
+        vet(ck, log=log)
         if log is not None:
             log(f"[{budget.name}] {pop.describe()} members={len(pop.runs)} ({pop.K_mix()}) "
                 f"for {', '.join(pop.experiment_names())} on {device_name(torch.device(device))}")
         finished = _train_population(pop, budget, store, device, ck, stop_after_seconds,
-                                     progress)
+                                     progress, tally)
+        _count(tally, trained=1)
         return finished
     finally:
         if finished:          # no litter: whoever comes later finds the rows stored
@@ -110,7 +129,8 @@ def run_population(pop: Population, budget: Budget, store: ResultsStore, device,
         release(lease)
 
 
-def _train_population(pop, budget, store, device, ck, stop_after_seconds, progress) -> bool:
+def _train_population(pop, budget, store, device, ck, stop_after_seconds, progress,
+                      tally=None) -> bool:
     r0 = pop.head
     trainer = PopulationTrainer(
         make_algorithm(pop.runs, device), r0.task, r0.T, [r.seed for r in pop.runs],
@@ -119,6 +139,11 @@ def _train_population(pop, budget, store, device, ck, stop_after_seconds, progre
         probe_every=r0.probe_every or None,
         checkpoint_path=str(ck), checkpoint_every=budget.checkpoint_every, progress=progress,
         compact=True)
+    # what its checkpoints carry beside the engine's state (lra.engine.checkpoints.save): the
+    # code that wrote them and the rows they feed (the trainer's module is versioned, so these
+    # are set here rather than passed to it)
+    trainer.code_version = code_version()
+    trainer.rows_fed = rows_fed(pop)
     results = trainer.run(stop_after_seconds=stop_after_seconds)
     if not trainer.finished:
         return False
@@ -152,7 +177,7 @@ def _train_population(pop, budget, store, device, ck, stop_after_seconds, progre
                     {k: (v[m].tolist() if torch.is_tensor(v) else v) for k, v in p.items()}
                     for p in trainer.probes]
         with _STORE_LOCK:           # populations trained concurrently share the tables
-            store.append(exp, budget.name, rows, prov, probes)
+            _count(tally, rows=store.append(exp, budget.name, rows, prov, probes))
     ck.unlink(missing_ok=True)
     return True
 
@@ -213,6 +238,17 @@ def missing_runs(exp: Experiment, budget: Budget, store: ResultsStore,
         return [r for r in derived_runs(exp, budget, store, seeds) if r.key not in done]
     done = store.done_keys(exp.name, budget.name)
     return [r for r in exp.runs(budget, seeds) if r.key not in done]
+
+
+def lengths_of(exp: Experiment, budget: Budget) -> set[int]:
+    """Every sequence length ``exp`` can have runs of at ``budget`` (stored or not): its tasks'
+    lengths, a curriculum's stages (10, 20, ... up to the budget's longest), a derived
+    experiment's source's."""
+    if exp.derived_from:
+        return lengths_of(get_experiment(exp.derived_from), budget)
+    if exp.curriculum:
+        return set(range(10, budget.max_length + 1, 10))
+    return {T for task in exp.tasks for T in exp.lengths_for(task, budget)}
 
 
 def missing_by_experiment(names, budget: Budget, store: ResultsStore, seeds=None,
@@ -310,10 +346,11 @@ def format_dry_run(plan: dict) -> str:
 
 
 _STORE_LOCK = threading.Lock()
+_TALLY_LOCK = threading.Lock()
 
 
 def run_concurrently(todo: list[Population], budget: Budget, store: ResultsStore, device,
-                     workers: int, time_limit, progress, log) -> list[bool]:
+                     workers: int, time_limit, progress, log, tally=None) -> list[bool]:
     """Train the populations ``todo`` with ``workers`` threads (one CUDA stream each); returns
     whether each finished (those not started before the time limit count as unfinished)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -326,9 +363,9 @@ def run_concurrently(todo: list[Population], budget: Budget, store: ResultsStore
         if device.type == "cuda":
             with torch.cuda.stream(torch.cuda.Stream(device)):
                 return run_population(pop, budget, store, device, stop_after_seconds=left,
-                                      progress=progress, log=log)
+                                      progress=progress, log=log, tally=tally)
         return run_population(pop, budget, store, device, stop_after_seconds=left,
-                              progress=progress, log=log)
+                              progress=progress, log=log, tally=tally)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, todo))
@@ -345,64 +382,62 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
     its own stream: a population's step is a chain of small kernels that leaves most of the GPU
     idle, so several overlap); every member computes the same numbers either way.
 
+    First the budget's checkpoints are swept (:func:`lra.campaign.population_checkpoints.sweep`):
+    those whose rows are all stored are removed, those of other code discarded.
     Stops cleanly (checkpointing the population in flight) when ``time_limit`` seconds have passed;
-    calling again with the same experiments resumes. Returns {"finished": bool, "plans_run": n,
-    "budget": name, "rows_missing": {experiment: n}, "stopped": [checkpoint paths of the
-    populations this call stopped at the time limit]} (a bundle carries those checkpoints).
+    calling again with the same experiments resumes. Returns {"finished": bool, "plans_run": n
+    (populations this process trained, finished or stopped), "rows_stored": n (rows this process
+    stored), "elsewhere": n (planned populations another process finished first), "budget": name,
+    "rows_missing": {experiment: n}, "stopped": [checkpoint paths of the populations this call
+    stopped at the time limit]} (a bundle carries those checkpoints).
     """
     for n in names:
         get_experiment(n)
     budget, device, store, max_members = _campaign_setting(budget, max_iterations, device, store,
                                                            max_members)
     start, wall_start = time.monotonic(), time.time()
-    plans_run = 0
+    tally = dict(trained=0, rows=0, elsewhere=0)
+    sweep(populations_dir(store, budget), store, budget.name, log=log)
 
-    def missing_counts():
-        return {n: len(v) for n, v in
-                missing_by_experiment(names, budget, store, seeds, lengths).items()}
+    def result(finished: bool, **extra) -> dict:
+        return dict(finished=finished, plans_run=tally["trained"], rows_stored=tally["rows"],
+                    elsewhere=tally["elsewhere"], budget=budget.name,
+                    rows_missing={n: len(v) for n, v in missing_by_experiment(
+                        names, budget, store, seeds, lengths).items()}, **extra)
 
     while True:
         todo = plan_campaign(names, budget, store, max_members, seeds, lengths, shard)
         if not todo:
-            return dict(finished=True, plans_run=plans_run, budget=budget.name,
-                        rows_missing=missing_counts())
+            return result(True)
         if concurrent > 1:
             left = None if time_limit is None else time_limit - (time.monotonic() - start)
             if left is not None and left <= 0:
-                return dict(finished=False, plans_run=plans_run, budget=budget.name,
-                            rows_missing=missing_counts())
-            done = run_concurrently(todo, budget, store, device, concurrent, left, progress, log)
-            plans_run += sum(d is not None for d in done)
+                return result(False)
+            done = run_concurrently(todo, budget, store, device, concurrent, left, progress, log,
+                                    tally)
             busy = sum(d is None for d in done)
             if busy or not all(done):
                 stopped = [str(checkpoint_path(store, budget, p)) for p, d in zip(todo, done)
                            if d is False and checkpoint_path(store, budget, p).exists()
                            and checkpoint_path(store, budget, p).stat().st_mtime >= wall_start]
-                return dict(finished=False, plans_run=plans_run, budget=budget.name,
-                            rows_missing=missing_counts(), busy=busy, stopped=stopped)
+                return result(False, busy=busy, stopped=stopped)
             continue
-        trained = busy = 0
+        moved, busy = tally["trained"] + tally["elsewhere"], 0
         for pop in todo:
             left = None if time_limit is None else time_limit - (time.monotonic() - start)
             if left is not None and left <= 0:
-                return dict(finished=False, plans_run=plans_run, budget=budget.name,
-                            rows_missing=missing_counts())
+                return result(False)
             finished = run_population(pop, budget, store, device, stop_after_seconds=left,
-                                      progress=progress, log=log)
+                                      progress=progress, log=log, tally=tally)
             if finished is None:       # another process is training it
                 log(f"[{budget.name}] {pop.describe()}: being trained by another process")
                 busy += 1
                 continue
-            plans_run += 1
-            trained += 1
             if not finished:
-                return dict(finished=False, plans_run=plans_run, budget=budget.name,
-                            rows_missing=missing_counts(),
-                            stopped=[str(checkpoint_path(store, budget, pop))])
-        if busy and not trained:
+                return result(False, stopped=[str(checkpoint_path(store, budget, pop))])
+        if busy and tally["trained"] + tally["elsewhere"] == moved:
             # everything left is in training elsewhere: stop rather than wait
-            return dict(finished=False, plans_run=plans_run, budget=budget.name,
-                        rows_missing=missing_counts(), busy=busy)
+            return result(False, busy=busy)
         # curriculum stages unlock new runs, derived experiments their seeds: go round again
 
 

@@ -13,8 +13,10 @@ Bad input (unknown notebook, experiment, parameter, budget, kernel or device; wr
 out-of-range value; an output path that would overwrite the project's files) and a broken results
 store or checkpoint are a one-line error naming the valid choices or the fix, exit status 2,
 before any compute and without writing anything. ``lra status`` exits 2 when a table is corrupt.
-A campaign says "complete" only when every requested row exists; rows waiting on another
-experiment, or missing, make it say so and exit 1.
+A selection that plans nothing (``--lengths`` of which no selected experiment has runs) is bad
+input too. A campaign says "complete" only when every requested row exists; rows waiting on
+another experiment, or missing (a stop at the time limit: run again to resume), make it say so
+and exit 1. Its counts are what this process trained and stored.
 
 ``lra campaign`` is :mod:`lra.cli.campaign`; what the subcommands share (the usage error, the
 checks of their input, the CPU threads) is :mod:`lra.cli.common`.

@@ -66,6 +66,8 @@ def cmd_campaign(args, entry):
         lengths = set(args.lengths)
     if plan_lengths is not None:
         lengths = plan_lengths & lengths if lengths else plan_lengths
+    if lengths is not None:
+        check_lengths_plan_something(names, budget, lengths, args)
     # a Slurm campaign's jobs train elsewhere: here only the name is checked (the jobs check
     # that their PyTorch sees the GPU they were given)
     check_device(args.device, here=args.executor != "slurm")
@@ -138,7 +140,7 @@ def cmd_campaign(args, entry):
                           max_members=args.population, progress=args.progress, store=store,
                           log=lambda s: print(s, file=sys.stderr, flush=True), lengths=lengths,
                           concurrent=args.concurrent, shard=shard)
-    took = f"{res['plans_run']} population(s) run in {time.monotonic() - start:.1f} s"
+    took = done_here(res, time.monotonic() - start)
     if hasattr(store, "record_stopped"):
         store.record_stopped(res.get("stopped", []))
     if bundle_out is not None:
@@ -148,8 +150,10 @@ def cmd_campaign(args, entry):
               f"by another process (run again once it is done); {took}")
         return 1
     if not res["finished"]:
-        print(f"campaign {res['budget']}: stopped at the time limit (run again to resume); {took}")
-        return 0
+        missing = sum(res["rows_missing"].values())
+        print(f"campaign {res['budget']}: stopped at the time limit with {missing} row(s) "
+              f"missing (run again to resume); {took}")
+        return 1
     if shard is not None:
         print(f"campaign {res['budget']}: shard {shard[0]}/{shard[1]} complete "
               f"(other shards' populations are left to them); {took}")
@@ -181,6 +185,35 @@ def read_shard_plan(path: str) -> dict:
     if not isinstance(plan, dict) or not all(isinstance(v, int) for v in plan.values()):
         raise UsageError(f"--shard-plan {path}: not a {{population id: shard}} mapping")
     return plan
+
+
+def done_here(res: dict, seconds: float) -> str:
+    """What this process did: the populations it trained and the rows it stored (not those
+    stored before it started, nor those another process finished)."""
+    out = (f"this process trained {res['plans_run']} population(s) and stored "
+           f"{res['rows_stored']} row(s) in {seconds:.1f} s")
+    if res.get("elsewhere"):
+        out += f"; {res['elsewhere']} planned population(s) were finished by another process"
+    return out
+
+
+def check_lengths_plan_something(names, budget, lengths: set, args) -> None:
+    """A length selection that leaves no run of any selected experiment is bad input (exit 2),
+    not a campaign that is "complete" with nothing computed."""
+    from lra.campaign.experiments import get_experiment
+    from lra.campaign.runner import lengths_of
+    have = {n: lengths_of(get_experiment(n), budget) for n in names}
+    if any(have[n] & lengths for n in names):
+        return
+    asked = (f"--lengths {' '.join(map(str, sorted(set(args.lengths))))}" if args.lengths
+             else "the plan's lengths")
+    if getattr(args, "plan", None) == "evidence" and args.lengths:
+        asked += " with --plan evidence"
+    have = sorted(set().union(*have.values()))
+    shown = ", ".join(map(str, have)) if len(have) <= 8 else \
+        f"{', '.join(map(str, have[:4]))}, ..., {have[-1]}"
+    raise UsageError(f"{asked}: no selected experiment has runs of that length at budget "
+                     f"{budget.name}, nothing to plan (their lengths: {shown})")
 
 
 def check_bundle_output(args) -> Path | None:

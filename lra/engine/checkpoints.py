@@ -15,6 +15,16 @@ writes: exactly :data:`KEYS`, tensors of the expected dtypes and consistent shap
 results as dicts of the :class:`MemberResult` fields with plain values. :func:`load` then checks
 that it fits the population being resumed (:func:`check_fits`: shapes, generators, state) before
 it changes anything. Every refusal is one line.
+
+A checkpoint also says which code wrote it and which rows it feeds: ``code_version`` (the
+campaign's :func:`lra.campaign.store.code_version`) and ``rows`` (``{experiment: [row keys]}``),
+taken from the trainer's ``code_version`` and ``rows_fed`` where the campaign set them (the
+trainer's own module is hashed into the code version, so they are not its parameters; the
+engine cannot compute the version itself, which is the campaign's). The campaign resumes a
+checkpoint only when its code version is the current code's, and removes one whose rows are all
+stored (:mod:`lra.campaign.population_checkpoints`). A checkpoint of older code lacks both; one
+whose code is established by other means is stamped with :func:`stamp` (``stamp`` then says
+how it was established: ``tools/stamp_checkpoint.py``).
 """
 from __future__ import annotations
 
@@ -33,10 +43,14 @@ from lra.engine.results import MemberResult
 from lra.model import RNNParams
 
 # Every entry :func:`save` writes. member_ids, archive and segments came later than the others:
-# a checkpoint of older code may lack them (it resumes as a population never compacted).
+# a checkpoint of older code may lack them (it resumes as a population never compacted);
+# code_version and rows later still (a bare trainer, as in the engine's tests, writes neither),
+# stamp only by :func:`stamp`.
 KEYS = ("fingerprint", "iteration", "member_ids", "params", "archive", "state", "active",
-        "diverged", "results", "since_best", "generators", "probes", "segments")
-OPTIONAL_KEYS = ("member_ids", "archive", "segments")
+        "diverged", "results", "since_best", "generators", "probes", "segments",
+        "code_version", "rows", "stamp")
+OPTIONAL_KEYS = ("member_ids", "archive", "segments", "code_version", "rows", "stamp")
+CODE_VERSION = re.compile(r"[0-9a-f]{12}")     # lra.campaign.store.code_version's form
 # The weights' dimensions by name (lra.model.RNNParams): P members (the live rows in params,
 # every member in the archive), H hidden units, I inputs, O outputs.
 PARAM_DIMS = {"W_xh": ("P", "I", "H"), "W_hh": ("P", "H", "H"), "W_hy": ("P", "H", "O"),
@@ -79,6 +93,9 @@ def save(trainer) -> None:
     if not trainer.checkpoint_path:
         return
     names = [f.name for f in fields(MemberResult)]
+    written_by = {key: getattr(trainer, attr) for key, attr in (("code_version", "code_version"),
+                                                                ("rows", "rows_fed"))
+                  if getattr(trainer, attr, None) is not None}
     atomic_save(dict(fingerprint=fingerprint(trainer), iteration=int(trainer.iteration),
                      member_ids=[int(m) for m in trainer.member_ids],
                      params=trainer.params.state_dict(),
@@ -89,7 +106,27 @@ def save(trainer) -> None:
                      results=[{n: getattr(r, n) for n in names} for r in trainer.results],
                      since_best=[int(n) for n in trainer.since_best],
                      generators=[g.get_state() for g in trainer.generators],
-                     probes=trainer.probes, segments=trainer.segments), trainer.checkpoint_path)
+                     probes=trainer.probes, segments=trainer.segments, **written_by),
+                trainer.checkpoint_path)
+
+
+def stamp(path, code_version: str, evidence: str) -> dict:
+    """Record in the checkpoint at ``path`` (one without a code version: older code's) that
+    ``code_version`` wrote it, and ``evidence``: how that is known. Rewritten atomically;
+    returns the checkpoint. Raises :class:`CheckpointError` for a file :func:`read` refuses, a
+    version not of the code version's form, empty evidence, or a checkpoint already saying
+    which code wrote it."""
+    ck = read(path)
+    if not CODE_VERSION.fullmatch(code_version or ""):
+        _fail(f"{code_version!r} is not a code version (12 hex digits)")
+    if not (evidence or "").strip():
+        _fail("no evidence: say how the code version is known")
+    if ck.get("code_version"):
+        _fail(f"it already says code version {ck['code_version']} wrote it")
+    ck.update(code_version=code_version, stamp=" ".join(evidence.split()))
+    check(ck)
+    atomic_save(ck, str(path))
+    return ck
 
 
 # ----------------------------------------------------------------------------- reading safely
@@ -305,6 +342,16 @@ def check(ck) -> None:
     if type(segments) is not list or any(type(s) is not dict for s in segments):
         _fail("its segments are not a list of dicts")
     _plain(segments, "segments")
+    if "code_version" in ck and (type(ck["code_version"]) is not str
+                                 or not CODE_VERSION.fullmatch(ck["code_version"])):
+        _fail("its code_version is not a code version (12 hex digits)")
+    if "stamp" in ck and type(ck["stamp"]) is not str:
+        _fail("its stamp is not a text")
+    rows = ck.get("rows", {})
+    if type(rows) is not dict or any(
+            type(e) is not str or type(keys) is not list or any(type(k) is not str for k in keys)
+            for e, keys in rows.items()):
+        _fail("its rows are not a dict of experiment -> row keys")
 
 
 def check_fits(ck: dict, trainer) -> list[MemberResult]:

@@ -38,6 +38,7 @@ def test_device_script_on_cpu_bundle_ingested(tmp_path):
     print(res.stdout[-3000:], res.stderr[-2000:])
     assert res.returncode == 0
     assert "bundle " in res.stdout and "1 row(s) in 1 table(s)" in res.stdout
+    assert "campaign exit 0: complete" in res.stdout      # (exit 1: stopped at the time limit)
     assert (out / "bundle.tgz").exists() and (out / "commit.txt").read_text().strip() == commit
 
     clone = tmp_path / "clone"                      # home: a fresh results folder, same history

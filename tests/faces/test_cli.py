@@ -73,6 +73,13 @@ BAD = [
     (["campaign", "--slurm-option", "account=xyz"], "--slurm-option is for --executor slurm"),
     (["campaign", "--experiments", "table1_multiseed"],
      "table1_multiseed repeats the best configurations of table1, which has missing rows"),
+    # a selection that plans nothing is not a campaign "complete" with nothing computed
+    (["campaign", "--experiments", "fig2", "--lengths", "20"],
+     "--lengths 20: no selected experiment has runs of that length at budget smoke, nothing to "
+     "plan (their lengths: 10)"),
+    (["campaign", "--lengths", "999"], "--lengths 999: no selected experiment has runs"),
+    (["campaign", "--plan", "evidence", "--lengths", "30", "--dry-run"],
+     "--lengths 30 with --plan evidence: no selected experiment has runs"),
     (["run", "explore", "-p", "alpha", "fast"], "parameter alpha: expected a number"),
     (["run", "explore", "-p", "task", "adding"], "unknown task 'adding'; valid tasks: temporal_order"),
     (["run", "lra_diff", "-p", "budget"], "expected 2 arguments"),
@@ -170,14 +177,15 @@ def test_campaign_says_how_many_threads_and_complete_only_when_rows_exist(tmp_pa
     assert main(base + ["--threads", "1"]) == 0
     out, err = capsys.readouterr()
     assert "using 1 CPU thread(s) (--threads)" in err, err
-    assert "campaign smoke-cap20: complete; 1 population(s) run" in out, out
+    assert "campaign smoke-cap20: complete; this process trained 1 population(s) and stored " \
+        "1 row(s)" in out, out
     assert main(base) == 0                       # nothing left: complete, nothing run
     out, err = capsys.readouterr()
     # the default depends on the machine's load at that moment: check its form and range
     import re
     m = re.search(r"using (\d+) CPU thread\(s\) \((\d+) physical core\(s\), load \d+\)", err)
     assert m and 1 <= int(m.group(1)) <= min(4, int(m.group(2))), err
-    assert "complete; 0 population(s) run" in out, out
+    assert "complete; this process trained 0 population(s) and stored 0 row(s)" in out, out
 
 
 def test_verdicts_prints_each_part_with_its_rule(capsys):
@@ -190,3 +198,40 @@ def test_verdicts_prints_each_part_with_its_rule(capsys):
     parts = [v.part for v in V.verdicts()]
     assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")] == parts
     assert out.count("\n  rule: ") == len(parts)
+
+
+def test_a_time_limit_stop_with_rows_missing_is_exit_1(tmp_path, monkeypatch, capsys):
+    """Stopped at the time limit, the campaign is not done: exit 1 (resumable), and it says how
+    many rows are missing and what this process did."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("LRA_RESULTS", str(tmp_path))
+    code = main(["campaign", "--experiments", "fig2", "--device", "cpu", "--threads", "1",
+                 "--time-limit", "1s"])
+    out = capsys.readouterr().out
+    print(code, out)
+    assert code == 1
+    assert "campaign smoke: stopped at the time limit with 1 row(s) missing (run again to " \
+        "resume); this process trained 1 population(s) and stored 0 row(s)" in out, out
+
+
+def test_counts_say_what_this_process_trained(tmp_path, monkeypatch, capsys):
+    """A population another process finished after this one planned it is not counted as run
+    here."""
+    import lra.campaign.runner as runner
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("LRA_RESULTS", str(tmp_path))
+    argv = ["campaign", "--experiments", "fig2", "--max-iterations", "20", "--device", "cpu",
+            "--threads", "1"]
+    real = runner.plan_campaign
+    stale_plan = real(["fig2"], runner.budget_named("smoke-cap20"), runner.ResultsStore(tmp_path),
+                      64)
+    assert main(argv) == 0                  # "another process": every row is stored now
+    capsys.readouterr()
+    plans = iter([stale_plan])              # this process planned before they were stored
+    monkeypatch.setattr(runner, "plan_campaign",
+                        lambda *a, **k: next(plans, None) or real(*a, **k))
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    print(out)
+    assert "complete; this process trained 0 population(s) and stored 0 row(s)" in out, out
+    assert "1 planned population(s) were finished by another process" in out, out
