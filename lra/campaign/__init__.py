@@ -4,7 +4,8 @@
 :mod:`experiments` declares every experiment and budget; :mod:`planning` merges runs into
 populations; :mod:`projection` prices them from committed benchmarks; :mod:`runner` trains what
 is missing; :mod:`store` keeps one table of rows per (experiment, budget) with provenance, and
-:mod:`lineage` the code versions recorded (with evidence) as computing the same numbers;
+:mod:`lineage` the code versions recorded (with evidence) as computing the same numbers, and
+:mod:`rescue` the rows a failed table write could not store, until the next campaign adds them;
 :mod:`bundle` packs and verifies rows computed elsewhere (:mod:`tarball` reads its archive
 within limits); :mod:`executor` submits shards through submitit; :mod:`params` validates the
 parameters of chapters and commands; :mod:`released_runs` writes, reads back and compares the

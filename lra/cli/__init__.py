@@ -22,6 +22,7 @@ checks of their input, the CPU threads) is :mod:`lra.cli.common`.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
@@ -202,8 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Filesystem faults a user can fix (full disk, quota, read-only or forbidden folder, I/O error):
+# one line and exit 2, not a traceback. Every write is atomic, so none leaves half a file.
+FS_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
+             errno.EFBIG)
+
+
 def main(argv=None) -> int:
-    from lra.campaign.store import CorruptResults
+    from lra.campaign.store import CorruptResults, ResultsWriteError
     try:
         args = build_parser().parse_args(argv)
         fn = {"list": cmd_list, "run": cmd_run,
@@ -215,7 +222,7 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"lra: error: {one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except CorruptResults as e:
+    except (CorruptResults, ResultsWriteError) as e:
         print(f"lra: error: {one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except RuntimeError as e:
@@ -228,6 +235,13 @@ def main(argv=None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:
+        if e.errno not in FS_FAULTS:
+            raise
+        print(f"lra: error: cannot write {e.filename or 'a file'} ({e.strerror or e}); nothing "
+              "half-written is left: fix that and run the same command again (progress is "
+              "checkpointed)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("lra: interrupted; progress is checkpointed, run the same command to resume",
               file=sys.stderr)
