@@ -13,6 +13,9 @@ Bad input (unknown notebook, experiment, parameter, budget, kernel or device; wr
 out-of-range value; an output path that would overwrite the project's files) and a broken results
 store or checkpoint are a one-line error naming the valid choices or the fix, exit status 2,
 before any compute and without writing anything. ``lra status`` exits 2 when a table is corrupt.
+A filesystem fault (full disk, read-only or forbidden folder) is one line and exit 2 too, with
+nothing half-written; rows a failed table write could not store are saved for the next campaign
+(:mod:`lra.campaign.rescue`).
 A campaign says "complete" only when every requested row exists; rows waiting on another
 experiment, or missing, make it say so and exit 1.
 
