@@ -87,8 +87,6 @@ def cmd_campaign(args, entry):
         store = RecordingStore(journal=journal)
     else:
         store = ResultsStore()
-    if not args.dry_run:
-        store.check_writable()            # a read-only or full store: before any compute
     capped = budget_with_cap(budget, args.max_iterations)
     from lra.campaign.runner import populations_dir
     check_checkpoints(populations_dir(store, capped))
@@ -103,6 +101,9 @@ def cmd_campaign(args, entry):
                                  f"missing rows at budget {capped.name}: add {src} to "
                                  "--experiments (or run it first)")
     if not args.dry_run:
+        # a read-only or full store: said before any compute (after the checks of the input,
+        # which write nothing)
+        store.check_writable()
         from lra.campaign.rescue import recover
         recover(store, lambda s: print(s, file=sys.stderr, flush=True))
         if bundle_out is not None and not os.environ.get("LRA_BUNDLE_JOURNAL"):
