@@ -4,8 +4,9 @@
 :mod:`experiments` declares every experiment and budget; :mod:`planning` merges runs into
 populations; :mod:`projection` prices them from committed benchmarks; :mod:`runner` trains what
 is missing, resuming only the checkpoints :mod:`population_checkpoints` finds written by the
-current code; :mod:`store` keeps one table of rows per (experiment, budget) with provenance, and
-:mod:`lineage` the code versions recorded (with evidence) as computing the same numbers;
+current code; :mod:`store` keeps one table of rows per (experiment, budget) with provenance,
+:mod:`lineage` the code versions recorded (with evidence) as computing the same numbers, and
+:mod:`rescue` the rows a failed table write could not store, until the next campaign adds them;
 :mod:`bundle` packs and verifies rows computed elsewhere (:mod:`tarball` reads its archive
 within limits); :mod:`executor` submits shards through submitit (:mod:`slurm`: what it asks Slurm for
 and reads back); :mod:`params` validates the

@@ -178,9 +178,11 @@ class RecordingStore(ResultsStore):
     def entries(self) -> list[dict]:
         if self.journal is None:
             return list(self._memory)
-        if not self.journal.exists():
-            return []
-        return [json.loads(line) for line in self.journal.read_text().splitlines() if line]
+        out = []
+        for line in self.journal.read_text().splitlines() if self.journal.exists() else []:
+            with contextlib.suppress(ValueError):      # a line a full disk cut short
+                out.append(json.loads(line))
+        return out
 
 
 # ----------------------------------------------------------------------------- writing

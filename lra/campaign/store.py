@@ -17,10 +17,21 @@ Layout (under ``results/`` at the repository root by default)::
     results/<experiment>/<budget>/checkpoints/    in-flight populations (not committed)
 
 Every write goes to a temporary file that is renamed into place, so a reader (or a killed writer)
-never sees half a table; temporary files left by a killed writer (``NAME.tmp.PID`` of a process
-that no longer exists) are removed the next time the folder is opened. ``meta.json`` records the
-SHA-256 of ``runs.csv``: a truncated, edited or deleted table is reported as corrupted, never
-silently overwritten or recomputed.
+never sees half a table; the temporary file is named by its host and a random token, and removed
+the next time the folder is opened only when it is provably orphaned (:mod:`lra.engine.tempfiles`:
+its writer was a process of this host that no longer runs, or it is a day old; never because a PID
+means nothing here, as on a folder shared with other machines). ``meta.json`` records the SHA-256
+of ``runs.csv``: a truncated, edited or deleted table is reported as corrupted, never silently
+overwritten or recomputed.
+
+Readers take a shared lock on the table's ``.lock`` (writers an exclusive one) where they can, and
+in any case read a consistent snapshot: a table that does not match the checksum read just before
+it is read again if ``meta.json`` changed meanwhile (a write went past), so a reader never reports
+a concurrent append as corruption.
+
+A write that fails (full disk, read-only or vanished folder) raises :class:`ResultsWriteError`,
+one line, after saving the rows it could not store (:mod:`lra.campaign.rescue`): the next
+campaign adds them, and says so.
 
 An append is a small journal: meta.json first announces the new table's checksum *together with
 its provenance entry*, then the table is replaced, then the entry is made permanent. A reader that
@@ -40,8 +51,9 @@ import io
 import json
 import os
 import platform
-import re
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +62,8 @@ import torch
 # The checkout, its commit and the device's name are the engine's (it records them per training
 # segment, and must not import this wing); imported here for this module and its callers.
 from lra.engine.provenance import device_name, git_state, repo_root  # noqa: F401
+# Temporary files and atomic writes are the engine's (its checkpoints are written the same way).
+from lra.engine.tempfiles import atomic_write_bytes, clean_stale_temps, temp_path  # noqa: F401
 
 try:  # POSIX advisory locks; elsewhere writers are not serialised
     import fcntl
@@ -86,9 +100,12 @@ CODE_MODULES = ("tasks.py", "model.py", "algorithms/bptt.py", "algorithms/tptt.p
 NOT_NUMERIC_MODULES = ("__init__.py", "algorithms/__init__.py", "engine/__init__.py",
                        "algorithms/reference.py", "algorithms/released_script.py",
                        "engine/capture_check.py", "engine/provenance.py",
-                       "engine/checkpoints.py", "engine/capture.py")
+                       "engine/checkpoints.py", "engine/capture.py", "engine/tempfiles.py")
 UNKNOWN_VERSION = "unknown"
-_TMP = re.compile(r"\.tmp\.(\d+)$")
+# A reader that finds the table changed under it reads again; this many times at most (each retry
+# needs a write to have gone past: more in a row than any writer makes in the meantime).
+SNAPSHOT_TRIES = 50
+_UNREAD = object()
 
 
 def code_version(package_dir: Path | None = None, modules=CODE_MODULES) -> str:
@@ -146,20 +163,24 @@ class CorruptResults(RuntimeError):
     """A results file that cannot be trusted (truncated, edited, or not ours)."""
 
 
+class ResultsWriteError(RuntimeError):
+    """A results folder that cannot be written (full disk, read-only, no permission); the message
+    says where the rows that could not be stored were saved."""
+
+
 def default_root() -> Path:
     return Path(os.environ.get("LRA_RESULTS", repo_root() / "results"))
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True           # exists (someone else's) or cannot tell: leave its file alone
-    return True
+# The lock files each thread holds exclusively: its own reads inside them take no shared lock
+# (flock locks belong to open files, so a second lock on the same file would wait for itself).
+_HELD = threading.local()
+
+
+def _held() -> set:
+    if not hasattr(_HELD, "paths"):
+        _HELD.paths = set()
+    return _HELD.paths
 
 
 @contextlib.contextmanager
@@ -170,11 +191,34 @@ def file_lock(path: Path):
     with open(path, "a+") as fh:
         if fcntl is not None:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        key = os.path.abspath(path)
+        _held().add(key)
         try:
             yield
         finally:
+            _held().discard(key)
             if fcntl is not None:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def read_lock(path: Path):
+    """A shared advisory lock on ``path`` for the ``with`` block, where one can be had without
+    writing: a missing lock file (no writer yet), a read-only store or no fcntl give no lock, and
+    the reader relies on its snapshot check alone (ResultsStore._state)."""
+    if fcntl is None or os.path.abspath(path) in _held():
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)          # closing the last descriptor releases the lock
 
 
 def try_lease(path: Path):
@@ -197,34 +241,6 @@ def release(lease) -> None:
         if fcntl is not None:
             fcntl.flock(lease.fileno(), fcntl.LOCK_UN)
         lease.close()
-
-
-def clean_stale_temps(folder: Path) -> list[Path]:
-    """Remove ``*.tmp.PID`` files in ``folder`` whose writer (PID) no longer runs."""
-    removed = []
-    try:
-        entries = list(folder.iterdir()) if folder.is_dir() else []
-    except OSError:
-        return removed
-    for f in entries:
-        m = _TMP.search(f.name)
-        if m and f.is_file() and not _pid_alive(int(m.group(1))):
-            try:
-                f.unlink()
-                removed.append(f)
-            except OSError:
-                pass
-    return removed
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def provenance(device: torch.device, budget: str, command: str | None = None) -> dict:
@@ -273,9 +289,12 @@ class ResultsStore:
             raise CorruptResults(f"{path} cannot be read as the {what} ({e.strerror or e}); "
                                  "restore it from git or move it away") from None
 
-    def _raw_meta(self, experiment: str, budget: str) -> dict:
+    def _raw_meta(self, experiment: str, budget: str, data=_UNREAD) -> dict:
+        """meta.json as stored (``data``: its bytes already read, None if absent), pending write
+        included."""
         path = self.meta_path(experiment, budget)
-        data = self._read(path, "provenance file")
+        if data is _UNREAD:
+            data = self._read(path, "provenance file")
         if data is None:
             return {"writes": []}
         try:
@@ -289,11 +308,30 @@ class ResultsStore:
         return meta
 
     def _state(self, experiment: str, budget: str):
-        """(meta with any committed pending write promoted, table bytes or None)."""
+        """(meta with any committed pending write promoted, table bytes or None): one consistent
+        snapshot, read under a shared lock where one can be had (:func:`read_lock`)."""
         self.clean(experiment, budget)
-        meta = self._raw_meta(experiment, budget)
+        meta_path = self.meta_path(experiment, budget)
+        with read_lock(self.dir(experiment, budget) / ".lock"):
+            for attempt in range(SNAPSHOT_TRIES):
+                meta_data = self._read(meta_path, "provenance file")
+                data = self._read(self.table_path(experiment, budget), "results table")
+                try:
+                    return self._verified(experiment, budget, meta_data, data)
+                except CorruptResults:
+                    # Without the lock (read-only store, no lock file) a writer may have replaced
+                    # the table between the two reads; it changed meta.json first, so an
+                    # unchanged meta.json means the mismatch is real.
+                    if attempt + 1 == SNAPSHOT_TRIES or \
+                            self._read(meta_path, "provenance file") == meta_data:
+                        raise
+                    time.sleep(0.001 * attempt)
+
+    def _verified(self, experiment, budget, meta_data, data):
+        """_state of meta.json's bytes and the table's (None: absent); CorruptResults when they
+        do not agree."""
+        meta = self._raw_meta(experiment, budget, meta_data)
         path = self.table_path(experiment, budget)
-        data = self._read(path, "results table")
         pending = meta.get("pending")
         if data is None:
             if meta.get("rows") or meta.get("sha256") or meta["writes"]:
@@ -360,15 +398,48 @@ class ResultsStore:
             raise CorruptResults(f"{path} is not valid JSON ({e}); restore it from git") from None
 
     # ------------------------------------------------------------------------- writing
+    def check_writable(self) -> None:
+        """Raise ResultsWriteError unless a file can be written in the store's root (read-only,
+        full or unreachable folders are found before any compute)."""
+        probe = temp_path(self.root / ".write-check")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with open(probe, "wb") as fh:
+                fh.write(b"lra")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as e:
+            raise ResultsWriteError(f"the results folder {self.root} cannot be written "
+                                    f"({e.strerror or e}); nothing was trained") from None
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+
     def append(self, experiment: str, budget: str, rows: list[dict], prov: dict,
                probes: dict[str, list] | None = None) -> int:
         """Add finished rows (those whose key is already stored are skipped). Returns the count.
 
         Rows lacking ``code_version`` are stamped with the current code's. Writers of one table
         take turns (an exclusive lock on its folder's ``.lock``), and each re-reads the table
-        inside the lock, so concurrent campaigns never lose or duplicate rows."""
-        with file_lock(self.dir(experiment, budget) / ".lock"):
-            return self._append_locked(experiment, budget, rows, prov, probes)
+        inside the lock, so concurrent campaigns never lose or duplicate rows. A write that fails
+        leaves the store as it was, saves the rows (:func:`lra.campaign.rescue.save`) and raises
+        ResultsWriteError."""
+        try:
+            with file_lock(self.dir(experiment, budget) / ".lock"):
+                return self._append_locked(experiment, budget, rows, prov, probes)
+        except OSError as e:
+            from lra.campaign.rescue import save
+            # stamped now: the code that computed them, whatever code later stores them
+            version = code_version()
+            rows = [{**r, "code_version": r.get("code_version") or version} for r in rows]
+            saved = save(self.root, experiment, budget, rows, prov, probes)
+            where = (f"the {len(rows)} computed row(s) are saved in {saved}: the next "
+                     "`lra campaign` adds them" if saved else
+                     f"the {len(rows)} computed row(s) could not be saved anywhere either: "
+                     "the next `lra campaign` computes them again (from the population's "
+                     "checkpoint, where one was written)")
+            raise ResultsWriteError(f"cannot write {experiment}/{budget} in {self.root} "
+                                    f"({e.strerror or e}); {where}") from None
 
     def _append_locked(self, experiment, budget, rows, prov, probes) -> int:
         meta, data = self._state(experiment, budget)        # also validates the files

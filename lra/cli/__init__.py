@@ -14,9 +14,11 @@ out-of-range value; an output path that would overwrite the project's files) and
 store or checkpoint are a one-line error naming the valid choices or the fix, exit status 2,
 before any compute and without writing anything. ``lra status`` exits 2 when a table is corrupt.
 A selection that plans nothing (``--lengths`` of which no selected experiment has runs) is bad
-input too. A campaign says "complete" only when every requested row exists; rows waiting on
-another experiment, or missing (a stop at the time limit: run again to resume), make it say so
-and exit 1. Its counts are what this process trained and stored.
+input too. A filesystem fault (full disk, read-only or forbidden folder) is one line and exit 2,
+with nothing half-written; rows a failed table write could not store are saved for the next
+campaign (:mod:`lra.campaign.rescue`). A campaign says "complete" only when every requested row
+exists; rows waiting on another experiment, or missing (a stop at the time limit: run again to
+resume), make it say so and exit 1. Its counts are what this process trained and stored.
 
 ``lra campaign`` is :mod:`lra.cli.campaign`; what the subcommands share (the usage error, the
 checks of their input, the CPU threads) is :mod:`lra.cli.common`.
@@ -24,6 +26,7 @@ checks of their input, the CPU threads) is :mod:`lra.cli.common`.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
@@ -221,8 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Filesystem faults a user can fix (full disk, quota, read-only or forbidden folder, I/O error):
+# one line and exit 2, not a traceback. Every write is atomic, so none leaves half a file.
+FS_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
+             errno.EFBIG)
+
+
 def main(argv=None) -> int:
-    from lra.campaign.store import CorruptResults
+    from lra.campaign.store import CorruptResults, ResultsWriteError
     try:
         args = build_parser().parse_args(argv)
         fn = {"list": cmd_list, "run": cmd_run,
@@ -234,7 +243,7 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"lra: error: {one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except CorruptResults as e:
+    except (CorruptResults, ResultsWriteError) as e:
         print(f"lra: error: {one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except RuntimeError as e:
@@ -247,6 +256,13 @@ def main(argv=None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:
+        if e.errno not in FS_FAULTS:
+            raise
+        print(f"lra: error: cannot write {e.filename or 'a file'} ({e.strerror or e}); nothing "
+              "half-written is left: fix that and run the same command again (progress is "
+              "checkpointed)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("lra: interrupted; progress is checkpointed, run the same command to resume",
               file=sys.stderr)

@@ -2,6 +2,7 @@
 optionally pack them into a bundle (see :mod:`lra.cli` for the command line)."""
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -93,10 +94,12 @@ def cmd_campaign(args, entry):
         raise UsageError(str(e)) from None
     from lra.campaign.runner import budget_with_cap, missing_runs, run_experiments
     from lra.campaign.store import ResultsStore
-    journal = os.environ.get("LRA_BUNDLE_JOURNAL")
-    if bundle_out is not None or journal:
+    journal = os.environ.get("LRA_BUNDLE_JOURNAL")     # set for the jobs of --executor
+    if bundle_out is not None and not journal:
+        journal = bundle_journal(ResultsStore().root, bundle_out)
+    if journal:
         from lra.campaign.bundle import RecordingStore
-        store = RecordingStore(journal=journal or None)
+        store = RecordingStore(journal=journal)
     else:
         store = ResultsStore()
     capped = budget_with_cap(budget, args.max_iterations)
@@ -112,6 +115,14 @@ def cmd_campaign(args, entry):
                 raise UsageError(f"{n} repeats the best configurations of {src}, which has "
                                  f"missing rows at budget {capped.name}: add {src} to "
                                  "--experiments (or run it first)")
+    if not args.dry_run:
+        # a read-only or full store: said before any compute (after the checks of the input,
+        # which write nothing)
+        store.check_writable()
+        from lra.campaign.rescue import recover
+        recover(store, lambda s: print(s, file=sys.stderr, flush=True))
+        if bundle_out is not None and not os.environ.get("LRA_BUNDLE_JOURNAL"):
+            announce_journal(store, bundle_out)
     if args.dry_run:
         if plan_lengths is not None:
             from lra.campaign.evidence import format_plan
@@ -233,8 +244,37 @@ def check_bundle_output(args) -> Path | None:
         d = root / protected
         if d in target.parents:
             raise UsageError(f"--bundle {args.bundle}: refusing to write under {protected}/")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:        # unwritable (read-only, no permission, full): said before any compute
+        target.parent.mkdir(parents=True, exist_ok=True)
+        from lra.engine.tempfiles import temp_path
+        probe = temp_path(target)
+        try:
+            with open(probe, "wb") as fh:
+                fh.write(b"lra")
+                fh.flush()
+                os.fsync(fh.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as e:
+        raise UsageError(f"--bundle {args.bundle}: cannot write there ({e.strerror or e}); "
+                         "nothing was trained") from None
     return target
+
+
+def bundle_journal(results_root: Path, out: Path) -> Path:
+    """The journal of the rows bound for bundle ``out``: in the results folder, beside the rows
+    (a full or lost bundle destination loses neither), until the bundle is written."""
+    digest = hashlib.sha256(str(out).encode()).hexdigest()[:12]
+    return Path(results_root) / "_bundles" / f"{out.name}.{digest}.journal"
+
+
+def announce_journal(store, out: Path) -> None:
+    """Say so when rows of an earlier campaign, whose bundle was never written, will be packed."""
+    rows = sum(len(e.get("keys", [])) for e in store.entries())
+    if rows:
+        print(f"bundle {out}: {rows} row(s) computed by an earlier run whose bundle was not "
+              f"written (listed in {store.journal}) will be packed too", file=sys.stderr,
+              flush=True)
 
 
 def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
@@ -247,6 +287,11 @@ def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
                                 provenance(resolve_device(device), budget.name))
     except ValueError as e:   # rows of several machines: the rows are stored, the bundle not
         raise UsageError(f"no bundle written: {e}") from None
+    except OSError as e:      # full or vanished destination: the rows stay stored and journaled
+        rows = sum(len(x.get("keys", [])) for x in entries)
+        raise UsageError(f"no bundle written: cannot write {out} ({e.strerror or e}); its {rows} "
+                         f"row(s) are stored in {store.root} and listed in {store.journal}: "
+                         "make room and run the same command again to pack them") from None
     rows = sum(len(t["rows"]) for t in manifest["tables"])
     print(f"bundle {out}: {rows} row(s) in {len(manifest['tables'])} table(s), "
           f"{len(manifest['checkpoints'])} checkpoint(s) of populations in flight; commit "
@@ -304,10 +349,7 @@ def campaign_with_executor(args, names, capped, lengths, store, bundle_out, entr
     population = args.population or default_population_size(torch.device(device))
     journal = None
     if bundle_out is not None:
-        journal = bundle_out.with_name(bundle_out.name + ".journal")
-        journal.unlink(missing_ok=True)
-        from lra.campaign.bundle import RecordingStore
-        store = RecordingStore(store.root, journal=journal)
+        journal = store.journal                   # kept from a run whose bundle was not written
     folder = Path(args.executor_folder or repo_root() / "runs" / "submitit")
 
     def missing():

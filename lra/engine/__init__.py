@@ -12,7 +12,9 @@ the cap. One job per module (book chapter "The engine and its performance"):
 * :mod:`capture`: capturing the training iteration in a CUDA graph and replaying it;
 * :mod:`capture_check`: checks on the CPU that a step can be captured;
 * :mod:`predictions`: packs which validation samples a member got right;
-* :mod:`provenance`: the checkout's commit and the device's name (the campaign wing's too).
+* :mod:`provenance`: the checkout's commit and the device's name (the campaign wing's too);
+* :mod:`tempfiles`: atomic writes through temporary files named by host and token, and which
+  of those may be removed (the campaign wing's too).
 
 May import: the ground, the algorithms and this wing. It knows nothing of experiments, stored
 tables or bundles: a caller hands it an algorithm object and a checkpoint path, and takes back

@@ -40,6 +40,7 @@ from dataclasses import fields
 import torch
 
 from lra.engine.results import MemberResult
+from lra.engine.tempfiles import atomic_write
 from lra.model import RNNParams
 
 # Every entry :func:`save` writes. member_ids, archive and segments came later than the others:
@@ -64,13 +65,9 @@ MAX_DEPTH = 8       # lists in lists: a curve is a list of tuples (depth 2)
 
 
 def atomic_save(obj, path: str) -> None:
-    """torch.save to a temporary file, fsync, then rename: a reader never sees half a file."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """torch.save to a temporary file, fsync, then rename: a reader never sees half a file
+    (lra.engine.tempfiles: named by host and token; removed if the write fails)."""
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def fingerprint(trainer) -> str:

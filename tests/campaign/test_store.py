@@ -303,13 +303,15 @@ def test_kill_after_the_table_write_loses_no_provenance(tmp_path):
 
 
 def test_temporary_files_of_live_writers_are_kept(tmp_path):
+    from lra.engine.tempfiles import owner
     d = tmp_path / "fig2" / "smoke"
     (d / "checkpoints").mkdir(parents=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    live = d / f"runs.csv.tmp.{os.getpid()}"
+    live = d / f"runs.csv.tmp.{owner()}.{os.getpid()}.0123abcd"
     live.write_text("in progress")
-    stale = [d / f"meta.json.tmp.{dead.pid}", d / "checkpoints" / f"x.pt.tmp.{dead.pid}"]
+    stale = [d / f"meta.json.tmp.{owner()}.{dead.pid}.0123abcd",
+             d / "checkpoints" / f"x.pt.tmp.{owner()}.{dead.pid}.89abcdef"]
     for f in stale:
         f.write_text("orphan")
     ResultsStore(tmp_path).load("fig2", "smoke")
