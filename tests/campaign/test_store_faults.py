@@ -128,7 +128,7 @@ def test_full_disk_at_the_table_write_keeps_the_rows_and_the_next_run_adds_them(
         print(again.returncode, again.stderr.strip(), again.stdout.strip())
         assert again.returncode == 0, again.stderr[-2000:]
         assert "recovered 1 row(s) of fig2/smoke-cap40" in again.stderr
-        assert "0 population(s) run" in again.stdout                  # not computed again
+        assert "this process trained 0 population(s)" in again.stdout  # not computed again
         assert len(ResultsStore(results).load("fig2", BUDGET)) == 1
         assert not list(scratch.rglob("*.json"))
 
