@@ -202,14 +202,16 @@ def test_the_test_set_judges_the_best_and_the_final_network_on_its_own_stream():
         assert torch.equal(torch.from_numpy(unpack(getattr(res[1], name))), independent), name
 
 
-# ~40 s: the cap member trains 3000 iterations so that the other has time to solve first
 def test_wall_seconds_end_when_the_member_stops():
-    """A member solved early records the seconds until it stopped, not the population's."""
+    """A member solved early records the seconds until it stopped, not the population's. (The
+    learning member solves at its second check, iteration 200; a cap of 600 leaves the other
+    member training alone for at least two more checks. The cap was 3,000: 40-60 s for the same
+    check.)"""
     t = trainer([LRADiffConfig(alpha=0.1, gamma=1.0, K=3), LRADiffConfig(alpha=0.0, K=3)], [0, 0],
-                max_iterations=3000, check_every=100, validation_size=500)
+                max_iterations=600, check_every=100, validation_size=500)
     res = t.run()
     total = t.segments[-1]["seconds"]
     print(f"solved at {res[0].iterations} its after {res[0].wall_seconds} s; the cap member "
           f"after {res[1].wall_seconds} s; the population {total} s")
-    assert res[0].solved and res[0].iterations < 3000 and res[1].stop_reason == "cap"
+    assert res[0].solved and res[0].iterations <= 400 and res[1].stop_reason == "cap"
     assert 0 < res[0].wall_seconds < res[1].wall_seconds <= total + 0.1
