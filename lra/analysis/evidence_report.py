@@ -60,6 +60,7 @@ def summary(entry: Entry, store: ResultsStore | None = None) -> pd.DataFrame:
     df = entry_rows(entry, store or ResultsStore())
     if df.empty:
         return pd.DataFrame()
+    ceilings = _ceilings(store or ResultsStore())
     out = []
     for (method, task, T), g in df.groupby(["method", "task", "T"], sort=False):
         picks = [pick_ours(s) for _, s in g.groupby("seed", sort=True)]
@@ -70,7 +71,22 @@ def summary(entry: Entry, store: ResultsStore | None = None) -> pd.DataFrame:
                     "validation best, %": _span(p["best_accuracy"]),
                     "test at that check, %": _span(pd.to_numeric(test, errors="coerce")),
                     "runs": len(g)})
+        if method == METHOD_NAMES["ev_readout"]:
+            got = ceilings.get((task, int(T)), [])
+            out[-1]["linear-readout ceiling (test), %"] = (
+                f"{_span(got)} ({len(got)} seeds)" if got else "not computed yet")
     return pd.DataFrame(out)
+
+
+def _ceilings(store: ResultsStore) -> dict:
+    """(task, T) -> test accuracies of the linear-readout ceiling of each seed's reservoir
+    (lra.campaign.ceiling: logistic regression fitted on a large sample of the frozen reservoir's
+    last states, judged on the seed's test set): what any readout of that reservoir can reach."""
+    from lra.campaign.ceiling import load
+    out: dict = {}
+    for r in load(store, PAPER):
+        out.setdefault((r["task"], int(r["T"])), []).append(r["test_accuracy"])
+    return out
 
 
 def plan_table(store: ResultsStore | None = None) -> pd.DataFrame:

@@ -38,3 +38,29 @@ def test_rows_and_test_accuracy_per_method_and_seed(tmp_path):
     assert bptt["method"] == "BPTT" and bptt["seeds"] == 3 and bptt["solved"] == "1/3"
     assert bptt["validation best, %"] == "99.50 (99.00–100.00)"
     assert bptt["test at that check, %"] == "99.00 (98.00–100.00)"
+
+
+def test_readout_rows_carry_the_linear_readout_ceiling_of_their_cell(tmp_path):
+    """The readout entry's rows show the ceiling of the same (task, T) reservoirs (stored by
+    lra.campaign.ceiling), and say so where it is not computed yet."""
+    import json
+    store = ResultsStore(tmp_path)
+    runs = [r for r in get_experiment("ev_readout").runs(BUDGETS["paper"])
+            if r.T == 10 and r.task in ("temporal_order", "random_permutation")][:20]
+    rows = [dict(key=r.key, experiment="ev_readout", budget="paper", algorithm="readout_only",
+                 variant="", switches="", task=r.task, T=r.T, seed=r.seed,
+                 **{c: dict(r.config).get(c) for c in CONFIG_COLUMNS}, solved=False,
+                 diverged=False, stop_reason="cap", iterations=100, best_accuracy=0.9,
+                 final_accuracy=0.9, wall_seconds=1.0, population=15, device="test",
+                 commit="test", curve="[]") for r in runs]
+    store.append("ev_readout", "paper", rows, PROV)
+    path = tmp_path / "readout_ceiling" / "paper" / "ceiling.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"records": [
+        dict(task="temporal_order", T=10, seed=s, test_accuracy=a)
+        for s, a in ((0, 0.98), (1, 1.0))]}))
+    s = er.summary(get_entry("readout"), store).set_index("task")
+    print(s.to_string())
+    col = "linear-readout ceiling (test), %"
+    assert s.loc["Temporal order", col] == "99.00 (98.00–100.00) (2 seeds)"
+    assert s.loc["Random permutation", col] == "not computed yet"
