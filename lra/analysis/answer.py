@@ -57,12 +57,11 @@ def rivals_sentence(store: ResultsStore, cells: pd.DataFrame | None = None) -> S
     df = rivals.predictions() if cells is None else cells
     co = rivals.coincidences(df)
     hits, n = co["hits"], len(df)
-    share = _span(df.groupby("T")["c0"].first())
     head = ("The paper's ~51 % on random permutation "
             + ("is consistent with" if co["consistent"] else "does not single out")
             + " a network that answers one class:")
     text = (f"{head} {hits or 'none'} of its {n} cells equal{'s' if hits == 1 else ''} exactly "
-            f"the share of class 0 in the released script's validation stream ({share})")
+            f"class 0's share of the released script's validation stream")
     found = _lra_rows(store, "random_permutation", 10)
     budgets: tuple[str, ...] = ()
     if found:
@@ -70,8 +69,8 @@ def rivals_sentence(store: ResultsStore, cells: pd.DataFrame | None = None) -> S
         solved = sum(int(_solved(d).sum()) for _, _, d in found)
         runs = sum(len(d) for _, _, d in found)
         budgets = tuple(sorted({b for _, b, _ in found}))
-        text += (f"; our RNN-LRA-diff runs reach {_pct(best)} at T = 10 and {solved} of {runs} "
-                 f"solve it ({_budgets(budgets)}).")
+        text += (f"; our runs reach {_pct(best)} at T = 10, {solved or 'none'} of {runs} "
+                 f"solved ({_budgets(budgets)}).")
     else:
         text += "; none of our RNN-LRA-diff runs on it is stored yet."
     return Sentence(text, RIVALS_ANCHOR, budgets)
@@ -109,10 +108,10 @@ def readout_sentence(store: ResultsStore) -> Sentence:
     above = d.acc > d.hi + AGREE_POINTS
     below = d.acc < d.lo - AGREE_POINTS
     seeds = int(d.seeds.min())
-    text = (f"Where the paper says the learning rule fails ({where}), training only the readout "
-            f"of the same network, its recurrent weights frozen, reaches {_span(d.acc)} (mean of "
-            f"{seeds} seed{'s' if seeds != 1 else ''}, {b} budget) against the paper's "
-            f"{_span(list(d.lo) + list(d.hi))} for RNN-LRA-diff")
+    text = (f"Where the paper says the rule fails ({where}), training only the readout of the "
+            f"frozen network reaches {_span(d.acc)} (mean of {seeds} seed"
+            f"{'s' if seeds != 1 else ''}, {b} budget) against the paper's "
+            f"{_span(list(d.lo) + list(d.hi))}")
     if above.all():
         text += ": those cells can neither credit nor blame the learning rule."
     elif below.all():
@@ -131,23 +130,24 @@ def verdicts_sentence(store: ResultsStore) -> Sentence:
     from lra.analysis import verdicts as V
     vs = V.verdicts(V.StoredResults(store))
     counts = pd.Series([v.verdict for v in vs]).value_counts()
-    said = [f"{int(counts[k])} {k}" for k in V.VERDICTS if k in counts]
+    said = [f"{int(counts[k])} {k.removesuffix(' at this budget')}" for k in V.VERDICTS
+            if k in counts]
     budgets = tuple(sorted({b for v in vs for b in v.own_budgets}))
     tested = [v for v in vs if v.strength != "—"]
     sup = sum(v.strength == "supported" for v in tested)
-    text = (f"Of the paper's {len(vs)} claim parts, " + ", ".join(said[:-1])
+    text = (f"Of {len(vs)} claim parts, " + ", ".join(said[:-1])
             + (" and " if len(said) > 1 else "") + said[-1]
-            + (f" (our runs at the {_budgets(budgets)})" if budgets else " (no stored runs)"))
+            + (f" ({_budgets(budgets)})" if budgets else " (no stored runs)"))
     if not tested:
         text += "."
     elif sup == 0:
-        text += (f"; all {len(tested)} tested are only indicative until the evidence plan has "
-                 f"run at the paper's protocol.")
+        text += (f"; all {len(tested)} tested are only indicative until the evidence plan runs "
+                 f"at the paper's protocol.")
     elif sup == len(tested):
         text += f"; all {len(tested)} tested are supported at the paper's protocol."
     else:
         text += (f"; {sup} of the {len(tested)} tested are supported, the others only "
-                 f"indicative until the evidence plan has run at the paper's protocol.")
+                 f"indicative until the evidence plan runs at the paper's protocol.")
     return Sentence(text, VERDICTS_ANCHOR, budgets)
 
 

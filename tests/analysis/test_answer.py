@@ -18,7 +18,7 @@ def cells():
 def test_nothing_stored(tmp_path, cells):
     s1, s2, s3 = answer.answer(ResultsStore(tmp_path), cells)
     assert "none of our RNN-LRA-diff runs on it is stored yet" in s1.text
-    assert "share of class 0 in the released script's validation stream" in s1.text
+    assert "class 0's share of the released script's validation stream" in s1.text
     assert s2.text.startswith("No readout-only control is stored yet") and s2.budgets == ()
     assert "18 not tested (no stored runs)." in s3.text and s3.budgets == ()
     assert [s.anchor for s in (s1, s2, s3)] == ["rsv-rivals", "lra-readout", "vrd-all"]
@@ -30,13 +30,13 @@ def test_our_runs_change_the_first_sentence(tmp_path, cells):
         ("random_permutation", 10, 0, 0.9712, False)]), PROV)
     s1 = answer.rivals_sentence(store, cells)
     print(s1.text)
-    assert "reach 97.12 % at T = 10 and 0 of 1 solve it (smoke budget)" in s1.text
+    assert "reach 97.12 % at T = 10, none of 1 solved (smoke budget)" in s1.text
     assert s1.budgets == ("smoke",)
     flipped = ResultsStore(tmp_path / "b")
     flipped.append("table1", "paper", rows("table1", "paper", [
         ("random_permutation", 10, 0, 1.0, True)]), PROV)
     s1b = answer.rivals_sentence(flipped, cells)
-    assert "reach 100.00 % at T = 10 and 1 of 1 solve it (paper budget)" in s1b.text
+    assert "reach 100.00 % at T = 10, 1 of 1 solved (paper budget)" in s1b.text
 
 
 def test_one_readout_row_flips_the_second_sentence(tmp_path):
