@@ -160,6 +160,7 @@ def answer(store: ResultsStore | None = None, cells: pd.DataFrame | None = None
 
 
 def first_screen(store: ResultsStore | None = None, cells: pd.DataFrame | None = None) -> str:
-    """The landing page's answer as Markdown, in a container of class :data:`CSS_CLASS`."""
+    """The landing page's answer to "do the paper's claims hold?" (the question ends the
+    abstract above it) as a numbered list in a container of class :data:`CSS_CLASS`."""
     items = "\n".join(f"{i}. {s.markdown()}" for i, s in enumerate(answer(store, cells), 1))
-    return f":::{{container}} {CSS_CLASS}\n**Do the paper's claims hold?**\n\n{items}\n:::"
+    return f":::{{container}} {CSS_CLASS}\n{items}\n:::"

@@ -72,7 +72,7 @@ def test_verdict_counts_follow_the_rows(tmp_path):
 
 def test_first_screen_markup(tmp_path, cells):
     md = answer.first_screen(ResultsStore(tmp_path), cells)
-    assert md.startswith(":::{container} lra-answer") and md.endswith(":::")
+    assert md.startswith(":::{container} lra-answer\n1. ") and md.endswith(":::")
     for label in ("rsv-rivals", "lra-readout", "vrd-all"):
         assert f"{{ref}}`evidence <{label}>`" in md
     assert md.count("\n1. ") == md.count("\n2. ") == md.count("\n3. ") == 1
