@@ -30,6 +30,7 @@ class Finding:
     text: str
     doc: str
     budgets: tuple[str, ...]
+    anchor: str = ""          # the label of the section of ``doc`` that shows the evidence
 
     @property
     def headline(self) -> str:
@@ -37,9 +38,16 @@ class Finding:
         m = re.match(r"\*\*(.+?)\*\*", self.text)
         return m.group(1) if m else self.text
 
+    def link(self, text: str = "") -> str:
+        """A link to the section that shows the evidence (the chapter where it has no label);
+        without ``text``, titled by the section's (or chapter's) own heading."""
+        target = self.anchor or self.doc
+        role = "ref" if self.anchor else "doc"
+        return f"{{{role}}}`{text} <{target}>`" if text else f"{{{role}}}`{target}`"
+
     def markdown(self) -> str:
         budgets = ", ".join(self.budgets)
-        return f"{self.text} *(budget: {budgets}; see {{doc}}`{self.doc}`)*"
+        return f"{self.text} *(budget: {budgets}; see {self.link()})*"
 
 
 def _solved(df: pd.DataFrame) -> pd.Series:
@@ -99,7 +107,7 @@ def random_permutation_level(store: ResultsStore) -> Finding | None:
         f"{classes} of the {symbols} output symbols can be the answer. " + summary()
         + " Each explanation's prediction for every cell: {doc}`reservoir`."
         + " Ours: " + "; ".join(parts) + ". " + _what_fails(best * 100, lo, hi, solved),
-        "lra_diff", tuple(sorted({b for _, b, _ in found})))
+        "lra_diff", tuple(sorted({b for _, b, _ in found})), "lra-table1")
 
 
 def _what_fails(best: float, lo: float, hi: float, solved: int) -> str:
@@ -183,7 +191,7 @@ def readout_control(store: ResultsStore, T: int = 10) -> Finding | None:
         f"{head} (the same orthogonally initialised network; mean over "
         f"seeds; readout only at the {b_ro} budget, RNN-LRA-diff at the {b_lra} budget): "
         + "; ".join(parts) + ". " + tail,
-        "lra_diff", tuple(sorted({b_ro, b_lra})))
+        "lra_diff", tuple(sorted({b_ro, b_lra})), "lra-readout")
 
 
 def three_bit_seeds(store: ResultsStore) -> Finding | None:
@@ -196,7 +204,7 @@ def three_bit_seeds(store: ResultsStore) -> Finding | None:
     k, n = int(per_seed.sum()), len(per_seed)
     how = ("every seed" if k == n else "not reliably" if k else "by none of them")
     return Finding(f"**3-bit temporal order at T = 10 is solved by {k} of {n} seeds** of the "
-                   f"same configuration: {how}.", "lra_diff", (b,))
+                   f"same configuration: {how}.", "lra_diff", (b,), "lra-seeds")
 
 
 def _first_stored(store, names) -> tuple[pd.DataFrame, str, str]:
@@ -237,7 +245,7 @@ def forced_normalisation(store: ResultsStore) -> Finding | None:
             "Forced normalisation does not solve random permutation at T = 10")
     return Finding(f"**{head}**: " + "; ".join(parts) + ". The paper says it restores the "
                    "gradient flow but not learning.", "vanishing_gradients",
-                   tuple(sorted(budgets)))
+                   tuple(sorted(budgets)), "vg-which-reading")
 
 
 def deepest_layer_reached(probes: list[dict], key: str = "dW_hh_norm",
@@ -278,7 +286,7 @@ def regularised_flow(store: ResultsStore) -> Finding | None:
             budgets.add(b2)
     text += (f", over {len(probes):,} probes of {int(r['iterations']):,} iterations; best accuracy "
              f"{_pct(r['best_accuracy'])}.")
-    return Finding(text, "regularisation", tuple(sorted(budgets)))
+    return Finding(text, "regularisation", tuple(sorted(budgets)), "reg-fig4")
 
 
 # the paper's grids, as published: one cell per (task, K, T[, variant])
@@ -330,8 +338,8 @@ def rows_by_device(store: ResultsStore, budget: str = "paper") -> pd.Series:
 
 def in_brief(store: ResultsStore | None = None) -> str:
     """The landing page's summary: each finding's headline, its budget and a link."""
-    return "\n".join(f"* {f.headline} *({', '.join(f.budgets)} budget; {{doc}}`details "
-                     f"<findings>`)*" for f in surprises(store))
+    return "\n".join(f"* {f.headline} *({', '.join(f.budgets)} budget; {f.link('details')})*"
+                      for f in surprises(store))
 
 
 SURPRISES = (random_permutation_level, readout_control, three_bit_seeds, forced_normalisation,

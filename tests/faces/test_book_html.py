@@ -78,6 +78,25 @@ f.onload = () => { const d = f.contentDocument, w = f.contentWindow;
 f.src = decodeURIComponent(location.hash.slice(1));
 </script></body></html>"""
 
+# The landing page's first screen (an iframe of a 1280x800 window): where the three-sentence
+# answer (lra.analysis.answer, class lra-answer) ends, its items, and the links of the answer and
+# of the "In brief" list (each must go to an anchor that exists in the built book).
+FIRST_SCREEN = """<!doctype html><html><body style="margin:0"><iframe id="f" width="1280"
+height="800" style="border:0"></iframe><script>
+const f = document.getElementById('f');
+f.onload = () => { const d = f.contentDocument;
+  const box = d.querySelector('.lra-answer');
+  const r = box ? box.getBoundingClientRect() : null;
+  const hrefs = e => e ? [...e.querySelectorAll('li a')].map(a => a.getAttribute('href')) : [];
+  document.body.setAttribute('data-result', JSON.stringify({
+    found: !!box, top: r ? r.top : null, bottom: r ? r.bottom : null,
+    items: box ? [...box.querySelectorAll('li')].map(li => li.innerText) : [],
+    links: hrefs(box), brief: hrefs(d.getElementById('in-brief')),
+    viewport: f.contentWindow.innerHeight })); };
+f.src = decodeURIComponent(location.hash.slice(1));
+</script></body></html>"""
+PAGES = {"/__check.html": HARNESS, "/__first.html": FIRST_SCREEN}
+
 
 def chapters():
     toc = (ROOT / "_toc.yml").read_text()
@@ -103,8 +122,9 @@ def serve(directory: Path):
     """A local HTTP server for a built book (and the checking harness at /__check.html)."""
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
-            if self.path.startswith("/__check.html"):
-                body = HARNESS.encode()
+            page = self.path.split("#")[0].split("?")[0]
+            if page in PAGES:
+                body = PAGES[page].encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(body)))
@@ -135,7 +155,7 @@ def render(url: str, tmp_path) -> dict:
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
            "--disable-sync", f"--user-data-dir={tmp_path / 'chrome'}",
-           "--virtual-time-budget=15000", "--dump-dom", url]
+           "--window-size=1400,1000", "--virtual-time-budget=15000", "--dump-dom", url]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
     m = re.search(r"data-result=\"([^\"]*)\"", dom)
     assert m, f"the page did not finish loading: {url}"
@@ -205,3 +225,40 @@ def test_the_harness_catches_what_it_checks(tmp_path):
     assert any(s.startswith("div") for s in res["sticking"])
     assert res["uncaptioned"] and res["no_alt"]
     assert any("False" in c for c in res["checks"]) and res["nbval_markers"]
+
+
+def anchor_exists(html_dir: Path, page: str, href: str) -> bool:
+    """Does ``href`` (relative to ``page``, a path under html_dir) name an anchor, and does the
+    built page it points to have an element with that id?"""
+    target, _, anchor = href.partition("#")
+    if not anchor:
+        return False
+    path = (html_dir / page).parent / target if target else html_dir / page
+    path = path.resolve()
+    return path.is_file() and re.search(rf'id="{re.escape(anchor)}"', path.read_text()) is not None
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt install chromium)")
+def test_the_first_screen_answers(server, html_dir, tmp_path):
+    """At 1280x800 the landing page's first screen holds the three-sentence answer (under the
+    title and the abstract), and every link of the answer and of "In brief" goes to an anchor
+    that exists in the built book."""
+    res = render(f"{server}/__first.html#/book/intro.html", tmp_path)
+    print(res)
+    assert res["found"], "no .lra-answer on the landing page"
+    assert res["viewport"] == 800
+    assert len(res["items"]) == 3 and all(i.strip() for i in res["items"]), res["items"]
+    assert 0 < res["top"] < res["bottom"] <= 800, f"the answer ends at {res['bottom']} px"
+    assert len(res["links"]) == 3 and res["brief"], res
+    bad = [h for h in res["links"] + res["brief"]
+           if not anchor_exists(html_dir, "book/intro.html", h)]
+    assert bad == [], f"links to no anchor of the built book: {bad}"
+
+
+def test_anchor_check_catches_a_missing_anchor(tmp_path):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "a.html").write_text('<section id="here"><h2>x</h2></section>')
+    assert anchor_exists(tmp_path, "book/b.html", "a.html#here")
+    assert not anchor_exists(tmp_path, "book/b.html", "a.html#gone")
+    assert not anchor_exists(tmp_path, "book/b.html", "a.html")          # no anchor: the top
+    assert not anchor_exists(tmp_path, "book/b.html", "c.html#here")

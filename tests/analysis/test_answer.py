@@ -1,0 +1,96 @@
+"""The landing page's three-sentence answer follows the stored rows (hand-made stores): flip a row
+and the sentence changes; each sentence states its budget and links to a section label."""
+import json
+
+import pytest
+
+from lra.analysis import answer
+from lra.campaign.store import ResultsStore
+from tests.analysis.test_findings import PROV, rows
+
+
+@pytest.fixture(scope="module")
+def cells():
+    from lra.analysis import rivals
+    return rivals.predictions()           # the released stream's shares (no stored row needed)
+
+
+def test_nothing_stored(tmp_path, cells):
+    s1, s2, s3 = answer.answer(ResultsStore(tmp_path), cells)
+    assert "none of our RNN-LRA-diff runs on it is stored yet" in s1.text
+    assert "class 0's share of the released script's validation stream" in s1.text
+    assert s2.text.startswith("No readout-only control is stored yet") and s2.budgets == ()
+    assert "18 not tested (no stored runs)." in s3.text and s3.budgets == ()
+    assert [s.anchor for s in (s1, s2, s3)] == ["rsv-rivals", "lra-readout", "vrd-all"]
+
+
+def test_our_runs_change_the_first_sentence(tmp_path, cells):
+    store = ResultsStore(tmp_path)
+    store.append("table1", "smoke", rows("table1", "smoke", [
+        ("random_permutation", 10, 0, 0.9712, False)]), PROV)
+    s1 = answer.rivals_sentence(store, cells)
+    print(s1.text)
+    assert "reach 97.12 % at T = 10, none of 1 solved (smoke budget)" in s1.text
+    assert s1.budgets == ("smoke",)
+    flipped = ResultsStore(tmp_path / "b")
+    flipped.append("table1", "paper", rows("table1", "paper", [
+        ("random_permutation", 10, 0, 1.0, True)]), PROV)
+    s1b = answer.rivals_sentence(flipped, cells)
+    assert "reach 100.00 % at T = 10, 1 of 1 solved (paper budget)" in s1b.text
+
+
+def test_one_readout_row_flips_the_second_sentence(tmp_path):
+    def sentence(acc, folder):
+        store = ResultsStore(tmp_path / folder)
+        store.append("readout_only", "paper", rows("readout_only", "paper", [
+            ("random_permutation", 10, 0, acc, False),
+            ("temporal_order", 10, 0, 1.0, True)], "readout"), PROV)    # solved by the paper
+        return answer.readout_sentence(store)
+    high, low = sentence(0.98, "high"), sentence(0.51, "low")
+    print(high.text, low.text, sep="\n")
+    assert "(random permutation at T = 10)" in high.text and "temporal order" not in high.text
+    assert "reaches 98.00 % (mean of 1 seed, paper budget)" in high.text
+    assert "50.54–50.93 %" in high.text                 # the paper's cells, read from Table I
+    assert high.text.endswith("can neither credit nor blame the learning rule.")
+    assert "reaches 51.00 %" in low.text
+    assert low.text.endswith("adds nothing a frozen network lacks.")
+    assert high.budgets == ("paper",)
+
+
+def test_verdict_counts_follow_the_rows(tmp_path):
+    empty = answer.verdicts_sentence(ResultsStore(tmp_path / "e"))
+    store = ResultsStore(tmp_path / "r")
+    store.append("table1", "smoke", rows("table1", "smoke", [
+        (t, T, 0, 1.0 if T == 10 and t != "random_permutation" else 0.5, T == 10 and
+         t != "random_permutation") for t in ("temporal_order", "temporal_order_3bit",
+                                             "random_permutation") for T in (10, 20, 30)]), PROV)
+    some = answer.verdicts_sentence(store)
+    print(some.text)
+    assert some.text != empty.text and "smoke budget" in some.text
+    assert "only indicative" in some.text and some.budgets == ("smoke",)
+
+
+def test_first_screen_markup(tmp_path, cells):
+    md = answer.first_screen(ResultsStore(tmp_path), cells)
+    assert md.startswith(":::{container} lra-answer\n1. ") and md.endswith(":::")
+    for label in ("rsv-rivals", "lra-readout", "vrd-all"):
+        assert f"{{ref}}`evidence <{label}>`" in md
+    assert md.count("\n1. ") == md.count("\n2. ") == md.count("\n3. ") == 1
+
+
+def test_every_link_target_is_a_label_of_the_book():
+    """The sentences' and In brief's links name labels that exist before a heading in a chapter."""
+    import inspect
+    import re
+    from pathlib import Path
+    from lra.analysis import findings
+    book = Path(__file__).resolve().parents[2] / "book"
+    lines = {line.strip() for nb in book.glob("*.ipynb")
+             for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown"
+             for line in c["source"]}
+    # the Finding(...) calls end with their section's label
+    anchors = {answer.RIVALS_ANCHOR, answer.READOUT_ANCHOR, answer.VERDICTS_ANCHOR} | set(
+        re.findall(r'"([a-z]+-[a-z0-9-]+)"\)', inspect.getsource(findings)))
+    assert len(anchors) == 7, anchors
+    missing = {a for a in anchors if f"({a})=" not in lines}
+    assert not missing, missing
