@@ -59,7 +59,9 @@ def fresh(html: Path = ROOT / "_build" / "html", root: Path = ROOT) -> tuple[boo
     if not stamp.is_file():
         return False, f"no finished build in {html} (no {STAMP})"
     newest, which = newest_source(root)
-    if newest > stamp.stat().st_mtime:
+    # a tie counts as stale: file times tick in coarse steps (a jiffy, or a second on some file
+    # systems), so a source saved in the same tick as the stamp may be newer than the build
+    if newest >= stamp.stat().st_mtime:
         return False, f"{which.relative_to(root)} is newer than the build in {html}"
     return True, f"the build in {html} is current"
 
