@@ -18,7 +18,9 @@ NUMERIC_TESTS := tests/algorithms/test_algorithms.py tests/algorithms/test_switc
 # pytest-xdist issue 1386.) Every run prints its ten slowest tests; a test over ~20 s says
 # beside it why it needs that long.
 PYTEST_WORKERS ?= 2
-XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+# --no-loadscope-reorder: the files go in tests/conftest.py's order, longest first
+# (tests/file_costs.py), not xdist's (most tests first), so that a long file never starts last.
+XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 # Two workers, each with PyTorch's default thread count, share the two cores: an OpenMP thread
 # waiting for work then sleeps instead of spinning (GNU OpenMP's default spin burns the core the
 # other worker needs: 5-20x the CPU time on small ops). The thread count, so every number, is
@@ -38,7 +40,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-.PHONY: install check-install test book unit unit-fp2 nbval clean
+.PHONY: install check-install test book unit unit-fp2 nbval unit-nbval clean
 install: $(STAMP)
 
 # the README's install resolved against the index (metadata only, 1-4 min, network): a pin that
@@ -59,9 +61,14 @@ unit-fp2: $(STAMP)
 nbval: $(STAMP)
 	$(PYTEST) $(XDIST) --nbval-lax -p no:cacheprovider book
 
-# the three in order, then their total against the budget
+# the unit tests and every chapter under nbval in one session, then the second path; their total
+# against the budget
+unit-nbval: $(STAMP)
+	@test -n "$$LRA_BOOK_HTML" || $(BIN)/python tools/book_fresh.py || $(MAKE) --no-print-directory book
+	$(PYTEST) $(XDIST) -p no:cacheprovider --nbval-lax tests book
+
 test: $(STAMP)
-	@start=$$(date +%s); $(MAKE) --no-print-directory unit unit-fp2 nbval || exit $$?; \
+	@start=$$(date +%s); $(MAKE) --no-print-directory unit-nbval unit-fp2 || exit $$?; \
 	s=$$(( $$(date +%s) - start )); echo "make test: $$s s (budget $(BUDGET_S) s)"; \
 	if [ $$s -gt $(BUDGET_S) ]; then \
 		echo "WARNING: make test took $$s s, over the 10-minute budget (issue 25)"; fi

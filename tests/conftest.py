@@ -25,3 +25,28 @@ def population_batch(task, T, P, batch=20, seed=0):
 def population(task, P, seed0=0):
     spec = get_task(task)
     return init_population(range(seed0, seed0 + P), spec.n_in, spec.n_out)
+
+
+# `make test`'s scheduling (tests/file_costs.py): files longest first, so that both xdist
+# workers finish together
+def pytest_addoption(parser):
+    parser.addoption("--update-file-seconds", action="store_true",
+                     help="write tests/file_seconds.json from this run's durations")
+
+
+def pytest_configure(config):
+    import file_costs
+    if config.getoption("--update-file-seconds") and not hasattr(config, "workerinput"):
+        config._file_seconds = file_costs.FileSeconds()
+        config.pluginmanager.register(config._file_seconds, "file-seconds")
+
+
+def pytest_collection_modifyitems(config, items):
+    import file_costs
+    items[:] = file_costs.longest_first(items, file_costs.load())
+
+
+def pytest_sessionfinish(session):
+    recorder = getattr(session.config, "_file_seconds", None)
+    if recorder is not None and session.testscollected:
+        recorder.write()
