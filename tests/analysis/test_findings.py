@@ -183,3 +183,33 @@ def test_findings_conclusions_are_computed_not_fixed(tmp_path):
         ("random_permutation", 10, 0, 0.99, False, {"lam": 0.1})]), PROV, probes)
     f = findings.regularised_flow(store)
     assert "restores the flow" in f.text and "does not restore" not in f.text
+
+
+def released_output(path, curve, stop="Validation error not reducing. Val acc: 0.9 Aborting..."):
+    """A released script's printed run: one line per check, as its line 359 prints them."""
+    lines, hi = ["Starting val loss: 0.7\tStarting val accuracy: 50.0000%"], 0.0
+    for i, acc in enumerate(curve, 1):
+        hi = max(hi, acc)
+        lines.append(f"It {i * 100:,}/10,000\t\tTrain loss: 0.4\t\tVal loss: 0.7\t"
+                     f"Val Acc: {acc:.4f}%\tHighest: {hi:.4f}% {i}")
+    lines += [stop, "WRAPPER returned best_val_acc 0.9 it 100 wall_s 1.0"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_released_script_finding_leads_and_follows_its_runs(tmp_path):
+    store = ResultsStore(tmp_path)
+    folder = tmp_path / "released_script"
+    folder.mkdir()
+    assert findings.released_script_learns(store) is None           # no run stored: nothing said
+    released_output(folder / "perm_a0.1_g10.txt", [60.0, 97.64, 49.46])     # learns, falls back
+    released_output(folder / "perm_a0.01_g1.txt", [70.0, 96.79, 96.76])
+    released_output(folder / "temp_a0.1_g1.txt", [99.0, 100.0])
+    f = findings.released_script_learns(store)
+    print(f.markdown())
+    assert "random permutation to 96.79–97.64 %" in f.text
+    assert "In 1 of the 3 runs" in f.text and "97.64 % → 49.46 %" in f.text
+    assert "after 200–300 iterations" in f.text
+    assert findings.surprises(store)[0].text == f.text                # Findings leads with it
+    # no run falls back: the sentence says nothing of a fall
+    released_output(folder / "perm_a0.1_g10.txt", [60.0, 97.64, 97.50])
+    assert "falls back" not in findings.released_script_learns(store).text
