@@ -76,7 +76,10 @@ test: $(STAMP)
 book: $(STAMP)
 	@rm -f _build/html/.lra-book-built
 	@# LRA_REPOSITORY_URL=https://github.com/OWNER/REPO adds the repository and Binder buttons
-	PATH=$(BIN):$$PATH $(BIN)/jupyter-book build . -W --keep-going \
+	@# --all: every page again. Sphinx alone re-reads only the notebooks that changed, but every
+	@# chapter reads results/ and lra/: after a campaign or a code change an unchanged chapter
+	@# would keep its old numbers
+	PATH=$(BIN):$$PATH $(BIN)/jupyter-book build . --all -W --keep-going \
 		--config "$$($(BIN)/python tools/book_config.py _build/_config.yml)"
 	@# the page's download button serves the notebook as executed (outputs included)
 	cp _build/jupyter_execute/book/*.ipynb _build/html/_sources/book/

@@ -64,6 +64,23 @@ def test_readout_control_counts_seeds(tmp_path):
     assert "RNN-LRA-diff 100.00 % (solved 2/2)" in f.text
 
 
+def test_readout_control_compares_like_budgets_with_like(tmp_path):
+    """A paper-budget control is never set beside a smoke-budget method: with RNN-LRA-diff at the
+    smoke budget only, the control's smoke rows are the ones compared (issue 23, item 5)."""
+    store = ResultsStore(tmp_path)
+    ro_paper = [("temporal_order", 10, s, 0.60, False) for s in (0, 1)]
+    store.append("readout_only", "paper", rows("readout_only", "paper", ro_paper, "readout"),
+                 {**PROV, "budget": "paper"})
+    ro_smoke = [("temporal_order", 10, s, 0.80, False) for s in (0, 1)]
+    store.append("readout_only", "smoke", rows("readout_only", "smoke", ro_smoke, "readout"), PROV)
+    lra = [("temporal_order", 10, s, 1.0, True) for s in (0, 1)]
+    store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", lra), PROV)
+    f = findings.readout_control(store)
+    print(f.text)
+    assert "Temporal order (smoke budget): readout only 80.00 %" in f.text
+    assert "60.00 %" not in f.text and f.budgets == ("smoke",)
+
+
 def test_three_bit_seeds(tmp_path):
     store = ResultsStore(tmp_path)
     store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", [
