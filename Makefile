@@ -32,11 +32,14 @@ BUDGET_S := 600
 # Where that index does not answer (a machine that reaches only a PyPI mirror), the CPU wheel must
 # come from pip's own configuration (`pip config list`: find-links, an index); check_install.py
 # says so on stderr.
-$(STAMP): pyproject.toml constraints.txt
+# Where locks/ holds the lock of this Python and platform (every package's exact version,
+# tools/check_install.py --write-lock), it is a second constraints file: the environment CI tests.
+$(STAMP): pyproject.toml constraints.txt $(wildcard locks/*.txt)
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $$($(PY) tools/check_install.py --index-args) \
-		-c constraints.txt -e '.[book,test]'
+		-c constraints.txt $$($(PY) tools/check_install.py --lock-path | sed 's/^/-c /') \
+		-e '.[book,test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

@@ -24,10 +24,18 @@ resolution takes the torch CPU wheel from pip's own find-links (pip config, PIP_
 its place and says so: then what is checked is that torch 2.13.0+cpu with the rest of PyPI
 resolves, not that PyTorch's index serves it.
 
+  lock    the CPU install once more with the lock of every package's exact version
+          (``locks/cpu-<python>-<platform>.txt``, written by ``--write-lock``) as a second
+          constraints file. Checked: it resolves, and to exactly the locked set (nothing
+          unlocked comes in, nothing locked is left out): the lock is complete and current.
+          Skipped, said in one line, where no lock exists for this Python and platform.
+
 It resolves for this interpreter's Python version and platform only.
 
-    python tools/check_install.py                 # both resolutions (about a minute, network)
+    python tools/check_install.py                 # the resolutions (a minute or two, network)
     python tools/check_install.py --index-args    # the pip arguments of the CPU index, if it answers
+    python tools/check_install.py --write-lock    # (re)write this Python's lock from the cpu route
+    python tools/check_install.py --lock-path     # its path, where there is one (make install)
 """
 from __future__ import annotations
 
@@ -47,6 +55,58 @@ PYPI = "https://pypi.org/simple"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 EXTRAS = "book,test"
 CUDA_PACKAGE = re.compile(r"^(nvidia-|cuda-)")
+SELF = "lra-book"                      # this project: installed editable, never locked
+
+
+def lock_path(root: Path = ROOT) -> Path:
+    """The lock of this interpreter's Python version and platform."""
+    import platform
+    return root / "locks" / (f"cpu-py{sys.version_info.major}{sys.version_info.minor}-"
+                             f"{sys.platform}-{platform.machine()}.txt")
+
+
+def read_lock(path: Path) -> dict[str, str]:
+    """name -> version of a lock file (``name==version`` lines; comments and blanks skipped)."""
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            out[name.strip().lower()] = version.strip()
+    return out
+
+
+def write_lock(path: Path, v: dict[str, str], how: str) -> None:
+    from datetime import date
+    lines = [f"# Every package of the README's CPU install, at the version pip resolved on "
+             f"{date.today().isoformat()},",
+             f"# for Python {sys.version_info.major}.{sys.version_info.minor} on {sys.platform} "
+             f"(written by `python tools/check_install.py --write-lock`; {how}).",
+             "# The exact environment CI tests, used as a second constraints file:",
+             f"#   pip install --extra-index-url {CPU_INDEX} -c constraints.txt \\",
+             f"#       -c {path.relative_to(ROOT)} -e '.[{EXTRAS}]'"]
+    lines += [f"{n}=={v[n]}" for n in sorted(v) if n != SELF]
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def check_lock(rc, report, log, lock: dict[str, str]) -> list[str]:
+    if rc != 0:
+        return [f"lock: the README's CPU install does not resolve with {lock_path().name}:\n"
+                f"{log[-3000:]}"]
+    v = {n: ver for n, ver in versions(report).items() if n != SELF}
+    extra = sorted(set(v) - set(lock))
+    left_out = sorted(set(lock) - set(v))
+    problems = []
+    if extra:
+        problems.append(f"lock: {len(extra)} package(s) come in that the lock does not pin: "
+                        f"{', '.join(extra)} (rewrite it: --write-lock)")
+    if left_out:
+        problems.append(f"lock: {len(left_out)} locked package(s) no longer come in: "
+                        f"{', '.join(left_out)} (rewrite it: --write-lock)")
+    if not problems:
+        print(f"lock   ({lock_path().name}): resolves to exactly its {len(lock)} pinned packages")
+    return problems
 
 
 def reachable(index: str, timeout: float = 10.0) -> bool:
@@ -151,9 +211,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--index-args", action="store_true",
                     help="print the pip arguments that add PyTorch's CPU index (if it answers)")
+    ap.add_argument("--lock-path", action="store_true",
+                    help="print the path of this Python's lock if there is one (make install)")
+    ap.add_argument("--write-lock", action="store_true",
+                    help=f"write this Python's lock ({lock_path().relative_to(ROOT)}) from the "
+                         "CPU install's resolution")
     args = ap.parse_args(argv)
     if args.index_args:
         print(" ".join(index_args()))
+        return 0
+    if args.lock_path:
+        if lock_path().is_file():
+            print(lock_path().relative_to(ROOT))
         return 0
     if not reachable(PYPI):
         print(f"check_install: SKIPPED: {PYPI} does not answer, nothing can be resolved")
@@ -174,10 +243,27 @@ def main(argv=None) -> int:
     print(f"check_install: resolving `pip install -c constraints.txt -e '.[{EXTRAS}]'` for "
           f"Python {sys.version_info.major}.{sys.version_info.minor} on {sys.platform} "
           "(metadata only)", flush=True)
-    with ThreadPoolExecutor(2) as pool:
+    if args.write_lock:
+        rc, report, log = resolve("cpu", cpu_args)
+        problems = check_cpu(rc, report, log, how)
+        if problems:
+            print(f"check_install: FAILED: {problems[0]}")
+            return 1
+        write_lock(lock_path(), versions(report), how)
+        print(f"check_install: wrote {lock_path().relative_to(ROOT)} "
+              f"({len(read_lock(lock_path()))} packages)")
+        return 0
+    lock = read_lock(lock_path()) if lock_path().is_file() else None
+    with ThreadPoolExecutor(3) as pool:
         cpu = pool.submit(resolve, "cpu", cpu_args)
         public = pool.submit(resolve, "public", [])
+        locked = pool.submit(resolve, "lock", [*cpu_args, "-c", str(lock_path())]) \
+            if lock is not None else None
         problems = check_cpu(*cpu.result(), how) + check_public(*public.result())
+        if locked is not None:
+            problems += check_lock(*locked.result(), lock)
+        else:
+            print(f"lock   : none for this Python and platform ({lock_path().name}); skipped")
     for p in problems:
         print(f"check_install: FAILED: {p}")
     if not problems:
