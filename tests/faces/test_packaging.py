@@ -94,3 +94,42 @@ def test_binder_is_slim_with_a_cpu_torch():
     core = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert {requirement_name_and_spec(r)[0] for r in core} <= set(deps)
     assert "pip install --no-deps -e ." in (ROOT / "binder/postBuild").read_text()
+
+
+def _check_install():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("check_install",
+                                                  ROOT / "tools" / "check_install.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_lock_is_checked_for_what_comes_in_and_what_is_left_out(tmp_path):
+    """tools/check_install.py's lock check (no network: a hand-made resolution report)."""
+    ci = _check_install()
+    lock = tmp_path / "lock.txt"
+    lock.write_text("# comment\nnumpy==2.3.1\ntorch==2.13.0+cpu\n\nold-package==1.0\n")
+    pinned = ci.read_lock(lock)
+    assert pinned == {"numpy": "2.3.1", "torch": "2.13.0+cpu", "old-package": "1.0"}
+    report = {"install": [{"metadata": {"name": n, "version": v}} for n, v in
+                          (("numpy", "2.3.1"), ("torch", "2.13.0+cpu"), ("new-package", "0.1"),
+                           ("lra-book", "0.1"))]}
+    problems = ci.check_lock(0, report, "", pinned)
+    print(problems)
+    assert len(problems) == 2
+    assert "new-package" in problems[0] and "old-package" in problems[1]
+    ok = {"install": [r for r in report["install"] if r["metadata"]["name"] != "new-package"]
+          + [{"metadata": {"name": "old-package", "version": "1.0"}}]}
+    assert ci.check_lock(0, ok, "", pinned) == []              # this project itself is not locked
+
+
+def test_the_committed_lock_pins_the_cpu_torch_and_every_constraint():
+    ci = _check_install()
+    lock = ci.read_lock(ROOT / "locks" / "cpu-py311-linux-x86_64.txt")
+    constraints = ci.read_lock(ROOT / "constraints.txt")
+    print(len(lock), "locked;", constraints)
+    assert lock["torch"].endswith("+cpu") and "lra-book" not in lock
+    for name, version in constraints.items():
+        version = version.split(";")[0].strip()
+        assert lock.get(name, "").startswith(version), (name, version, lock.get(name))
