@@ -641,3 +641,23 @@ def test_a_method_that_overfits_validation_is_not_credited():
     assert v.missing == ("paired on the validation set that selected the runs (no held-out test "
                          "set stored)")
     assert "the set that selected the runs" in v.sentence()
+
+
+def test_c4_says_how_far_apart_the_losses_can_be_at_the_probed_displacements():
+    """log(1 + d^2) and d^2 give updates that differ by the factor 1 / (1 + d^2): C4 reads the
+    largest mean d^2 of the Figure 2 run's probes (here 1e-2 at the top layer)."""
+    f2 = runs("fig2", "paper", [dict(task=RP, T=10, acc=0.98, iterations=100000)])
+    tables = {("table1", "smoke"): runs("table1", "smoke", [dict(task=RP, T=10, acc=0.9)]),
+              ("table2", "smoke"): runs("table2", "smoke", [dict(task=RP, T=10, acc=0.9)],
+                                        loss="log_penalty")}
+    v = part(c4(FrameResults(tables)), "C4")
+    assert "1 / (1 + d²)" not in v.text()                         # no probes, nothing said
+    with_probes = FrameResults({**tables, ("fig2", "paper"): f2},
+                               {("fig2", "paper", f2.key[0]): probes(5, 3, 0)})
+    v = part(c4(with_probes), "C4")
+    print(v.text())
+    assert "the mean d² of any layer in any probe is at most 1.0e+00" in v.text()
+    big = [dict(p, local_loss=[x * 0.01 for x in p["local_loss"]]) for p in probes(5, 3, 0)]
+    v = part(c4(FrameResults({**tables, ("fig2", "paper"): f2},
+                             {("fig2", "paper", f2.key[0]): big})), "C4")
+    assert "at most 1.0e-02" in v.text() and "1 − 1e-02" in v.text()

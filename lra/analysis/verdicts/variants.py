@@ -178,9 +178,35 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
 
 
 def c4(res) -> list[Verdict]:
-    return [_variants(res, "C4", "MSE and the log-penalty local loss give the same results",
-                      "table1", "table2", ("MSE (Table I)", "the log-penalty (Table II)"),
-                      "table2", "loss", ("mse", "log_penalty"))]
+    v = _variants(res, "C4", "MSE and the log-penalty local loss give the same results",
+                  "table1", "table2", ("MSE (Table I)", "the log-penalty (Table II)"),
+                  "table2", "loss", ("mse", "log_penalty"))
+    why = _small_displacements(res)
+    if why and v.verdict != "not tested":
+        v.evidence.append(why)
+    return [v]
+
+
+def _small_displacements(res) -> str | None:
+    """Why the two local losses can hardly differ here: the log-penalty log(1 + d^2) has the
+    gradient 2d / (1 + d^2), MSE's d^2 has 2d, so on a displacement d = z - target they differ by
+    the factor 1 / (1 + d^2). The Figure 2 run's probes record the MSE local loss of every layer,
+    the mean of d^2 over the batch and the units: its largest value over all probes and layers
+    bounds the typical d^2 (one element can exceed the mean)."""
+    import numpy as np
+    from lra.analysis.verdicts.gradients import _probe_array
+    df, b = _load(res, "fig2")
+    if df.empty:
+        return None
+    L, row = _probe_array(res, "fig2", b, "local_loss")
+    if L is None or not np.isfinite(L).any():
+        return None
+    m = float(np.nanmax(L))
+    return (f"Why the two can hardly differ: the log-penalty's gradient is MSE's times "
+            f"1 / (1 + d²) for a displacement d = z − target, and in the Figure 2 run "
+            f"({b} budget, {int(row['iterations']):,} iterations, {len(L)} probes) the mean d² "
+            f"of any layer in any probe is at most {m:.1e}: on such displacements the two losses "
+            f"give updates that differ, on average, by a factor of about 1 − {m:.0e}.")
 
 
 def c5(res) -> list[Verdict]:
