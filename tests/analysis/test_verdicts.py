@@ -661,3 +661,22 @@ def test_c4_says_how_far_apart_the_losses_can_be_at_the_probed_displacements():
     v = part(c4(FrameResults({**tables, ("fig2", "paper"): f2},
                              {("fig2", "paper", f2.key[0]): big})), "C4")
     assert "at most 1.0e-02" in v.text() and "1 − 1e-02" in v.text()
+
+
+def test_c5a_says_whether_normalisation_could_act_at_the_probed_norms():
+    """Normalize rescales only a norm that reaches its constant: C5a reads the Figure 2 run's
+    probed ||Delta h|| and weight-gradient norms against c1 and c0."""
+    f2 = runs("fig2", "paper", [dict(task=RP, T=10, acc=0.98, iterations=100000)], c0=1.0,
+              c1=1.0, gamma=1.0, alpha=0.01)
+    tables = {("table1", "smoke"): runs("table1", "smoke", [dict(task=RP, T=10, acc=0.9)]),
+              ("table3", "smoke"): runs("table3", "smoke", [dict(task=RP, T=10, acc=0.9)],
+                                        c0=0.0, c1=0.0),
+              ("fig2", "paper"): f2}
+    below = [dict(p, dh_norm=[0.5] * 3) for p in probes(4, 3, 0)]   # weight norms up to 1e0...
+    below = [dict(p, dW_hh_norm=[0.01] * 3, dW_xh_norm=[0.01] * 3) for p in below]
+    a = part(c5(FrameResults(tables, {("fig2", "paper", f2.key[0]): below})), "C5a")
+    print(a.text())
+    assert "largest ‖Δh‖ of any layer is 0.5" in a.text() and "normalising changed nothing" in a.text()
+    at = [dict(p, dh_norm=[0.5, 1.0, 0.2]) for p in below]           # clipped to exactly c1
+    a = part(c5(FrameResults(tables, {("fig2", "paper", f2.key[0]): at})), "C5a")
+    assert "so there it did act" in a.text() and "changed nothing" not in a.text()
