@@ -250,3 +250,18 @@ def test_signatures_say_who_produced_a_bundle(world, capsys, tmp_path):
                             "--require-signature", capsys=capsys)
     refused(code, out, err, "a signature is required and it is unsigned")
     assert all(files_of(tmp_path / r) == {} for r in ("r2", "r4", "r5"))
+
+
+def test_the_readme_says_what_verified_checks():
+    """The README's bundle section states the allowance, the default count and the prefix that
+    lra.campaign.recompute uses, and the flags of `lra ingest`."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Results from other machines: bundles"):]
+    section = " ".join(section[:section.index("### On a cluster")].split())
+    print(section[-900:])
+    assert f"within **{R.ALLOWANCE}** of the bundle's" in section
+    assert f"`--recompute N` (default **{R.DEFAULT_ROWS}**, for every bundle)" in section
+    assert f"up to {R.PREFIX_ITERATIONS} iterations" in section
+    for phrase in ("**undamaged**", "**safe**", "**genuine**", "--recompute 0",
+                   "--require-signature", ".lra/allowed_signers", "-n lra-bundle"):
+        assert phrase in section, phrase
