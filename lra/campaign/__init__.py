@@ -8,7 +8,8 @@ current code; :mod:`store` keeps one table of rows per (experiment, budget) with
 :mod:`lineage` the code versions recorded (with evidence) as computing the same numbers, and
 :mod:`rescue` the rows a failed table write could not store, until the next campaign adds them;
 :mod:`bundle` packs and verifies rows computed elsewhere (:mod:`tarball` reads its archive
-within limits); :mod:`executor` submits shards through submitit (:mod:`slurm`: what it asks Slurm for
+within limits, :mod:`recompute` checks that its numbers follow from their curves and retrains
+random rows to compare, :mod:`signatures` checks who signed it); :mod:`executor` submits shards through submitit (:mod:`slurm`: what it asks Slurm for
 and reads back); :mod:`params` validates the
 parameters of chapters and commands; :mod:`released_runs` writes, reads back and compares the
 runs of ``results/released_script/`` (the released script and our two readings of its step).

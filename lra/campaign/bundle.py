@@ -24,8 +24,10 @@ whose sources are not that commit's), whose rows say another device or torch tha
 whose files or rows do not match their hashes, or which holds a key already stored (or in
 another bundle) with other numbers. Identical duplicates are skipped. Rows are written through
 the store's lock and atomic writes, every table's lock held from the duplicate check to the last
-write. *Verified* means undamaged, made by clean code of this history, and free of code; the
-rows' numbers are not recomputed here.
+write. *Verified* here means undamaged, made by clean code of this history, and free of code;
+that the numbers are genuine (each row follows from its curve and names its run; randomly
+chosen rows' first checks recomputed on this machine; an optional signature) is checked by the
+``vouch`` that :func:`ingest` is given (:mod:`lra.campaign.recompute`, ``lra ingest``).
 """
 from __future__ import annotations
 
@@ -312,18 +314,11 @@ def known_budget(name: str):
 def spec_keys(experiment: str, budget_name: str, seeds: int) -> set[str] | None:
     """Every run key the spec of ``experiment`` can ask for at this budget (seeds 0..seeds-1,
     every curriculum stage), or None when no such experiment or budget exists."""
-    from lra.campaign.experiments import EXPERIMENTS
-    exp = EXPERIMENTS.get(experiment)
+    from lra.campaign.experiments import EXPERIMENTS, runs_by_key
     budget = known_budget(budget_name)
-    if exp is None or budget is None:
+    if experiment not in EXPERIMENTS or budget is None:
         return None
-    if exp.derived_from:
-        return spec_keys(exp.derived_from, budget_name, max(seeds, exp.seeds))
-    seeds = max(seeds, exp.seeds)
-    if exp.curriculum:
-        stages = tuple(range(10, budget.max_length + 1, 10))
-        return {r.key for r in exp.runs(budget, seeds, lengths={t: stages for t in exp.tasks})}
-    return {r.key for r in exp.runs(budget, seeds)}
+    return set(runs_by_key(experiment, budget, seeds))
 
 
 def _verify_hashes(b: Bundle) -> None:
@@ -505,9 +500,13 @@ def _checkpoint_iteration(source) -> int:
     return read_checkpoint(source)["iteration"]
 
 
-def ingest(paths, store: ResultsStore | None = None, repo: Path | None = None) -> IngestReport:
+def ingest(paths, store: ResultsStore | None = None, repo: Path | None = None,
+           vouch=None) -> IngestReport:
     """Verify every bundle, then merge their rows (and resumable checkpoints) into ``store``.
-    Nothing is written unless every bundle verifies and no key clashes."""
+    Nothing is written unless every bundle verifies and no key clashes. ``vouch(bundle)``, when
+    given, runs on each verified bundle before anything is written (the checks that its numbers
+    are genuine, :mod:`lra.campaign.recompute`): it raises BundleRefused or returns what it
+    checked, for the bundle's line of the report."""
     store = store or ResultsStore()
     bundles = [read_bundle(Path(p)) for p in paths]
     for b in bundles:
@@ -525,7 +524,8 @@ def ingest(paths, store: ResultsStore | None = None, repo: Path | None = None) -
         report.verified.append(
             f"verified {b.path.name}: {sum(len(t['rows']) for t in m.get('tables', []))} row(s), "
             f"{len(m.get('checkpoints', []))} checkpoint(s); commit {m['commit'][:12]} (clean, "
-            f"in this history), {m['device']}, torch {m['torch']}, {m['created']}")
+            f"in this history), {m['device']}, torch {m['torch']}, {m['created']}"
+            + (f"; {vouch(b)}" if vouch else "; numbers not recomputed"))
     with contextlib.ExitStack() as locks:
         for exp, budget in targets:        # one order for every writer: no deadlock
             locks.enter_context(file_lock(store.dir(exp, budget) / ".lock"))

@@ -275,6 +275,21 @@ def get_experiment(name: str) -> Experiment:
                          f"{', '.join(EXPERIMENTS)}") from None
 
 
+def runs_by_key(name: str, budget: Budget, seeds: int = 1) -> dict[str, Run]:
+    """Every run the spec ``name`` can ask for at ``budget``, by key: seeds 0..seeds-1 (at least
+    the spec's), every stage of a curriculum, a derived experiment's source's configurations. A
+    stored row's key names its run here, so a row from elsewhere can be checked against the run
+    it claims and retrained (:mod:`lra.campaign.bundle`, :mod:`lra.campaign.recompute`)."""
+    exp = get_experiment(name)
+    if exp.derived_from:
+        return runs_by_key(exp.derived_from, budget, max(seeds, exp.seeds))
+    lengths = None
+    if exp.curriculum:
+        stages = tuple(range(10, budget.max_length + 1, 10))
+        lengths = {t: stages for t in exp.tasks}
+    return {r.key: r for r in exp.runs(budget, max(seeds, exp.seeds), lengths=lengths)}
+
+
 def experiments_for_notebook(notebook: str) -> list[Experiment]:
     return [e for e in EXPERIMENTS.values() if e.notebook == notebook]
 

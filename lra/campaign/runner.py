@@ -129,16 +129,25 @@ def run_population(pop: Population, budget: Budget, store: ResultsStore, device,
         release(lease)
 
 
+def population_trainer(runs: list[Run], budget: Budget, device, *, checkpoint_path=None,
+                       progress=None, max_iterations: int | None = None) -> PopulationTrainer:
+    """The trainer of one population of ``runs`` (one task and T) at ``budget``: what a campaign
+    trains, and what :mod:`lra.campaign.recompute` retrains (``max_iterations``: stop earlier
+    than the budget's cap; every number up to there is the campaign's)."""
+    r0 = runs[0]
+    return PopulationTrainer(
+        make_algorithm(runs, device), r0.task, r0.T, [r.seed for r in runs],
+        device=device, max_iterations=max_iterations or budget.max_iterations,
+        check_every=budget.check_every, validation_size=budget.validation_size,
+        test_size=budget.test_size, probe_every=r0.probe_every or None,
+        checkpoint_path=checkpoint_path, checkpoint_every=budget.checkpoint_every,
+        progress=progress, compact=True)
+
+
 def _train_population(pop, budget, store, device, ck, stop_after_seconds, progress,
                       tally=None) -> bool:
-    r0 = pop.head
-    trainer = PopulationTrainer(
-        make_algorithm(pop.runs, device), r0.task, r0.T, [r.seed for r in pop.runs],
-        device=device, max_iterations=budget.max_iterations, check_every=budget.check_every,
-        validation_size=budget.validation_size, test_size=budget.test_size,
-        probe_every=r0.probe_every or None,
-        checkpoint_path=str(ck), checkpoint_every=budget.checkpoint_every, progress=progress,
-        compact=True)
+    trainer = population_trainer(pop.runs, budget, device, checkpoint_path=str(ck),
+                                 progress=progress)
     # what its checkpoints carry beside the engine's state (lra.engine.checkpoints.save): the
     # code that wrote them and the rows they feed (the trainer's module is versioned, so these
     # are set here rather than passed to it)

@@ -5,7 +5,8 @@
     lra campaign --budget paper --time-limit 12m [--experiments ...]   compute missing rows
     lra campaign ... --bundle OUT.tgz          ... and pack the rows it computed, with provenance
     lra campaign ... --executor local|slurm --jobs N   one submitit job per shard
-    lra ingest BUNDLE...                       verify bundles, then merge them into results/
+    lra ingest BUNDLE... [--recompute N]       verify bundles (N rows recomputed here), then
+                                               merge them into results/
     lra status [--budget B]                    done / missing rows per experiment and budget,
                                                and the machines (device, commit) of the rows
 
@@ -96,9 +97,25 @@ def cmd_run(args):
 
 
 def cmd_ingest(args):
+    """Verify, vouch for (lra.campaign.recompute: consistency, recomputation of ``--recompute``
+    rows, signature) and merge the bundles."""
+    from lra.campaign import recompute, signatures
     from lra.campaign.bundle import BundleRefused, ingest
+    if args.recompute < 0:
+        raise UsageError(f"--recompute {args.recompute}: give the number of rows to recompute "
+                         "(0: take the numbers unrecomputed)")
+    check_device(args.recompute_device)
+    allowed = Path(args.allowed_signers) if args.allowed_signers else \
+        repo_root() / signatures.ALLOWED_SIGNERS
+
+    def signature(bundle):
+        return signatures.check(bundle, allowed, args.require_signature)
+
+    def vouch(bundle):
+        return recompute.vouch(bundle, args.recompute, args.recompute_device, log=print,
+                               signature=signature)
     try:
-        report = ingest(args.bundles)
+        report = ingest(args.bundles, vouch=vouch)
     except BundleRefused as e:
         raise UsageError(str(e)) from None
     for line in report.verified:
@@ -218,6 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs/submitit; on Slurm it must be on a shared filesystem)")
     i = sub.add_parser("ingest", help="verify result bundles and merge them into results/")
     i.add_argument("bundles", nargs="+", metavar="BUNDLE")
+    i.add_argument("--recompute", type=int, default=2, metavar="N",
+                   help="retrain N randomly chosen rows of each bundle here for their first "
+                        "checks and refuse the bundle unless their curves agree (default 2; "
+                        "0: take the numbers unrecomputed)")
+    i.add_argument("--recompute-device", default="cpu",
+                   help="where to recompute (default cpu)")
+    i.add_argument("--allowed-signers", default=None, metavar="FILE",
+                   help="the SSH allowed-signers file naming who may sign bundles (default "
+                        ".lra/allowed_signers; a bundle's signature is BUNDLE.sig)")
+    i.add_argument("--require-signature", action="store_true",
+                   help="refuse a bundle unless its signature is by an allowed signer")
     s = sub.add_parser("status", help="done / missing rows per experiment and budget")
     s.add_argument("--budget", default=None)
     sub.add_parser("verdicts", help="each claim part's verdict, strength and rule, from results/")
