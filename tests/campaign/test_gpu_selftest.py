@@ -9,12 +9,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-# ~40 s: the self-test as CI runs it: every algorithm and two switch sets trained three times
-# (reference, one-rounding-step perturbed, 'device') for 60 iterations, plus the capture check
+# ~35 s: the self-test as CI runs it: every algorithm and two switch sets trained three times
+# (reference, one-rounding-step perturbed, 'device') for 50 iterations (one validation check
+# each), plus the capture check
 def test_gpu_selftest_runs_on_the_cpu(tmp_path):
     out = tmp_path / "selftest.json"
     res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_selftest.sh"), "--device", "cpu",
-                          "--iterations", "60", "--quick", "--json", str(out)],
+                          "--iterations", "50", "--quick", "--json", str(out)],
                          capture_output=True, text=True, timeout=600, cwd=ROOT,
                          env={**os.environ, "PYTHON": sys.executable})
     print(res.stdout[-4000:])
