@@ -126,13 +126,16 @@ def training_part(device, iterations, quick, report, details, variants):
         chains = [(name, False)]
         if device.type == "cuda" and name == "lra_diff paper":
             chains += [(f"{name} + kernel {v}", v) for v in variants]
-        ref, ref_res, _ = train(make, task, torch.device("cpu"), iterations, False)
+        ref, ref_res, ref_secs = train(make, task, torch.device("cpu"), iterations, False)
         _, noise_res, _ = train(make, task, torch.device("cpu"), iterations, False, perturb=True)
         noise = max(curve_gap(a, b) for a, b in zip(ref_res, noise_res))
         for label, fused in chains:
             try:
-                dev, dev_res, secs = train(make, task, device, iterations,
-                                           device.type == "cuda", fused=fused)
+                if device.type == "cpu":      # the device is the reference's: the same call
+                    dev_res, secs = ref_res, ref_secs
+                else:
+                    dev, dev_res, secs = train(make, task, device, iterations,
+                                               device.type == "cuda", fused=fused)
             except Exception as e:   # report, go on with the other cases
                 report.append((label, False, f"failed: {type(e).__name__}: {e}"))
                 ok_all = False

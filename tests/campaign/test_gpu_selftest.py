@@ -9,9 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-# ~35 s: the self-test as CI runs it: every algorithm and two switch sets trained three times
-# (reference, one-rounding-step perturbed, 'device') for 50 iterations (one validation check
-# each), plus the capture check
+# ~25 s: the self-test as CI runs it: every algorithm and two switch sets trained twice
+# (reference, one-rounding-step perturbed; on the CPU the reference run is the 'device' run) for
+# 50 iterations (one validation check each), plus the capture check
 def test_gpu_selftest_runs_on_the_cpu(tmp_path):
     out = tmp_path / "selftest.json"
     res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_selftest.sh"), "--device", "cpu",
