@@ -3,14 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Two floating-point paths; no test may depend on which. The first (every test and chapter): one
-# PyTorch thread per pytest worker, MKL's fastest kernels for this CPU. Two workers share the two
-# cores, and on the suite's small tensors a second thread per worker only adds synchronisation
-# (~15 % of the wall time). The second (the numerical tests again): PyTorch's default thread
-# count (so reductions split across threads) and MKL's reproducible, instruction-set independent
-# kernels.
-FP_PATH1 := OMP_NUM_THREADS=1
-FP_PATH2 := env -u OMP_NUM_THREADS MKL_CBWR=COMPATIBLE
+# The second floating-point path: one thread, and MKL's reproducible (instruction-set
+# independent) kernels instead of the fastest ones for this CPU. No test may depend on the path.
+FP_PATH2 := OMP_NUM_THREADS=1 MKL_CBWR=COMPATIBLE
 # The tests whose numbers pass through BLAS (the rest check files, commands and the browser).
 NUMERIC_TESTS := tests/algorithms/test_algorithms.py tests/algorithms/test_switches.py tests/engine/test_engine.py \
 	tests/engine/test_compaction.py tests/algorithms/test_readout.py \
@@ -26,10 +21,10 @@ PYTEST_WORKERS ?= 2
 # --no-loadscope-reorder: the files go in tests/conftest.py's order, longest first
 # (tests/file_costs.py), not xdist's (most tests first), so that a long file never starts last.
 XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
-# On the second path two workers, each with PyTorch's default thread count, share the cores: an
-# OpenMP thread waiting for work then sleeps instead of spinning (GNU OpenMP's default spin burns
-# the core the other worker needs: 5-20x the CPU time on small ops). The thread count, so every
-# number, is unchanged.
+# Two workers, each with PyTorch's default thread count, share the two cores: an OpenMP thread
+# waiting for work then sleeps instead of spinning (GNU OpenMP's default spin burns the core the
+# other worker needs: 5-20x the CPU time on small ops). The thread count, so every number, is
+# unchanged.
 PYTEST = OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python -m pytest --durations=10
 BUDGET_S := 600
 
@@ -60,20 +55,20 @@ check-install: $(STAMP)
 # else _build/html, built here first (once) when a source of the book is newer than it
 unit: $(STAMP)
 	@test -n "$$LRA_BOOK_HTML" || $(BIN)/python tools/book_fresh.py || $(MAKE) --no-print-directory book
-	$(FP_PATH1) $(PYTEST) $(XDIST) tests
+	$(PYTEST) $(XDIST) tests
 
 unit-fp2: $(STAMP)
 	$(FP_PATH2) $(PYTEST) $(XDIST) $(NUMERIC_TESTS)
 
 # a failing check in a chapter raises, so nbval fails on it (and prints it in full)
 nbval: $(STAMP)
-	$(FP_PATH1) $(PYTEST) $(XDIST) --nbval-lax -p no:cacheprovider book
+	$(PYTEST) $(XDIST) --nbval-lax -p no:cacheprovider book
 
 # the unit tests and every chapter under nbval in one session, then the second path; their total
 # against the budget
 unit-nbval: $(STAMP)
 	@test -n "$$LRA_BOOK_HTML" || $(BIN)/python tools/book_fresh.py || $(MAKE) --no-print-directory book
-	$(FP_PATH1) $(PYTEST) $(XDIST) -p no:cacheprovider --nbval-lax tests book
+	$(PYTEST) $(XDIST) -p no:cacheprovider --nbval-lax tests book
 
 test: $(STAMP)
 	@start=$$(date +%s); $(MAKE) --no-print-directory unit-nbval unit-fp2 || exit $$?; \
