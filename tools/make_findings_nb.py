@@ -11,10 +11,11 @@ md("""# Findings
 
 What this reproduction found, in a few sentences. Every number on this page is computed, when the
 book is built, from the stored results of our own runs (`results/`), and names the **budget** it
-was computed at and the chapter that shows its table or figure. The *smoke* budget (300
-iterations, 500 validation samples, a corner of the grid, on a CPU) checks the machinery and gives
-**indicative** evidence only; the *paper* budget is the paper's protocol (100,000 iterations,
-10,000 validation samples, the full grid).""")
+was computed at and the chapter that shows its table or figure. The
+{term}`smoke budget <Smoke budget>` (300 iterations, 500 validation samples, a corner of the grid,
+on a CPU) checks the machinery and gives {term}`indicative <Indicative>` evidence only; the
+{term}`paper budget <Paper budget>` is the paper's protocol (100,000 iterations, 10,000 validation
+samples, the full grid). The book's terms are defined in the {ref}`glossary`.""")
 code("""from pathlib import Path
 
 import pandas as pd
@@ -31,8 +32,13 @@ code("""say("\\n".join(f"* {f.markdown()}" for f in findings.surprises(store)))"
 md("""## The paper's claims
 
 The verdict on each part of the claims C1–C10, from {doc}`verdicts`, where each is argued with its
-evidence and the readout-only control. *Indicative* means the evidence falls short of the paper's
-protocol (budget, seeds or cells); *supported* needs all three.""")
+evidence, its controls and the rule that gave each verdict.
+{term}`Inconclusive at this budget <Inconclusive at this budget>` means the stored rows cannot
+decide (the positive control fails too, the {term}`readout-only control <Readout-only control>` is
+not beaten, or the compared variants give identical results). {term}`Supported <Supported>` needs
+the paper's protocol, five seeds per configuration, as many cells as the paper reports and paired
+tests on the held-out test set; {term}`indicative <Indicative>` means the evidence falls short of
+one of these, and the verdict says which.""")
 code("""parts = pd.DataFrame(verdicts.summary(store))
 show(parts[["claim", "tests", "verdict", "strength"]].rename(columns={
     "claim": "Claim", "tests": "The paper says LRA-diff…", "verdict": "Verdict",

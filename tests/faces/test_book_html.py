@@ -35,7 +35,7 @@ EXPECTED = {
     "vanishing_gradients": (0, 3, 1), "regularisation": (1, 1, 3), "sensitivity": (1, 1, 1),
     "reservoir": (4, 2, 3),
     "released_code": (2, 0, 0), "verdicts": (1, 0, 0), "engine": (2, 0, 1), "explore": (0, 0, 1),
-    "references": (0, 0, 0),
+    "glossary": (0, 0, 0), "references": (0, 0, 0),
 }
 HARNESS = """<!doctype html><html><body><iframe id="f" width="1200" height="900"></iframe><script>
 const f = document.getElementById('f');
