@@ -191,7 +191,23 @@ def setup(experiments: list[str], notebook: str, budget="auto", device="auto", s
         budget = budget_with_cap(get_budget(b), max_iterations).name
     elif max_iterations is not None and budget != "auto":
         budget = budget_with_cap(get_budget(budget), max_iterations).name
+    from lra.analysis.report import current_page, start_page
+    if current_page() != notebook:     # a chapter's second setup (its other experiments) keeps
+        start_page(notebook)           # what its first collected
     return Context(list(experiments), budget, notebook)
+
+
+def provenance_footer() -> None:
+    """The page's provenance section (its last cell, under the heading labelled
+    ``(provenance-<chapter>)=``): for each group of rows a table or figure of the page showed, how
+    many, computed on which device, by which commit and code version, and the command that
+    recomputes them (collected by :func:`lra.analysis.report.budget_note` and
+    :func:`lra.analysis.report.rows_provenance`)."""
+    from lra.analysis.report import page_provenance, start_page
+    entries = page_provenance()
+    say("\n".join(f"* {e}" for e in entries) if entries else
+        "This page shows no stored rows.")
+    start_page(None)
 
 
 def show(df: pd.DataFrame) -> None:

@@ -406,7 +406,7 @@ def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=N
     at full size), ``name``_budget (the budget, for the caption) and ``name``_reading (the
     reading, the run's configuration and provenance, and the command that recomputes it).
     Returns the probes, or None when nothing is stored (the figures then say so)."""
-    from lra.analysis.report import budget_note, load, provenance_note
+    from lra.analysis.report import budget_note, load, rows_provenance
     from lra.campaign.store import ResultsStore
     from lra.analysis.probes import padding, recorded
     store = store or ResultsStore()
@@ -428,7 +428,7 @@ def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=N
     row = df.iloc[0]
     config = (f"α = {row.alpha:g}, γ = {row.gamma:g}, K = {row.K:g}, c0 = {row.c0:g}, "
               f"c1 = {row.c1:g}, λ = {row.lam:g}, normalisation {row.norm}")
-    provenance = provenance_note(df)          # runs, device, commit, staleness
+    provenance = rows_provenance(df, used, f"*Reproduce this figure's run:* `{command}`")
     glue_figure(name, plot_gradient_flow(probes))
     glue_figure(f"{name}_grid", plot_gradient_flow_grid(probes), page_width_px=None)
     stopped = (f" The run stopped at iteration {row.iterations:,} ({row.stop_reason}); the "
@@ -438,7 +438,7 @@ def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=N
                   f"{describe_gradient_flow(probes)}{stopped} The run: {config}; best validation "
                   f"accuracy "
                   f"{row.best_accuracy * 100:.2f} % after {row.iterations:,} iterations. "
-                  f"{provenance}\n\nReproduce this figure's run: `{command}`")
+                  f"{provenance}")
     return probes
 
 
@@ -447,7 +447,7 @@ def glue_lambda_sensitivity(name: str, experiment: str = "fig5", budget: str = "
     """Glue paper Figure 5 from an experiment's stored rows for the book: ``name``
     (:func:`plot_lambda_sensitivity`), ``name``_budget (for the caption) and ``name``_reading
     (the reading, provenance and the command that recomputes it). Returns the rows."""
-    from lra.analysis.report import budget_note, load, provenance_note
+    from lra.analysis.report import budget_note, load, rows_provenance
     df, used = load(experiment, budget, store)
     command = campaign_command(experiment, used)
     glue_markdown(f"{name}_budget", budget_note(used))
@@ -456,8 +456,7 @@ def glue_lambda_sensitivity(name: str, experiment: str = "fig5", budget: str = "
         glue_figure(name, no_data(why.replace("`", "")))
         glue_markdown(f"{name}_reading", why + ".")
         return df
-    provenance = provenance_note(df)
+    provenance = rows_provenance(df, used, f"*Reproduce this figure's runs:* `{command}`")
     glue_figure(name, plot_lambda_sensitivity(df))
-    glue_markdown(f"{name}_reading", f"{describe_lambda_sensitivity(df)} {provenance}\n\n"
-                                     f"Reproduce this figure's runs: `{command}`")
+    glue_markdown(f"{name}_reading", f"{describe_lambda_sensitivity(df)} {provenance}")
     return df

@@ -52,22 +52,76 @@ def load(experiment: str, budget: str = "auto", store=None) -> tuple[pd.DataFram
     return df, b
 
 
+# One provenance section per page (issue 23: a two-line provenance paragraph and a rerun
+# command under every table were noise). While a chapter runs (lra.notebook.setup names the page),
+# the note under a table or figure says the budget, warns at once when rows are stale, and links
+# to the page's "Provenance" section; how many rows, computed where, by which commit, and the
+# command that recomputes them are collected here and printed once, by
+# lra.notebook.provenance_footer at the page's end. Outside a chapter (no page named) the note
+# carries everything itself.
+_PAGE: dict = {"name": None, "entries": {}}
+
+
+def start_page(name: str | None) -> None:
+    """Name the page whose notes are being written (``None``: notes carry their provenance)."""
+    _PAGE["name"], _PAGE["entries"] = name, {}
+
+
+def current_page() -> str | None:
+    return _PAGE["name"]
+
+
+def provenance_anchor(page: str) -> str:
+    """The HTML id of a page's provenance section (its label ``(provenance-<page>)=``)."""
+    return "provenance-" + page.replace("_", "-")
+
+
+def page_provenance() -> list[str]:
+    """What the notes of the current page collected, one entry per group of rows (emptied)."""
+    out = list(_PAGE["entries"].values())
+    _PAGE["entries"] = {}
+    return out
+
+
 def budget_note(budget: str, df: pd.DataFrame | None = None, reproduce: bool = True) -> str:
     """What budget the rows shown were computed with and, given the rows, how many, where and by
-    what code, and (``reproduce``) the command that computes them."""
+    what code, and (``reproduce``) the command that computes them. On a named page
+    (:func:`start_page`) the rows' provenance and the command go to the page's provenance section
+    (:func:`page_provenance`) and the note links there; a warning about stale rows stays here."""
     experiments = []
     if df is not None and not df.empty and "experiment" in df:
         experiments = list(dict.fromkeys(df["experiment"].astype(str)))
     desc = budget_description(budget, experiments[0] if len(experiments) == 1 else None)
     note = f"Budget used: **{budget}** — {desc}."
-    if df is not None and not df.empty:
-        note += " " + provenance_note(df)
-        if reproduce and experiments:
-            from lra.campaign.experiments import EXPERIMENTS
-            known = [e for e in experiments if e in EXPERIMENTS]
-            if known:
-                note += " " + reproduce_line(known, budget, _seeds_beyond_spec(df, known))
-    return note
+    if df is None or df.empty:
+        return note
+    command = ""
+    if reproduce and experiments:
+        from lra.campaign.experiments import EXPERIMENTS
+        known = [e for e in experiments if e in EXPERIMENTS]
+        if known:
+            command = " " + reproduce_line(known, budget, _seeds_beyond_spec(df, known))
+    return note + " " + rows_provenance(df, budget, command.strip())
+
+
+def rows_provenance(df: pd.DataFrame, budget: str, reproduce: str = "") -> str:
+    """The rows' provenance (:func:`provenance_note`) and ``reproduce`` (a sentence with the
+    command that recomputes them). On a named page (:func:`start_page`) they are kept for the
+    page's provenance section and this returns a link to it, preceded by the warning about stale
+    rows if there are any; otherwise it returns them."""
+    where = provenance_note(df)
+    if _PAGE["name"] is None:
+        return where + (" " + reproduce if reproduce else "")
+    experiments = list(dict.fromkeys(df["experiment"].astype(str))) if "experiment" in df else []
+    label = ", ".join(f"`{e}`" for e in experiments) or "rows"
+    key = (tuple(experiments), budget, len(df))      # the same rows shown twice: one entry,
+    if reproduce or key not in _PAGE["entries"]:     # with the command if either note has it
+        _PAGE["entries"][key] = (f"{label} at budget **{budget}**: {where}"
+                                 + (" " + reproduce if reproduce else ""))
+    stale = staleness_note(df)
+    warn = "" if stale.startswith("All rows") else stale + " "
+    return (f'{warn}<a href="#{provenance_anchor(_PAGE["name"])}">Provenance, and the command '
+            "that recomputes these rows</a>: at the end of the page.")
 
 
 def provenance_note(df: pd.DataFrame) -> str:

@@ -247,3 +247,29 @@ def test_best_over_grid_for_figure5_counts_its_cells_and_says_n():
     # fig5's full grid: 3 tasks (each at one T) x 3 lambdas = 9 cells; 3 of them have rows
     assert t["coverage"].startswith("**3 of 9 (task, T, λ) cells run**")
     assert list(t["table"]["best over the grid"]) == ["91.00", "92.00", "✓\u00a00/500"]
+
+
+def test_on_a_named_page_the_provenance_goes_to_its_section_and_the_note_links_there():
+    """One provenance section per page (issue 23): under a table, the budget and a link; at the
+    page's end, each group of rows' provenance and the command that recomputes it, once."""
+    from lra.campaign.store import code_version
+    report.start_page("lra_diff")
+    try:
+        rows = fake_rows("table1", 6).assign(code_version=code_version())
+        note = report.budget_note("smoke", rows)
+        again = report.budget_note("smoke", rows, reproduce=False)   # the same rows again
+        print(note)
+        assert "NOT the paper's protocol" in note and '<a href="#provenance-lra-diff">' in note
+        assert "6 runs on test" not in note and "Reproduce" not in note and again == note
+        entries = report.page_provenance()
+        print(entries)
+        assert len(entries) == 1 and "6 runs on test" in entries[0]
+        assert "`lra campaign --budget smoke --experiments table1`" in entries[0]
+        assert report.page_provenance() == []                # emptied once printed
+        # stale rows are said under the table itself, not only at the page's end
+        stale = report.budget_note("smoke", fake_rows("table1", 2))     # version "x"
+        assert "were computed by other code" in stale and "#provenance-lra-diff" in stale
+    finally:
+        report.start_page(None)
+    inline = report.budget_note("smoke", rows)
+    assert "6 runs on test" in inline and "Reproduce" in inline and "href" not in inline

@@ -85,3 +85,27 @@ def test_a_cell_that_glues_shows_its_output_once():
     present.present(nb)
     assert nb["cells"][0]["metadata"]["tags"] == ["hide-input", "remove-output"]
     assert nb["cells"][2]["metadata"]["tags"] == ["hide-input"]       # glue_text shows nothing
+
+
+def test_every_page_with_budget_notes_ends_with_its_provenance_section():
+    """A chapter whose tables or figures carry budget notes (which link to the page's provenance
+    section) has that section: the labelled heading, then the cell that prints it, last."""
+    import json
+    from pathlib import Path
+    from lra.analysis.report import provenance_anchor
+    book = Path(__file__).resolve().parents[2] / "book"
+    notes = re.compile(r"budget_note\(|rows_provenance\(|glue_gradient_flow\(|glue_lambda_sens")
+    pages = []
+    for nb in sorted(book.glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        if not notes.search(code):
+            continue
+        pages.append(nb.stem)
+        head, last = "".join(cells[-2]["source"]), "".join(cells[-1]["source"])
+        assert head.startswith(f"({provenance_anchor(nb.stem)})=\n## Provenance"), nb.name
+        assert "provenance_footer()" in last, nb.name
+        # a page not named by setup() must name itself before its first note
+        assert "setup(" in code or f'start_page("{nb.stem}")' in code, nb.name
+    print("pages with a provenance section:", pages)
+    assert len(pages) >= 8
