@@ -204,9 +204,12 @@ def provenance_footer() -> None:
     recomputes them (collected by :func:`lra.analysis.report.budget_note` and
     :func:`lra.analysis.report.rows_provenance`)."""
     from lra.analysis.report import page_provenance, start_page
+    from lra.analysis.report import STALE_HELP
     entries = page_provenance()
-    say("\n".join(f"* {e}" for e in entries) if entries else
-        "This page shows no stored rows.")
+    help_ = [e for e in entries if e == STALE_HELP]
+    rows = [e for e in entries if e != STALE_HELP]
+    say(("\n".join(f"* {e}" for e in rows) if rows else "This page shows no stored rows.")
+        + ("\n\n" + help_[0] if help_ else ""))
     start_page(None)
 
 

@@ -59,12 +59,12 @@ def load(experiment: str, budget: str = "auto", store=None) -> tuple[pd.DataFram
 # command that recomputes them are collected here and printed once, by
 # lra.notebook.provenance_footer at the page's end. Outside a chapter (no page named) the note
 # carries everything itself.
-_PAGE: dict = {"name": None, "entries": {}}
+_PAGE: dict = {"name": None, "entries": {}, "stale": False}
 
 
 def start_page(name: str | None) -> None:
     """Name the page whose notes are being written (``None``: notes carry their provenance)."""
-    _PAGE["name"], _PAGE["entries"] = name, {}
+    _PAGE["name"], _PAGE["entries"], _PAGE["stale"] = name, {}, False
 
 
 def current_page() -> str | None:
@@ -77,9 +77,12 @@ def provenance_anchor(page: str) -> str:
 
 
 def page_provenance() -> list[str]:
-    """What the notes of the current page collected, one entry per group of rows (emptied)."""
+    """What the notes of the current page collected, one entry per group of rows, then (when
+    some rows are stale) :data:`STALE_HELP` once; emptied."""
     out = list(_PAGE["entries"].values())
-    _PAGE["entries"] = {}
+    if _PAGE.get("stale"):
+        out.append(STALE_HELP)
+    _PAGE["entries"], _PAGE["stale"] = {}, False
     return out
 
 
@@ -109,27 +112,30 @@ def rows_provenance(df: pd.DataFrame, budget: str, reproduce: str = "") -> str:
     command that recomputes them). On a named page (:func:`start_page`) they are kept for the
     page's provenance section and this returns a link to it, preceded by the warning about stale
     rows if there are any; otherwise it returns them."""
-    where = provenance_note(df)
     if _PAGE["name"] is None:
-        return where + (" " + reproduce if reproduce else "")
+        return provenance_note(df) + (" " + reproduce if reproduce else "")
+    where = provenance_note(df, short=True)
     experiments = list(dict.fromkeys(df["experiment"].astype(str))) if "experiment" in df else []
     label = ", ".join(f"`{e}`" for e in experiments) or "rows"
     key = (tuple(experiments), budget, len(df))      # the same rows shown twice: one entry,
     if reproduce or key not in _PAGE["entries"]:     # with the command if either note has it
         _PAGE["entries"][key] = (f"{label} at budget **{budget}**: {where}"
                                  + (" " + reproduce if reproduce else ""))
-    stale = staleness_note(df)
-    warn = "" if stale.startswith("All rows") else stale + " "
+    stale = staleness_note(df, short=True)
+    warn = ""
+    if not stale.startswith("All rows"):
+        warn, _PAGE["stale"] = stale + " ", True
     return (f'{warn}<a href="#{provenance_anchor(_PAGE["name"])}">Provenance, and the command '
             "that recomputes these rows</a>: at the end of the page.")
 
 
-def provenance_note(df: pd.DataFrame) -> str:
-    """How many rows, computed where and by what code (and whether by the current code)."""
+def provenance_note(df: pd.DataFrame, short: bool = False) -> str:
+    """How many rows, computed where and by what code (and whether by the current code;
+    ``short``: see :func:`staleness_note`)."""
     devices = ", ".join(sorted(set(df["device"].astype(str))))
     commits = ", ".join(sorted(set(df["commit"].astype(str))))
     runs = "1 run" if len(df) == 1 else f"{len(df)} runs"
-    return f"{runs} on {devices}, code at commit {commits}. " + staleness_note(df)
+    return f"{runs} on {devices}, code at commit {commits}. " + staleness_note(df, short)
 
 
 def _seeds_beyond_spec(df: pd.DataFrame, experiments: list[str]) -> int | None:
@@ -141,17 +147,25 @@ def _seeds_beyond_spec(df: pd.DataFrame, experiments: list[str]) -> int | None:
     return n if n > max(get_experiment(e).seeds for e in experiments) else None
 
 
-def staleness_note(df: pd.DataFrame) -> str:
-    """Whether the rows were computed by the current code (store.code_version), said plainly."""
+STALE_HELP = ("Rows computed by other code may not reproduce at this commit; `lra status` lists "
+              "them; to recompute, move the table away and rerun the experiment.")
+
+
+def staleness_note(df: pd.DataFrame, short: bool = False) -> str:
+    """Whether the rows were computed by the current code (store.code_version), said plainly
+    (``short``: without :data:`STALE_HELP`, which a page's provenance section says once)."""
     current = code_version()
     stale = int(stale_rows(df, current).sum())
     if not stale:
         return f"All rows computed by the current code (version {current})."
     same = current_versions(current)
     versions = ", ".join(v for v in row_versions(df) if v not in same)
-    return (f"**⚠ {stale} of {len(df)} row(s) were computed by other code (version {versions}; "
-            f"current {current})**: they may not reproduce at this commit; `lra status` lists "
-            "them; to recompute, move the table away and rerun the experiment.")
+    head = (f"**⚠ {stale} of {len(df)} row(s) were computed by other code (version {versions}; "
+            f"current {current})**")
+    if short:
+        return head + "."
+    return (head + ": they may not reproduce at this commit; `lra status` lists them; to "
+            "recompute, move the table away and rerun the experiment.")
 
 
 def cell_text(solved, accuracy) -> str:

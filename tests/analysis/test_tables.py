@@ -269,6 +269,9 @@ def test_on_a_named_page_the_provenance_goes_to_its_section_and_the_note_links_t
         # stale rows are said under the table itself, not only at the page's end
         stale = report.budget_note("smoke", fake_rows("table1", 2))     # version "x"
         assert "were computed by other code" in stale and "#provenance-lra-diff" in stale
+        assert "lra status" not in stale            # how to recompute: once, in the section
+        entries = report.page_provenance()
+        assert entries[-1] == report.STALE_HELP and entries.count(report.STALE_HELP) == 1
     finally:
         report.start_page(None)
     inline = report.budget_note("smoke", rows)
