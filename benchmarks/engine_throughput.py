@@ -54,6 +54,7 @@ from lra.engine.trainer import PopulationTrainer, resolve_device  # noqa: E402
 from lra.algorithms.lra_diff import LRADiff, LRADiffConfig  # noqa: E402
 from lra.model import init_population  # noqa: E402
 from lra.campaign.projection import Benchmark, flops_per_member_iteration, slug  # noqa: E402
+from lra.campaign.store import code_version  # noqa: E402
 from lra.algorithms.reference import lra_diff_single  # noqa: E402
 from lra.tasks import generate, get_task, make_generator  # noqa: E402
 
@@ -469,6 +470,9 @@ def main(argv=None):
     name = device_name(device)
     meta = dict(schema=SCHEMA, device=name, device_slug=device_slug(device, name),
                 device_type=device.type, **versions(), commit=git_commit(),
+                # the engine's code version: a device slice benchmarks a device kind again only
+                # when it has no benchmark of the current one (lra.campaign.device_cache)
+                code_version=code_version(),
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 task=TASK, batch=BATCH, hidden=HIDDEN, gammas=list(GAMMAS), alpha=ALPHA,
                 threads=torch.get_num_threads(), seconds_per_cell=a.seconds,

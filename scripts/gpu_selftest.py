@@ -15,6 +15,15 @@
 
 Exit status 0 when everything passes. With ``--device cpu`` (CI) the device run is the CPU run
 (no graph) and part 3 is skipped: it checks that the harness itself works.
+
+``--fast`` is the device slice's mode (``scripts/device_campaign.sh``, when no verdict for this
+code version and device kind is cached: :mod:`lra.campaign.device_cache`): ``--quick``, 100
+iterations unless ``--iterations`` says otherwise, and of the chain kernel only the variant the
+engine will take on this GPU (the committed benchmark's fastest, :func:`auto_chain_variant`; none
+when it takes the PyTorch chain), in parts 2 and 3. The full run took 126 s on an H100 (four
+variants; the committed log), its kernel part 65 s of it; ``--fast`` is meant to stay under 60 s
+there (an estimate: not yet timed on a GPU). The JSON lists the kernel variants it checked
+(``kernel_variants``): a slice takes no variant the self-test did not check.
 """
 from __future__ import annotations
 
@@ -195,10 +204,12 @@ def training_part(device, iterations, quick, report, details, variants):
     return ok_all
 
 
-def kernel_part(report, details):
+def kernel_part(report, details, variants=None):
     script = ROOT / "tests" / "algorithms" / "chain_kernel_equivalence.py"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("TRITON_INTERPRET", None)
+    if variants is not None:        # --fast: only these variants
+        env["LRA_KERNEL_VARIANTS"] = ",".join(variants)
     out = subprocess.run([sys.executable, str(script), "--no-bench"], env=env,
                          capture_output=True, text=True,
                          timeout=600, cwd=ROOT)
@@ -219,11 +230,17 @@ def kernel_part(report, details):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--iterations", type=int, default=300)
+    ap.add_argument("--iterations", type=int, default=None, help="default 300 (--fast: 100)")
     ap.add_argument("--quick", action="store_true", help="fewer switch sets (CI)")
+    ap.add_argument("--fast", action="store_true",
+                    help="the device slice's mode: --quick, 100 iterations, only the chain kernel "
+                         "variant the engine takes here")
     ap.add_argument("--json", default=None)
     ap.add_argument("--no-kernel", action="store_true", help="skip the chain kernel's checks")
     a = ap.parse_args(argv)
+    if a.iterations is None:
+        a.iterations = 100 if a.fast else 300
+    a.quick = a.quick or a.fast
     device = torch.device(a.device)
     start = time.perf_counter()
     report, details = [], {}
@@ -242,18 +259,27 @@ def main(argv=None):
             variants = list(getattr(fused, "VARIANTS", {"default": {}}))
         except Exception as e:
             report.append(("import lra.algorithms.chain_kernel", False, repr(e)))
+        if a.fast:      # the variant the engine takes here (the benchmark's fastest), or none
+            from lra.campaign.projection import auto_chain_variant
+            taken = auto_chain_variant(device)
+            variants = [v for v in variants if v == taken]
+            print(f"--fast: chain kernel variant checked: {taken or 'none (PyTorch chain)'}",
+                  flush=True)
     ok = capture_part(report)
     ok &= training_part(device, a.iterations, a.quick, report, details, variants)
-    if device.type == "cuda" and not a.no_kernel:
-        ok &= kernel_part(report, details)
+    if device.type == "cuda" and not a.no_kernel and (variants or not a.fast):
+        ok &= kernel_part(report, details, variants if a.fast else None)
     print("\n" + "=" * 100)
     print(f"GPU SELF-TEST on {name} ({time.perf_counter() - start:.0f} s)")
     for label, passed, msg in report:
         print(f"  {'PASS' if passed else 'FAIL'}  {label}: {msg}")
     print(f"RESULT: {'PASS' if ok else 'FAIL'}")
     if a.json:
-        Path(a.json).write_text(json.dumps(dict(device=name, ok=ok, report=report,
-                                                details=details), indent=1, default=str))
+        Path(a.json).write_text(json.dumps(dict(
+            device=name, ok=ok, report=report, details=details, kernel_variants=variants,
+            mode="fast" if a.fast else ("quick" if a.quick else "full"),
+            iterations=a.iterations, seconds=time.perf_counter() - start), indent=1,
+            default=str))
     return 0 if ok else 1
 
 

@@ -5,7 +5,8 @@
 # A wrapper around `lra ingest`: it joins the bundle's parts and ingests it (refused, exit 2 and
 # nothing written, unless the commit that ran is in this repository's history, its lra/ sources
 # hash as that commit's, and every row verifies: see lra/campaign/bundle.py). Only then does it copy the
-# slice's benchmark results and logs under benchmarks/results/ (files, not rows).
+# slice's benchmark results and logs under benchmarks/results/ (files, not rows) and its cached
+# self-test verdicts under results/_device/.
 # PYTHON (default: .venv/bin/python if present, else python3) runs lra.
 set -euo pipefail
 dir=$(cd "${1:?usage: unpack_device_slice.sh DIR}" && pwd)
@@ -23,6 +24,10 @@ PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} "$PY" -m lra ingest "$bundle"
 if [ -f "$dir/logs.tgz" ]; then
   tar xzf "$dir/logs.tgz" -C "$tmp"
   [ -d "$tmp/benchmarks/results" ] && cp -r "$tmp/benchmarks/results/." benchmarks/results/
+  # the self-test verdicts cached per (code version, device kind) (lra/campaign/device_cache.py)
+  if [ -d "$tmp/results/_device" ]; then
+    mkdir -p results/_device && cp "$tmp"/results/_device/*.json results/_device/ 2>/dev/null || true
+  fi
   mkdir -p benchmarks/results/logs && cp "$tmp"/lra-logs/* benchmarks/results/logs/
 fi
 git status --short results benchmarks 2>/dev/null | head -40 || true

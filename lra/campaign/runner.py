@@ -289,12 +289,17 @@ def in_shard(pop: Population, shard: tuple | None) -> bool:
 
 
 def plan_campaign(names, budget: Budget, store: ResultsStore, max_members: int, seeds=None,
-                  lengths=None, shard=None) -> list[Population]:
+                  lengths=None, shard=None, only=None) -> list[Population]:
     """The populations a campaign would train now: in the order the experiments were named (a
-    population goes with the first named experiment it serves), cheapest first within that."""
+    population goes with the first named experiment it serves), cheapest first within that.
+    ``only``: population ids (a slice's packing, :mod:`lra.campaign.slices`): just these, in
+    that order."""
     names = list(names)
     pops = merge(missing_by_experiment(names, budget, store, seeds, lengths), max_members)
     pops = [p for p in pops if in_shard(p, shard)]
+    if only is not None:
+        order = {pid: i for i, pid in enumerate(only)}
+        return sorted((p for p in pops if p.id in order), key=lambda p: order[p.id])
     rank = lambda p: min(names.index(e) for e in p.experiment_names())
     return sorted(pops, key=lambda p: (rank(p), population_cost(p, budget.max_iterations), p.id))
 
@@ -383,13 +388,17 @@ def run_concurrently(todo: list[Population], budget: Budget, store: ResultsStore
 def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", seeds=None,
                     max_iterations=None, time_limit: float | None = None, store=None,
                     max_members=None, progress=None, log=print, lengths=None,
-                    concurrent: int = 1, shard: tuple | None = None) -> dict:
+                    concurrent: int = 1, shard: tuple | None = None, only=None,
+                    concurrent_ids=None) -> dict:
     """Compute the missing rows of the named experiments, as merged populations, in the order the
     experiments are named (cheapest first among the populations of one experiment).
 
     ``concurrent`` > 1 trains that many populations at once, each in its own thread (on CUDA, on
     its own stream: a population's step is a chain of small kernels that leaves most of the GPU
     idle, so several overlap); every member computes the same numbers either way.
+    ``concurrent_ids``: only these populations (a slice's latency-bound ones) run concurrently,
+    first; the others one at a time after them. ``only``: train just these population ids, in
+    that order (a slice's packing).
 
     First the budget's checkpoints are swept (:func:`lra.campaign.population_checkpoints.sweep`):
     those whose rows are all stored are removed, those of other code discarded.
@@ -415,18 +424,19 @@ def run_experiments(names, budget: str | Budget = "smoke", *, device="auto", see
                         names, budget, store, seeds, lengths).items()}, **extra)
 
     while True:
-        todo = plan_campaign(names, budget, store, max_members, seeds, lengths, shard)
+        todo = plan_campaign(names, budget, store, max_members, seeds, lengths, shard, only)
         if not todo:
             return result(True)
-        if concurrent > 1:
+        group = todo if concurrent_ids is None else [p for p in todo if p.id in concurrent_ids]
+        if concurrent > 1 and len(group) > (0 if concurrent_ids is None else 1):
             left = None if time_limit is None else time_limit - (time.monotonic() - start)
             if left is not None and left <= 0:
                 return result(False)
-            done = run_concurrently(todo, budget, store, device, concurrent, left, progress, log,
-                                    tally)
+            done = run_concurrently(group, budget, store, device, concurrent, left, progress,
+                                    log, tally)
             busy = sum(d is None for d in done)
             if busy or not all(done):
-                stopped = [str(checkpoint_path(store, budget, p)) for p, d in zip(todo, done)
+                stopped = [str(checkpoint_path(store, budget, p)) for p, d in zip(group, done)
                            if d is False and checkpoint_path(store, budget, p).exists()
                            and checkpoint_path(store, budget, p).stat().st_mtime >= wall_start]
                 return result(False, busy=busy, stopped=stopped)

@@ -5,6 +5,7 @@
     lra campaign --budget paper --time-limit 12m [--experiments ...]   compute missing rows
     lra campaign ... --bundle OUT.tgz          ... and pack the rows it computed, with provenance
     lra campaign ... --executor local|slurm --jobs N   one submitit job per shard
+    lra campaign ... --slice 12m [--dry-run]   a device slice: the populations that fit, by value
     lra ingest BUNDLE... [--recompute N]       verify bundles (N rows recomputed here), then
                                                merge them into results/
     lra status [--budget B]                    done / missing rows per experiment and budget,
@@ -187,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("campaign", help="compute the missing rows of experiments")
     c.add_argument("--budget", default="smoke")
     c.add_argument("--time-limit", default=None, help="e.g. 12m; stop cleanly, resumable")
+    c.add_argument("--slice", default=None, metavar="DURATION",
+                   help="a device slice of this length (e.g. 12m): train only the populations "
+                        "the slice packer fits, by value, with the slice's training seconds as "
+                        "the time limit (lra.campaign.slices); with --dry-run, print the packing")
     c.add_argument("--experiments", nargs="+")
     c.add_argument("--plan", choices=["evidence"], default=None,
                    help="run a plan's experiments in its order (evidence: lra.campaign.evidence, "

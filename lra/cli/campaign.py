@@ -37,6 +37,14 @@ def cmd_campaign(args, entry):
     except ValueError as e:
         raise UsageError(str(e)) from None
     limit = parse_duration(args.time_limit) if args.time_limit is not None else None
+    slice_seconds = None
+    if getattr(args, "slice", None) is not None:
+        if args.time_limit is not None:
+            raise UsageError("--slice sets the time limit (the slice's training seconds); drop "
+                             "--time-limit")
+        if args.executor or args.shard is not None:
+            raise UsageError("--slice packs one process's slice; drop --executor / --shard")
+        slice_seconds = parse_duration(args.slice)
     if args.seeds is not None and not 1 <= args.seeds <= MAX_SEEDS:
         raise UsageError(f"--seeds must be >= 1 and <= {MAX_SEEDS}, got {args.seeds}")
     if args.max_iterations is not None and not 1 <= args.max_iterations <= MAX_ITERATIONS:
@@ -123,6 +131,16 @@ def cmd_campaign(args, entry):
         recover(store, lambda s: print(s, file=sys.stderr, flush=True))
         if bundle_out is not None and not os.environ.get("LRA_BUNDLE_JOURNAL"):
             announce_journal(store, bundle_out)
+    packing = None
+    if slice_seconds is not None:
+        packing = slice_packing(args, names, capped, store, lengths, slice_seconds)
+        if args.dry_run:
+            return 0
+        limit = packing.budget
+        if not packing.order():
+            print(f"campaign {capped.name}: nothing fits in the slice's {limit:.0f} training "
+                  "seconds; nothing trained", flush=True)
+            return 1
     if args.dry_run:
         if plan_lengths is not None:
             from lra.campaign.evidence import format_plan
@@ -150,7 +168,9 @@ def cmd_campaign(args, entry):
                           max_iterations=args.max_iterations, time_limit=limit,
                           max_members=args.population, progress=args.progress, store=store,
                           log=lambda s: print(s, file=sys.stderr, flush=True), lengths=lengths,
-                          concurrent=args.concurrent, shard=shard)
+                          concurrent=args.concurrent, shard=shard,
+                          only=packing.order() if packing else None,
+                          concurrent_ids=set(packing.concurrent) if packing else None)
     took = done_here(res, time.monotonic() - start)
     if hasattr(store, "record_stopped"):
         store.record_stopped(res.get("stopped", []))
@@ -184,6 +204,32 @@ def cmd_campaign(args, entry):
         return 1
     print(f"campaign {res['budget']}: complete; {took}")
     return 0
+
+
+def slice_packing(args, names, budget, store, lengths, slice_seconds: float):
+    """``--slice``: the packing (:mod:`lra.campaign.slices`), printed; priced on
+    ``--projection-device`` or the device in use. With ``--dry-run`` a slice still to start
+    (its self-test and benchmark counted where not cached); without, the time left of a slice
+    under way (they are behind it)."""
+    from lra.campaign.projection import BenchmarkNotFound
+    from lra.campaign.slices import format_packing, plan_slice
+    from lra.engine.trainer import resolve_device
+    from lra.campaign.store import device_name
+    if args.projection_device:
+        target = args.projection_device
+    else:
+        dev = resolve_device(args.device)
+        target = device_name(dev) if dev.type == "cuda" else "cpu"
+    try:
+        packing, info = plan_slice(names, budget, store, slice_seconds=slice_seconds,
+                                   device_name=target, plan=getattr(args, "plan", None),
+                                   max_members=args.population, seeds=args.seeds,
+                                   lengths=lengths, ahead=bool(args.dry_run))
+    except BenchmarkNotFound as e:
+        raise UsageError(f"--slice prices populations from the device's benchmark: {e}") \
+            from None
+    print(format_packing(packing, info, budget.name), flush=True)
+    return packing
 
 
 def read_shard_plan(path: str) -> dict:

@@ -198,7 +198,8 @@ def main():
     trainer.run()
     trained = to(trainer.params, device=DEVICE)
     same_program_as, ran = {}, {}
-    for variant in fused.VARIANTS:
+    only = [v for v in os.environ.get("LRA_KERNEL_VARIANTS", "").split(",") if v]
+    for variant in (only or fused.VARIANTS):     # LRA_KERNEL_VARIANTS: the self-test's --fast
         twin = None if gpu else ran.get(interpreted_program(variant))
         if twin is not None:        # the interpreter would run exactly twin's program again
             same_program_as[variant] = twin
@@ -241,10 +242,10 @@ def main():
             ratios[stem.rstrip("/")] = v / max(grad_err[stem + "torch_fp32_vs_float64"], 1e-30)
     bad_grads = {k: v for k, v in ratios.items() if not v <= GRAD_RATIO} if gpu else {}
     tanh = tanh_check()
-    speed = bench(list(fused.VARIANTS)) if gpu and "--no-bench" not in sys.argv else {}
+    speed = bench(only or list(fused.VARIANTS)) if gpu and "--no-bench" not in sys.argv else {}
     algo = LRADiff(CONFIGS, fused=True, device=DEVICE)
     res = {"device": torch.cuda.get_device_name() if gpu else "cpu (Triton interpreter)",
-           "variants": list(fused.VARIANTS), "default_variant": fused.DEFAULT_VARIANT,
+           "variants": only or list(fused.VARIANTS), "default_variant": fused.DEFAULT_VARIANT,
            "chain": chain_err, "grads": grad_err, "grad_ratio_fused_over_torch": ratios,
            "seconds_per_variant": timing, "same_program_as": same_program_as,
            "tanh_vs_torch": tanh, "chain_speed": speed,

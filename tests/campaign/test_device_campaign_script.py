@@ -1,6 +1,6 @@
 """scripts/device_campaign.sh end to end on the CPU (issue 14, item 4): a copy of a clean commit
 without .git (as the device tool sends it, with .git-commit) runs one tiny experiment at the smoke
-budget and returns a bundle; scripts/unpack_device_slice.sh ingests it into a fresh results folder
+budget, packed by the slice packer (issue 22, item 3), and returns a bundle; scripts/unpack_device_slice.sh ingests it into a fresh results folder
 of a checkout that has the commit, and refuses it in one that does not."""
 import os
 import shutil
@@ -27,7 +27,8 @@ def run(cmd, cwd, **env):
 # ~25 s: two git checkouts and a clone, the device script end to end (a campaign in a fresh
 # process) and two unpacks, each a fresh process that imports torch
 def test_device_script_on_cpu_bundle_ingested(tmp_path):
-    home = make_checkout(tmp_path / "home", extra=("scripts",))
+    # benchmarks/: the CPU benchmark the slice packer prices populations by
+    home = make_checkout(tmp_path / "home", extra=("scripts", "benchmarks"))
     commit = git(home, "rev-parse", "HEAD")
     device = tmp_path / "device"                    # what the device tool carries: no .git
     shutil.copytree(home, device, ignore=shutil.ignore_patterns(".git"))
@@ -37,6 +38,10 @@ def test_device_script_on_cpu_bundle_ingested(tmp_path):
               BUDGET="smoke", EXPERIMENTS="fig4", MAX_ITERATIONS="20", OUT=str(out))
     print(res.stdout[-3000:], res.stderr[-2000:])
     assert res.returncode == 0
+    # the slice packer (lra campaign --slice, given the seconds left of the 120): a CPU slice
+    # runs no self-test and no benchmark; the one population packed
+    assert "min slice on CPU" in res.stdout and "(a CPU slice runs neither)" in res.stdout
+    assert "packed: finishes in this slice" in res.stdout
     assert "bundle " in res.stdout and "1 row(s) in 1 table(s)" in res.stdout
     assert "campaign exit 0: complete" in res.stdout      # (exit 1: stopped at the time limit)
     assert (out / "bundle.tgz").exists() and (out / "commit.txt").read_text().strip() == commit

@@ -21,7 +21,10 @@ def test_gpu_selftest_runs_on_the_cpu(tmp_path):
     print(res.stdout[-4000:])
     assert res.returncode == 0, res.stderr[-3000:]
     assert "RESULT: PASS" in res.stdout
-    report = json.loads(out.read_text())["report"]
+    data = json.loads(out.read_text())
+    # what the slice's verdict cache records beside the report (lra.campaign.device_cache)
+    assert (data["mode"], data["iterations"], data["kernel_variants"]) == ("quick", 50, [])
+    report = data["report"]
     labels = [label for label, _, _ in report]
     assert any("capture safety" in l for l in labels)
     for algo in ("lra_diff paper", "lra_diff all released", "bptt", "readout_only",

@@ -70,17 +70,25 @@ def test_dry_run_lists_populations(tmp_path):
 
 
 def test_concurrent_campaign_equals_sequential(tmp_path):
-    """Two populations at once (threads) store the same rows as one after the other."""
+    """Two populations at once (threads) store the same rows as one after the other; so do two
+    of them at once and the others after them (a slice's latency-bound group: concurrent_ids)."""
+    from lra.campaign.runner import budget_named, plan_campaign
     cols = ["key", "experiment", "solved", "stop_reason", "iterations", "best_accuracy",
             "final_accuracy", "curve"]
     tables = []
-    for n, workers in (("seq", 1), ("par", 3)):
+    for n, workers, group in (("seq", 1, False), ("par", 3, False), ("grp", 3, True)):
         store = ResultsStore(tmp_path / n)
+        ids = None
+        if group:
+            pops = plan_campaign(["table1", "table2"], budget_named("smoke-cap20"), store, 64)
+            assert len(pops) > 2
+            ids = {p.id for p in pops[:2]}
         res = run_experiments(["table1", "table2"], "smoke", device="cpu", store=store,
-                              max_iterations=20, log=lambda s: None, concurrent=workers)
+                              max_iterations=20, log=lambda s: None, concurrent=workers,
+                              concurrent_ids=ids)
         assert res["finished"]
         tables.append([store.load(e, "smoke-cap20").sort_values("key")[cols].reset_index(drop=True)
                        for e in ("table1", "table2")])
-    for a, b in zip(*tables):
+    for a, *others in zip(*tables):
         print(a[["key", "stop_reason", "best_accuracy"]].to_string())
-        assert a.equals(b)
+        assert all(a.equals(b) for b in others)

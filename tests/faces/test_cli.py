@@ -71,6 +71,9 @@ BAD = [
     (["campaign", "--shard-plan", "plan.json"], "--shard-plan goes with --shard I/N"),
     (["campaign", "--shard", "0/2", "--shard-plan", "no-such-plan.json"], "unreadable"),
     (["campaign", "--slurm-option", "account=xyz"], "--slurm-option is for --executor slurm"),
+    (["campaign", "--slice", "12m", "--time-limit", "1h"], "--slice sets the time limit"),
+    (["campaign", "--slice", "0"], "the time limit must be positive"),
+    (["campaign", "--slice", "12m", "--shard", "0/2"], "--slice packs one process's slice"),
     (["campaign", "--experiments", "table1_multiseed"],
      "table1_multiseed repeats the best configurations of table1, which has missing rows"),
     # a selection that plans nothing is not a campaign "complete" with nothing computed
@@ -235,3 +238,30 @@ def test_counts_say_what_this_process_trained(tmp_path, monkeypatch, capsys):
     print(out)
     assert "complete; this process trained 0 population(s) and stored 0 row(s)" in out, out
     assert "1 planned population(s) were finished by another process" in out, out
+
+
+def test_a_slice_prints_its_packing_and_trains_only_what_it_packed(tmp_path, monkeypatch,
+                                                                    capsys):
+    """`lra campaign --slice` (issue 22, item 3): with --dry-run the packing and the share of the
+    slice spent training, nothing trained; without, the packed population trained to the end."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("LRA_RESULTS", str(tmp_path))
+    base = ["campaign", "--experiments", "fig2", "--max-iterations", "20", "--device", "cpu",
+            "--threads", "1", "--slice", "5m"]
+    assert main(base + ["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Slice packing: 5.0 min slice on CPU" in out, out
+    assert "packed: finishes in this slice" in out and "checkpointed across slices: none" in out
+    assert "self-test     0 s  (a CPU slice runs neither)" in out, out
+    assert "training    230 s" in out and "every missing population is packed" in out
+    assert not any(tmp_path.rglob("runs.csv"))
+    # 2 s of training left (72 s less 70 s of fixed costs): the population (to its cap at the
+    # smoke budget) does not fit, and 2 s are too few to start it: nothing is trained, exit 1
+    assert main(base[:2] + ["fig2", "--device", "cpu", "--threads", "1", "--slice", "72s"]) == 1
+    out = capsys.readouterr().out
+    assert "later slice" in out and "campaign smoke: nothing fits in the slice's 2 training " \
+        "seconds; nothing trained" in out, out
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "campaign smoke-cap20: complete; this process trained 1 population(s) and stored " \
+        "1 row(s)" in out, out
