@@ -325,7 +325,11 @@ def dry_run(names, budget: str | Budget = "paper", *, device="auto", seeds=None,
     budget, device, store, max_members = _campaign_setting(budget, max_iterations, device, store,
                                                            max_members)
     pops = plan_campaign(names, budget, store, max_members, seeds, lengths)
-    target = device_name_for_projection or device_name(device)
+    # a CPU's provenance name says its architecture and threads ("CPU (x86_64, 1 threads)"),
+    # its benchmark the model it ran on ("CPU (AMD EPYC, 1 threads)"): priced as "cpu", the
+    # committed CPU benchmark, as --slice does
+    target = device_name_for_projection or (device_name(device) if device.type == "cuda"
+                                            else "cpu")
     rows, total, note = [], 0.0, None
     for p in pops:
         seconds = None
