@@ -282,6 +282,13 @@ def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
     from lra.engine.trainer import resolve_device
     from lra.campaign.store import provenance
     entries = store.entries()
+    if out.exists() and not any(e.get("keys") or "checkpoint" in e for e in entries):
+        # the same command run again after it completed: an empty bundle must not replace the
+        # one that carries the rows (found by tools/trust_probes.py)
+        print(f"bundle {out}: left as it is (this campaign computed no row and stopped no "
+              "population; the file is an earlier campaign's bundle)")
+        drop_journal(store)
+        return
     try:
         manifest = write_bundle(out, store, entries,
                                 provenance(resolve_device(device), budget.name))
@@ -297,6 +304,11 @@ def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
           f"{len(manifest['checkpoints'])} checkpoint(s) of populations in flight; commit "
           f"{manifest['commit'][:12]}{' (DIRTY: lra ingest will refuse it)' if manifest['dirty'] else ''}"
           f", {manifest['device']}, torch {manifest['torch']}")
+    drop_journal(store)
+
+
+def drop_journal(store) -> None:
+    """The bundle is written (or left as it was): its journal goes."""
     if store.journal is not None:
         store.journal.unlink(missing_ok=True)
         store.journal.with_name(store.journal.name + ".lock").unlink(missing_ok=True)
