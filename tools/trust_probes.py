@@ -2,7 +2,7 @@
 """Rerun issue 20's hostile-tester probes against this code and print one table.
 
     .venv/bin/python tools/trust_probes.py                   # every family (~10 min on one core)
-    .venv/bin/python tools/trust_probes.py --quick           # fewer variants of each (~4 min)
+    .venv/bin/python tools/trust_probes.py --quick           # fewer variants of each (~5 min)
     .venv/bin/python tools/trust_probes.py --only cli honest-exits --json probes.json
 
 Issue 20 ("Results you can trust from machines you do not control") was filed after probes made
@@ -1417,8 +1417,8 @@ def kill_chain(world: World, fam: Family, label: str, args: list[str], plan: lis
             env = dict(PROBE_KILL_AT=how)
         elif how[0] == "time":
             poll = ("time", how[1])
-        elif how[0] == "random":
-            poll = ("time", round(rng.uniform(1.0, max(1.5, 0.8 * ref_seconds)), 2))
+        elif how[0] == "random":        # (a run starts in ~4 s: imports, planning, sweep)
+            poll = ("time", round(rng.uniform(0.5, 9.0), 2))
             what = f"at a random moment ({poll[1]} s after start)"
         else:
             poll = ("lock", None)
@@ -1516,18 +1516,25 @@ def family_sigkill(world: World, fam: Family, quick: bool) -> None:
         ("at a random moment", ("random", None)),
     ]
     bundle = [
-        ("at a random moment", ("random", None)),
+        ("a population's lease taken (training begun, no checkpoint yet)", ("lock", None)),
         ("a checkpoint's temporary file complete, before its rename", "before:.pt:1"),
-        ("at a random moment", ("random", None)),
-        ("right after its first complete write", "after:meta.json:2"),
-        ("at a random moment", ("random", None)),
+        ("after meta.json announced a write, before the table's replacement",
+         "after:meta.json:1"),
+        ("right after its first complete write (the rows stored, before the process "
+         "journals them for the bundle)", "after:meta.json:2"),
+        ("a new runs.csv complete, before its rename", "before:runs.csv:1"),
+        ("right after a checkpoint's rename", "after:.pt:1"),
+        ("right after its first complete write (the rows stored, before the process "
+         "journals them for the bundle)", "after:meta.json:2"),
         ("every row stored, the bundle's temporary file complete, before its rename",
          "before:.tgz:1"),
     ]
+    moments = [("at a random moment", ("random", None))] * 8
     chains = [("writes", args, writes, None)]
     if not quick:
-        chains.append(("with --bundle", args + ["--bundle", str(world.tmp / "killed.tgz")],
-                       bundle, world.tmp / "killed.tgz"))
+        chains += [("with --bundle", args + ["--bundle", str(world.tmp / "killed.tgz")], bundle,
+                    world.tmp / "killed.tgz"),
+                   ("random moments", args, moments, None)]
     for label, chain_args, plan, out in chains:
         results = world.fresh("kill-chain")
         kills, r = kill_chain(world, fam, label, chain_args, plan, reference, n_ref,
@@ -1705,7 +1712,7 @@ BAD_INPUTS = [
     (["campaign", "--lengths", "ten"], "invalid int value"),
     (["campaign", "--shard", "2/2"], "--shard must be I/N with 0 <= I < N"),
     (["campaign", "--shard", "1/0"], "--shard must be I/N"),
-    (["campaign", "--shard", "-1/2"], "--shard must be I/N"),
+    (["campaign", "--shard", "-1/2"], "argument --shard: expected one argument"),
     (["campaign", "--shard", "a/b"], "--shard must be I/N"),
     (["campaign", "--concurrent", "0"], "--concurrent must be between 1 and 64"),
     (["campaign", "--concurrent", "65"], "--concurrent must be between 1 and 64"),

@@ -137,7 +137,7 @@ def cmd_status(args):
     from lra.campaign.runner import budget_named, status
     from lra.campaign.store import code_version
     budgets = None
-    if args.budget:
+    if args.budget is not None:             # (an empty name is bad input, not "every budget")
         try:
             budget_named(args.budget)
         except ValueError as e:

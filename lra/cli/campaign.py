@@ -270,11 +270,16 @@ def bundle_journal(results_root: Path, out: Path) -> Path:
 
 def announce_journal(store, out: Path) -> None:
     """Say so when rows of an earlier campaign, whose bundle was never written, will be packed."""
-    rows = sum(len(e.get("keys", [])) for e in store.entries())
+    rows = journaled_rows(store.entries())
     if rows:
         print(f"bundle {out}: {rows} row(s) computed by an earlier run whose bundle was not "
               f"written (listed in {store.journal}) will be packed too", file=sys.stderr,
               flush=True)
+
+
+def journaled_rows(entries) -> int:
+    """The rows a bundle journal names (each once: a write is journaled before and after)."""
+    return len({(e["experiment"], e["budget"], k) for e in entries for k in e.get("keys", [])})
 
 
 def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
@@ -295,7 +300,7 @@ def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
     except ValueError as e:   # rows of several machines: the rows are stored, the bundle not
         raise UsageError(f"no bundle written: {e}") from None
     except OSError as e:      # full or vanished destination: the rows stay stored and journaled
-        rows = sum(len(x.get("keys", [])) for x in entries)
+        rows = journaled_rows(entries)
         raise UsageError(f"no bundle written: cannot write {out} ({e.strerror or e}); its {rows} "
                          f"row(s) are stored in {store.root} and listed in {store.journal}: "
                          "make room and run the same command again to pack them") from None

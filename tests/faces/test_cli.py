@@ -33,6 +33,7 @@ BAD = [
     (["campaign", "--max-iterations", "0"], "--max-iterations must be >= 1"),
     (["campaign", "--device", "tpu"], "device must be one of auto, cpu, cuda"),
     (["status", "--budget", "huge"], "unknown budget"),
+    (["status", "--budget", ""], "unknown budget ''"),      # (found by tools/trust_probes.py)
     (["run", "chapter99"], "unknown notebook 'chapter99'; valid notebooks: engine"),
     (["run", "lra_diff", "-p", "gamma", "1"], "notebook 'lra_diff' has no parameter 'gamma'; valid: budget"),
     (["run", "lra_diff", "-p", "seeds", "two"], "parameter seeds: expected an integer"),
