@@ -168,9 +168,12 @@ class RecordingStore(ResultsStore):
                 fh.write(json.dumps(entry) + "\n")
 
     def append(self, experiment, budget, rows, prov, probes=None) -> int:
+        entry = dict(experiment=experiment, budget=budget, keys=[r["key"] for r in rows], prov=prov)
+        # journaled first too: a process killed between storing rows and journaling them must not
+        # leave rows that no bundle carries (found by tools/trust_probes.py)
+        self._record({**entry, "pending": True})
         n = super().append(experiment, budget, rows, prov, probes)
-        self._record(dict(experiment=experiment, budget=budget,
-                          keys=[r["key"] for r in rows], prov=prov))
+        self._record(entry)
         return n
 
     def record_stopped(self, checkpoints) -> None:
@@ -204,8 +207,11 @@ def write_bundle(out: Path, store: ResultsStore, entries: list[dict], prov: dict
     their probes, the checkpoints it names, and ``prov`` (lra.campaign.store.provenance of this campaign).
     Returns the manifest. The file appears complete or not at all."""
     tables: dict[tuple, dict] = {}
-    for e in entries:
-        if "keys" not in e:
+    done = {(e["experiment"], e["budget"], k) for e in entries if "keys" in e
+            and not e.get("pending") for k in e["keys"]}
+    for e in entries:      # (a pending entry counts only for rows no completed entry names)
+        if "keys" not in e or e.get("pending") and all(
+                (e["experiment"], e["budget"], k) in done for k in e["keys"]):
             continue
         t = tables.setdefault((e["experiment"], e["budget"]), {"writes": [], "keys": {}})
         t["writes"].append(e["prov"])

@@ -9,14 +9,18 @@ number can recompute every hash. :func:`vouch` (what ``lra ingest`` hands to
 1. **every row follows from its curve and names its run** (:func:`check_row`): its algorithm,
    task, T, seed, switches, variant and configuration are those of the run its key names; its
    best and final accuracies are its curve's highest and last; ``solved`` holds exactly when the
-   final accuracy is within the solved error; its validation bits give its best accuracy. So a
-   table's numbers can only be changed by changing the curve;
+   final accuracy is within the solved error; its validation bits give its best accuracy; its
+   held-out test accuracies are in [0, 1] and its test bits give them. So a table's validation
+   numbers can only be changed by changing the curve;
 2. **N randomly chosen rows recompute** (:func:`recompute_row`): each is retrained here, from its
    seed, by the campaign's own trainer (:func:`lra.campaign.runner.population_trainer`, alone:
    a member computes the same numbers alone as in a population) for its first checks, at most
    :data:`PREFIX_ITERATIONS` iterations and :data:`SECONDS_PER_ROW` seconds (the trainer stops
    at its first check after that), and its validation-accuracy curve must have the bundle's
-   checks with accuracies within :data:`ALLOWANCE` of the bundle's at each. The rows are drawn
+   checks with accuracies within :data:`ALLOWANCE` of the bundle's at each; where the
+   recomputation is the row's whole run (every row of the smoke budget, or one that stopped
+   within the prefix), its best and final test accuracies must be within the allowance too
+   (:func:`compare_test`; tools/trust_probes.py found them unchecked). The rows are drawn
    by the operating system's randomness, so a bundle cannot choose which of its rows are looked
    at; a forger must get every row right to pass with certainty;
 3. **a signature, where there is one, is good** (:mod:`lra.campaign.signatures`).
@@ -28,8 +32,9 @@ recompute (the numbers are the code's), so such a bundle is refused unless recom
 turned off explicitly (``--recompute 0``: its numbers are then taken as the other machine's, and
 ``lra status`` counts them stale). What is not checked: the checks after the recomputed prefix
 (a forger who leaves the first checks alone can change the later ones together with the summary
-numbers, in rows not drawn), the loss column of the curve, the probes, and the weights of a
-checkpoint carried to resume.
+numbers, in rows not drawn), the test accuracies of a row whose run is longer than the prefix
+(beyond their agreement with their bits), which samples stored bits mark right (only how many),
+the loss column of the curve, the probes, and the weights of a checkpoint carried to resume.
 """
 from __future__ import annotations
 
@@ -144,6 +149,65 @@ def check_row(b: Bundle, row: dict, run, cap: int) -> None:
             why = f"its validation bits give accuracy {implied}, not its best accuracy {best}"
     if why:
         b.refuse(f"{_describe(row)} does not follow from its curve: {why}")
+    why = _test_numbers_why(row)
+    if why:
+        b.refuse(f"{_describe(row)}: {why}")
+
+
+TEST_COLUMNS = (("best_test_accuracy", "best_test_correct"),
+                ("final_test_accuracy", "final_test_correct"))
+
+
+def _missing(text) -> bool:
+    return str(text).lower() in ("", "nan", "none")
+
+
+def _test_numbers_why(row: dict) -> str | None:
+    """Why the row's held-out test numbers are inconsistent (None when they are not): each test
+    accuracy is a number in [0, 1], and its stored test bits (which samples were right: what
+    the paired tests read) give exactly that accuracy."""
+    for acc_column, bits_column in TEST_COLUMNS:
+        text, bits = row.get(acc_column, ""), row.get(bits_column, "")
+        if _missing(text):
+            if not _missing(bits):
+                return f"it has {bits_column} but no {acc_column}"
+            continue
+        try:
+            acc = float(text)
+        except ValueError:
+            return f"{acc_column} {text!r} is not a number"
+        if not 0.0 <= acc <= 1.0:
+            return f"{acc_column} {acc} is not in [0, 1]"
+        if _missing(bits):
+            continue
+        try:
+            implied = bits_accuracy(bits)
+        except ValueError as e:
+            return f"its {bits_column} is malformed ({e})"
+        if implied is not None and abs(implied - acc) > 1e-6:
+            return f"its {bits_column} gives test accuracy {implied}, not its {acc_column} {acc}"
+    return None
+
+
+def compare_test(row: dict, result) -> tuple[float, str | None] | None:
+    """(largest gap, the column) between the row's test accuracies and those of its
+    recomputation ``result`` (a :class:`lra.engine.results.MemberResult`), or None when the
+    recomputation did not run the row's whole run (it stopped at the prefix, or at the time
+    allowed): the test numbers are those of its best check and of its end, so only a whole run
+    gives them. A missing stored accuracy the recomputation has is an infinite gap."""
+    if result.stop_reason != row.get("stop_reason") or \
+            not _same(str(row.get("iterations", "")), result.iterations):
+        return None
+    worst, at = 0.0, None
+    for column, _ in TEST_COLUMNS:
+        got = getattr(result, column, None)
+        if got is None:
+            continue
+        text = row.get(column, "")
+        gap = math.inf if _missing(text) else abs(float(text) - got)
+        if at is None or gap > worst:
+            worst, at = gap, column
+    return (worst, at) if at is not None else None
 
 
 def prefix_iterations(budget) -> int:
@@ -154,13 +218,13 @@ def prefix_iterations(budget) -> int:
 
 
 def recompute_row(run, budget, device, seconds: float = SECONDS_PER_ROW):
-    """Retrain ``run`` alone here for its first checks; its curve [(iteration, accuracy)] and
-    the seconds it took."""
+    """Retrain ``run`` alone here for its first checks; its curve [(iteration, accuracy)], the
+    seconds it took, and its result (:class:`lra.engine.results.MemberResult`)."""
     trainer = population_trainer([run], budget, device, max_iterations=prefix_iterations(budget),
                                  progress=False)
     start = time.monotonic()
     result = trainer.run(stop_after_seconds=seconds)[0]
-    return [(int(c[0]), float(c[1])) for c in result.curve], time.monotonic() - start
+    return [(int(c[0]), float(c[1])) for c in result.curve], time.monotonic() - start, result
 
 
 def compare(stored, recomputed) -> tuple[int, float, int | None, str | None]:
@@ -216,10 +280,10 @@ def vouch(b: Bundle, rows: int = DEFAULT_ROWS, device="cpu", log=None,
     here = device_name(torch.device(device))
     log(f"recomputing {len(chosen)} of {len(found)} row(s) of {b.path.name} on {here} (their "
         f"first checks: up to {PREFIX_ITERATIONS} iterations, about {seconds:g} s each at most)")
-    worst = 0.0
+    worst, whole, worst_test = 0.0, 0, 0.0
     for row, run, budget in chosen:
         stored = parse_curve(b, row)
-        curve, took = recompute_row(run, budget, device, seconds)
+        curve, took, result = recompute_row(run, budget, device, seconds)
         last, gap, at, why = compare(stored, curve)
         if why:
             b.refuse(f"recomputation disagrees: {_describe(row)}: {why}")
@@ -229,9 +293,25 @@ def vouch(b: Bundle, rows: int = DEFAULT_ROWS, device="cpu", log=None,
                      f"{s:.4f} at iteration {at}; retrained here on {here} it has {r:.4f} (gap "
                      f"{gap:.4f}, allowed {ALLOWANCE}): not what its code computes")
         worst = max(worst, gap)
+        test = compare_test(row, result)
+        if test is not None:
+            test_gap, column = test
+            if test_gap > ALLOWANCE:
+                stored_v = row.get(column, "")
+                b.refuse(f"recomputation disagrees: {_describe(row)} has {column} "
+                         f"{'(none)' if _missing(stored_v) else f'{float(stored_v):.4f}'}; "
+                         f"retrained here on {here} (its whole run) it has "
+                         f"{getattr(result, column):.4f} (allowed gap {ALLOWANCE}): not what its "
+                         "code computes")
+            whole += 1
+            worst_test = max(worst_test, test_gap)
         n = sum(it <= last for it, _ in stored)
         log(f"  {_describe(row)}: {n} check(s) to iteration {last}, largest gap {gap:.4f}"
-            f"{' (exact)' if gap == 0 else ''}, {took:.1f} s")
+            f"{' (exact)' if gap == 0 else ''}"
+            + (f"; its whole run: test accuracies' largest gap {test[0]:.4f}" if test else "")
+            + f", {took:.1f} s")
     said.append(f"{len(chosen)} of them recomputed here from their seeds: first checks within "
-                f"{ALLOWANCE} (largest gap {worst:.4f}{', exact' if worst == 0 else ''})")
+                f"{ALLOWANCE} (largest gap {worst:.4f}{', exact' if worst == 0 else ''})"
+                + (f", test accuracies of the {whole} whole run(s) among them within {ALLOWANCE} "
+                   f"(largest gap {worst_test:.4f})" if whole else ""))
     return "; ".join(said)

@@ -82,7 +82,11 @@ def cmd_run(args):
         out = check_output_path(Path(args.output), path)
     else:
         out = repo_root() / "runs" / f"{path.stem}.ipynb"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:        # a file in the way, a read-only or forbidden folder: one line, before any compute
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"-o {args.output or out}: cannot create its folder {out.parent} "
+                         f"({e.strerror or e})") from None
     import papermill as pm
     print(f"running {path.relative_to(repo_root())} with {values or 'defaults'} -> {out}",
           file=sys.stderr)
@@ -134,7 +138,7 @@ def cmd_status(args):
     from lra.campaign.runner import budget_named, status
     from lra.campaign.store import code_version
     budgets = None
-    if args.budget:
+    if args.budget is not None:             # (an empty name is bad input, not "every budget")
         try:
             budget_named(args.budget)
         except ValueError as e:

@@ -316,11 +316,16 @@ def bundle_journal(results_root: Path, out: Path) -> Path:
 
 def announce_journal(store, out: Path) -> None:
     """Say so when rows of an earlier campaign, whose bundle was never written, will be packed."""
-    rows = sum(len(e.get("keys", [])) for e in store.entries())
+    rows = journaled_rows(store.entries())
     if rows:
         print(f"bundle {out}: {rows} row(s) computed by an earlier run whose bundle was not "
               f"written (listed in {store.journal}) will be packed too", file=sys.stderr,
               flush=True)
+
+
+def journaled_rows(entries) -> int:
+    """The rows a bundle journal names (each once: a write is journaled before and after)."""
+    return len({(e["experiment"], e["budget"], k) for e in entries for k in e.get("keys", [])})
 
 
 def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
@@ -328,13 +333,20 @@ def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
     from lra.engine.trainer import resolve_device
     from lra.campaign.store import provenance
     entries = store.entries()
+    if out.exists() and not any(e.get("keys") or "checkpoint" in e for e in entries):
+        # the same command run again after it completed: an empty bundle must not replace the
+        # one that carries the rows (found by tools/trust_probes.py)
+        print(f"bundle {out}: left as it is (this campaign computed no row and stopped no "
+              "population; the file is an earlier campaign's bundle)")
+        drop_journal(store)
+        return
     try:
         manifest = write_bundle(out, store, entries,
                                 provenance(resolve_device(device), budget.name))
     except ValueError as e:   # rows of several machines: the rows are stored, the bundle not
         raise UsageError(f"no bundle written: {e}") from None
     except OSError as e:      # full or vanished destination: the rows stay stored and journaled
-        rows = sum(len(x.get("keys", [])) for x in entries)
+        rows = journaled_rows(entries)
         raise UsageError(f"no bundle written: cannot write {out} ({e.strerror or e}); its {rows} "
                          f"row(s) are stored in {store.root} and listed in {store.journal}: "
                          "make room and run the same command again to pack them") from None
@@ -343,6 +355,11 @@ def write_campaign_bundle(out: Path, store, budget, device: str) -> None:
           f"{len(manifest['checkpoints'])} checkpoint(s) of populations in flight; commit "
           f"{manifest['commit'][:12]}{' (DIRTY: lra ingest will refuse it)' if manifest['dirty'] else ''}"
           f", {manifest['device']}, torch {manifest['torch']}")
+    drop_journal(store)
+
+
+def drop_journal(store) -> None:
+    """The bundle is written (or left as it was): its journal goes."""
     if store.journal is not None:
         store.journal.unlink(missing_ok=True)
         store.journal.with_name(store.journal.name + ".lock").unlink(missing_ok=True)

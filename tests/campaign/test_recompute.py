@@ -73,6 +73,8 @@ def test_an_honest_bundle_is_recomputed_and_accepted(world, capsys, tmp_path):
     assert "2 row(s) follow from their curves" in out
     assert "2 of them recomputed here from their seeds" in out
     assert f"within {R.ALLOWANCE} (largest gap 0.0000, exact)" in out
+    assert f"test accuracies of the 2 whole run(s) among them within {R.ALLOWANCE} (largest gap " \
+        "0.0000)" in out
     assert out.count("check(s) to iteration 20, largest gap 0.0000 (exact)") == 2
     assert "unsigned (no run.tgz.sig)" in out and "2 row(s) added" in out
 
@@ -149,6 +151,14 @@ INCONSISTENT = {   # edit of every row -> a phrase of the refusal
     "validation bits of another accuracy": (
         lambda r: r.update(best_correct="8:/w=="), "its validation bits give accuracy 1.0"),
     "more iterations than the cap": (lambda r: r.update(iterations="999"), "do not fit"),
+    # the held-out test numbers, which the paired tests read (found unchecked by
+    # tools/trust_probes.py)
+    "test bits of another test accuracy": (
+        lambda r: r.update(best_test_correct="8:/w=="), "its best_test_correct gives test accuracy 1.0"),
+    "a final test accuracy its bits do not give": (
+        lambda r: r.update(final_test_accuracy=str(float(r["final_test_accuracy"]) + 0.1)),
+        "its final_test_correct gives test accuracy"),
+    "a test accuracy above 1": (lambda r: r.update(best_test_accuracy="1.5"), "is not in [0, 1]"),
 }
 
 
@@ -160,6 +170,25 @@ def test_numbers_that_do_not_follow_from_the_curve_are_refused(world, capsys, tm
     code, out, err = ingest(world["b"], tmp_path / "results", bad, "--recompute", "0",
                             capsys=capsys)
     refused(code, out, err, phrase)
+    assert files_of(tmp_path / "results") == {}
+
+
+def test_forged_test_numbers_with_agreeing_bits_are_refused_by_recomputation(world, capsys,
+                                                                             tmp_path):
+    """The best check's test accuracy raised by 0.1 and its test bits made to give it: every
+    consistency check holds, but the recomputation (the whole run at this budget) gives the
+    stored test accuracy, not the forged one."""
+    from lra.engine.predictions import pack
+
+    def forge(row):
+        n = int(row["best_test_correct"].split(":")[0])
+        acc = min(1.0, float(row["best_test_accuracy"]) + 0.1)
+        row["best_test_accuracy"] = str(acc)
+        row["best_test_correct"] = pack([i < round(acc * n) for i in range(n)])
+    forged = repack(world["bundle"], tmp_path / "forged.tgz", edit_rows(forge))
+    code, out, err = ingest(world["b"], tmp_path / "results", forged, capsys=capsys)
+    refused(code, out, err, "recomputation disagrees")
+    assert "has best_test_accuracy" in err and "(its whole run)" in err
     assert files_of(tmp_path / "results") == {}
 
 

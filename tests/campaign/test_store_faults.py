@@ -213,3 +213,39 @@ def test_rows_a_failed_write_could_not_store_are_saved_and_added_once(tmp_path, 
     assert set(df[df["key"].isin([f"k{i:04d}" for i in (10, 11, 12)])]["code_version"]) == \
         {saved[0][1]["rows"][0]["code_version"]}             # the computing code's, not today's
     assert rescue.recover(store, lines.append) == 0
+
+
+# SIGKILLed right after a write completed (the rows stored, the bundle journal not yet told):
+# the second complete replacement of meta.json is the end of the campaign's one append
+KILLED_AFTER_A_WRITE = """
+import os, signal, sys
+seen, real = [], os.replace
+def replace(src, dst, *a, **k):
+    real(src, dst, *a, **k)
+    if str(dst).endswith("meta.json"):
+        seen.append(dst)
+        if len(seen) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace
+from lra.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_kill_right_after_a_write_loses_no_row_from_the_bundle(tmp_path):
+    """Found by tools/trust_probes.py: rows stored by a process killed before it journaled them
+    were in no bundle (the rerun computed nothing, so packed nothing); the journal now names a
+    write before it happens too."""
+    results, out = tmp_path / "results", tmp_path / "out.tgz"
+    args = CAMPAIGN + ["--bundle", str(out)]
+    env = {**os.environ, "LRA_RESULTS": str(results), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-c", KILLED_AFTER_A_WRITE, *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == -9, r.stderr[-2000:]
+    assert len(ResultsStore(results).load("fig2", BUDGET)) == 1 and not out.exists()
+    again = cli(args, results)
+    print(again.stdout.strip(), again.stderr.strip()[-300:])
+    assert again.returncode == 0 and "trained 0 population(s)" in again.stdout
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert [len(t["rows"]) for t in manifest["tables"]] == [1]

@@ -33,6 +33,7 @@ BAD = [
     (["campaign", "--max-iterations", "0"], "--max-iterations must be >= 1"),
     (["campaign", "--device", "tpu"], "device must be one of auto, cpu, cuda"),
     (["status", "--budget", "huge"], "unknown budget"),
+    (["status", "--budget", ""], "unknown budget ''"),      # (found by tools/trust_probes.py)
     (["run", "chapter99"], "unknown notebook 'chapter99'; valid notebooks: engine"),
     (["run", "lra_diff", "-p", "gamma", "1"], "notebook 'lra_diff' has no parameter 'gamma'; valid: budget"),
     (["run", "lra_diff", "-p", "seeds", "two"], "parameter seeds: expected an integer"),
@@ -60,6 +61,8 @@ BAD = [
      "refusing to write under results/"),
     (["run", "lra_diff", "-o", "README.md"], "refusing to overwrite a file tracked by git"),
     (["run", "lra_diff", "-o", "lra"], "is a directory"),
+    # found by tools/trust_probes.py: a file where the output's folder would be was a traceback
+    (["run", "lra_diff", "-o", "/dev/null/x.ipynb"], "cannot create its folder /dev/null"),
     (["campaign", "--population", "0"], "--population must be >= 1"),
     (["campaign", "--population", "-1"], "--population must be >= 1"),
     (["campaign", "--time-limit", "0"], "the time limit must be positive"),
@@ -201,6 +204,24 @@ def test_verdicts_prints_each_part_with_its_rule(capsys):
     parts = [v.part for v in V.verdicts()]
     assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")] == parts
     assert out.count("\n  rule: ") == len(parts)
+
+
+def test_rerunning_a_completed_bundle_campaign_keeps_its_bundle(tmp_path, monkeypatch, capsys):
+    """The same `--bundle` command run again computes nothing: it must not replace the bundle
+    that carries the rows with an empty one (found by tools/trust_probes.py)."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("LRA_RESULTS", str(tmp_path / "results"))
+    out = tmp_path / "run.tgz"
+    argv = ["campaign", "--experiments", "fig2", "--max-iterations", "20", "--device", "cpu",
+            "--threads", "1", "--bundle", str(out)]
+    assert main(argv) == 0
+    first = out.read_bytes()
+    assert "1 row(s) in 1 table(s)" in capsys.readouterr().out
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    print(said)
+    assert f"bundle {out}: left as it is" in said and out.read_bytes() == first
+    assert not list((tmp_path / "results" / "_bundles").glob("*.journal"))
 
 
 def test_a_time_limit_stop_with_rows_missing_is_exit_1(tmp_path, monkeypatch, capsys):
