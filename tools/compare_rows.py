@@ -4,7 +4,7 @@
 
 For every (experiment, budget) table in RECOMPUTED, every row is looked up by its key in STORED
 and compared on what the row says about training: solved, diverged, stop reason, iterations,
-best and final accuracy, the curve and the per-sample predictions (timing, device, commit and code
+best and final accuracy, the curve, the per-sample predictions and the test-set numbers (timing, device, commit and code
 version are where the rows are *expected* to differ). Prints one line per table and exits 1 on
 any difference or missing row, so the output can be stored as evidence
 (:mod:`lra.campaign.lineage`).
@@ -17,7 +17,8 @@ from pathlib import Path
 from lra.campaign.store import ResultsStore
 
 NUMBERS = ["solved", "diverged", "stop_reason", "iterations", "best_accuracy", "final_accuracy",
-           "curve", "best_correct"]
+           "curve", "best_correct", "best_test_accuracy", "final_test_accuracy",
+           "best_test_correct", "final_test_correct"]
 
 
 def compare_tables(recomputed: Path, stored: Path) -> tuple[list[str], bool]:

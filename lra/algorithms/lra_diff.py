@@ -239,25 +239,28 @@ def normalize(d: torch.Tensor, c: torch.Tensor, mode: torch.Tensor, modes=None) 
     return d * _bcast(scale, d)
 
 
-def local_loss(z: torch.Tensor, target: torch.Tensor, hyper: Hyper):
+def local_loss(z: torch.Tensor, target: torch.Tensor, hyper: Hyper, value: bool = True):
     """L(z, target) and dL/dz for every member (and step): eq. (8) or MSE, each the mean over the
     last two axes, batch and units (reading A4). z: (P, [T,] B, H) -> values (P, [T]).
 
-    Both losses are functions of z - target, so dL/dtarget = -dL/dz.
+    Both losses are functions of z - target, so dL/dtarget = -dL/dz. ``value=False`` returns None
+    for L itself (the target chain needs only dL/dz: the gradient is computed by the same
+    operations either way).
     """
     d = z - target
     n = d.shape[-1] * d.shape[-2]
     vals, grads = [], []
     if "mse" in hyper.losses:
-        vals.append((d * d).mean((-1, -2)))
+        vals.append((d * d).mean((-1, -2)) if value else None)
         grads.append(2 * d / n)
     if "log_penalty" in hyper.losses:
-        vals.append(torch.log1p(d * d).mean((-1, -2)))
-        grads.append(2 * d / (1 + d * d) / n)
-    if len(vals) == 1:
+        d2 = d * d
+        vals.append(torch.log1p(d2).mean((-1, -2)) if value else None)
+        grads.append(2 * d / (1 + d2) / n)
+    if len(grads) == 1:
         return vals[0], grads[0]
     lp = hyper.log_penalty.view(-1)
-    return (torch.where(_bcast(lp, vals[0]), vals[1], vals[0]),
+    return (torch.where(_bcast(lp, vals[0]), vals[1], vals[0]) if value else None,
             torch.where(_bcast(lp, grads[0]), grads[1], grads[0]))
 
 
@@ -343,17 +346,21 @@ def hidden_target_chain(W_hh: torch.Tensor, h: torch.Tensor, z: torch.Tensor,
         h_bar, z_t, z_fwd = h[:, t - 1], z[:, t], z[:, t]
         if prefix:   # updated in place on the rows still stepping
             h_bar, z_t = h_bar.clone(), z_t.clone()
+        z_bar_next = None
         for k in range(hyper.K_max):
             n = hyper.rows_at[k] if prefix else P
             hy = hyper.head(n)
             hb, zt, zh, zf, W = h_bar[:n], z_t[:n], z_hat[:n], z_fwd[:n], W_hh[:n]
             if sw.loss_from_original_activity and k > 0:
-                _, dLdz = local_loss(zf, zt, hy)
+                _, dLdz = local_loss(zf, zt, hy, value=False)
                 dLdz = -dLdz           # differentiate through the second argument
             else:
-                _, dLdz = local_loss(zt, zh, hy)
+                _, dLdz = local_loss(zt, zh, hy, value=False)
             d = dLdz * (1 - zt * zt)
-            z_bar = torch.tanh(hb)
+            # tanh(h_bar): with one K for every member, h_bar is the very tensor whose tanh the
+            # previous inner step computed for its activity; reuse it (the same operation on the
+            # same tensor: the same numbers, one tanh fewer per inner step).
+            z_bar = z_bar_next if z_bar_next is not None else torch.tanh(hb)
             Delta = torch.bmm(d, W_hhT[:n]) * (1 - z_bar * z_bar)
             if sw.released_regularizer and hyper.any_reg:
                 Delta = Delta + _bcast(hy.lam, Delta) * omega_grad_h_released(d, W, hb)
@@ -361,9 +368,11 @@ def hidden_target_chain(W_hh: torch.Tensor, h: torch.Tensor, z: torch.Tensor,
             if probe and k == 0:
                 dh_norm[:, t - 1] = member_norm(Delta)
             h_new = hb - hy.gamma * Delta
-            z_t_new = torch.tanh(torch.baddbmm(xw_b[:n, t], torch.tanh(h_new), W))
+            z_new = torch.tanh(h_new)
+            z_t_new = torch.tanh(torch.baddbmm(xw_b[:n, t], z_new, W))
             if hyper.K_uniform:
                 h_bar, z_t = h_new, z_t_new
+                z_bar_next = z_new
             elif prefix:   # members past their own K (the rows after n) keep their last target
                 h_bar[:n] = h_new
                 z_t[:n] = z_t_new
@@ -371,7 +380,7 @@ def hidden_target_chain(W_hh: torch.Tensor, h: torch.Tensor, z: torch.Tensor,
                 active = _bcast(k < hyper.K, h_bar)
                 h_bar = torch.where(active, h_new, h_bar)
                 z_t = torch.where(active, z_t_new, z_t)
-        z_hat = torch.tanh(h_bar)
+        z_hat = z_bar_next if z_bar_next is not None else torch.tanh(h_bar)
         targets[:, t - 1] = z_hat
         z_check[:, t] = z_t
     return targets, z_check, dh_norm
@@ -387,11 +396,13 @@ def _layer_grads(terms):
 
     Each term is (x (P, L, B, n_in), state fed to W_hh (P, L, B, H), dL/dh (P, L, B, H)).
     """
-    g_hh = g_xh = g_b = 0
+    g_hh = g_xh = g_b = None
     for x_in, z_in, d in terms:
-        g_hh = g_hh + z_in.transpose(-1, -2) @ d
-        g_xh = g_xh + x_in.transpose(-1, -2) @ d
-        g_b = g_b + d.sum(-2)
+        # the first term is the sum so far (no "0 +": a pass over a (P, T, H, H) tensor)
+        add = lambda acc, g: g if acc is None else acc + g
+        g_hh = add(g_hh, z_in.transpose(-1, -2) @ d)
+        g_xh = add(g_xh, x_in.transpose(-1, -2) @ d)
+        g_b = add(g_b, d.sum(-2))
     return g_hh, g_xh, g_b
 
 

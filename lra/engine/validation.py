@@ -21,20 +21,35 @@ from lra.tasks import HELDOUT_SETS
 
 def last_state(params, sym: torch.Tensor, h_init_quirk: bool = False) -> torch.Tensor:
     """The last hidden state z_{T-1} of every member for symbol sequences sym (P, T, N), keeping
-    only the running state (validation needs nothing else): (P, N, H)."""
+    only the running state (validation needs nothing else): (P, N, H).
+
+    For a one-hot x_t, x_t W_xh + b_h is row sym_t of the table W_xh + b_h: the bias is added to
+    the n_in rows of the table once rather than to N gathered rows at every step (the same
+    additions, so the same numbers). Each step writes into one of two buffers allocated once per
+    call (a step's tensors are tens of MB at N = 10,000: fresh ones at every step cost page
+    faults), and ``baddbmm_``/``tanh_`` in place compute what their out-of-place forms do (ATen's
+    out-of-place ``baddbmm`` copies its input into the result and runs the same in-place kernel).
+    """
     P, T, N = sym.shape
-    rows = torch.arange(P, device=sym.device).view(-1, 1)
-    b = params.b_h.unsqueeze(1)
-    z = None
+    n_in, H = params.W_xh.shape[1:]
+    table = (params.W_xh + params.b_h.unsqueeze(1)).reshape(P * n_in, H)
+    base = (torch.arange(P, device=sym.device) * n_in).view(-1, 1)
+    h = torch.empty(P, N, H, dtype=table.dtype, device=table.device)
+    z = torch.empty_like(h) if T > 1 or h_init_quirk else None
+    started = False
     for t in range(T):
-        xw = params.W_xh[rows, sym[:, t]]                       # (P, N, H): one-hot @ W_xh
+        torch.index_select(table, 0, (base + sym[:, t]).reshape(-1), out=h.view(P * N, H))
         if t == 0 and h_init_quirk:
             # released code: h0 = x_0 W_xh + b_h fed to W_hh as the state before step 0
-            z = xw + b
-        h = xw + b if z is None else torch.baddbmm(xw + b, z, params.W_hh)
-        z = torch.tanh(h)
-    return z
-
+            z.copy_(h)
+            started = True
+        if started:
+            h.baddbmm_(z, params.W_hh)
+        h.tanh_()
+        started = True
+        if t < T - 1:
+            h, z = z, h              # z <- this step's state; h: the buffer for the next step
+    return h
 
 class ValidationSet:
     """The held-out symbols and labels of each data stream of a population, and which samples
