@@ -83,12 +83,20 @@ class Run:
     switches: tuple = ()    # names of the released-code switches that are on
     variant: str = ""       # e.g. "regularised", "released"
     probe_every: int = 0
+    # The curriculum whose stage this run belongs to ("" for every other run): a stage ends as
+    # soon as one of its members solves it (Table V reports the longest solved length, which
+    # cannot change after that), so the others stop early ("stage_solved") -- a different
+    # measurement from the same configuration trained to the cap, hence a different key.
+    stage: str = ""
 
     @property
     def key(self) -> str:
         """Stable identity of the run (a row of the results table)."""
-        desc = json.dumps([self.algorithm, self.task, self.T, self.seed, list(self.config),
-                           list(self.switches), self.variant, self.probe_every])
+        parts = [self.algorithm, self.task, self.T, self.seed, list(self.config),
+                 list(self.switches), self.variant, self.probe_every]
+        if self.stage:       # (runs of no stage keep the keys they always had)
+            parts.append(self.stage)
+        desc = json.dumps(parts)
         return hashlib.sha256(desc.encode()).hexdigest()[:16]
 
     def make_config(self):
@@ -109,7 +117,8 @@ class Experiment:
     fixed: dict = field(default_factory=dict)
     switches: tuple = ()
     variant: str = ""
-    curriculum: bool = False     # Table V: T = 10, 20, ... until the first failure
+    # Table V: T = 10, 20, ... until the first failure; each stage ends at its first solve
+    curriculum: bool = False
     probe_every: dict = field(default_factory=dict)   # budget -> iterations between probes
     seeds: int = 1
     task_lengths: dict = field(default_factory=dict)  # per-task override of lengths
@@ -149,7 +158,8 @@ class Experiment:
                         out.append(Run(self.name, self.algorithm, task, T, seed,
                                        full_config(self.algorithm, cfg), self.switches,
                                        self.variant,
-                                       self.probe_every.get(budget.name.split("-cap")[0], 0)))
+                                       self.probe_every.get(budget.name.split("-cap")[0], 0),
+                                       stage=self.name if self.curriculum else ""))
         return out
 
 

@@ -18,8 +18,10 @@ from lra.campaign.experiments import Run
 
 
 def population_key(run: Run) -> tuple:
-    """Runs with equal keys can train as one tensor program."""
-    return (run.algorithm, run.task, run.T, tuple(run.switches), run.probe_every)
+    """Runs with equal keys can train as one tensor program. A curriculum stage trains alone
+    (its members stop together at its first solve)."""
+    key = (run.algorithm, run.task, run.T, tuple(run.switches), run.probe_every)
+    return key + (run.stage,) if run.stage else key
 
 
 def _K(run: Run) -> int:

@@ -66,7 +66,7 @@ ALLOWANCE = 0.02
 PREFIX_ITERATIONS = 500      # the first checks: 5 at the paper's budget, all 6 of the smoke's
 SECONDS_PER_ROW = 60.0       # then the trainer stops at its next check
 DEFAULT_ROWS = 2
-STOP_REASONS = ("solved", "cap", "patience", "diverged", "spectral_radius")
+STOP_REASONS = ("solved", "cap", "patience", "diverged", "spectral_radius", "stage_solved")
 
 
 def _describe(row: dict) -> str:

@@ -141,7 +141,7 @@ def population_trainer(runs: list[Run], budget: Budget, device, *, checkpoint_pa
         check_every=budget.check_every, validation_size=budget.validation_size,
         test_size=budget.test_size, probe_every=r0.probe_every or None,
         checkpoint_path=checkpoint_path, checkpoint_every=budget.checkpoint_every,
-        progress=progress, compact=True)
+        progress=progress, compact=True, stop_when_one_solves=bool(r0.stage))
 
 
 def _train_population(pop, budget, store, device, ck, stop_after_seconds, progress,

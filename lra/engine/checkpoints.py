@@ -78,6 +78,8 @@ def fingerprint(trainer) -> str:
                 T=trainer.T, seeds=trainer.seeds, batch=trainer.batch, cap=trainer.max_iterations,
                 check=trainer.check_every, val=trainer.validation_size, patience=trainer.patience,
                 probe=trainer.probe_every, quirk=trainer.validation_h0_quirk)
+    if getattr(trainer, "stop_when_one_solves", False):   # absent before the option: unchanged
+        desc["stop_when_one_solves"] = True
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()
 
 

@@ -20,7 +20,8 @@ RELEASED_PATIENCE = 30
 class MemberResult:
     solved: bool = False
     diverged: bool = False
-    stop_reason: str = "running"   # solved | cap | patience | diverged
+    stop_reason: str = "running"   # solved | cap | patience | diverged | spectral_radius |
+    #                                stage_solved (another member solved this curriculum stage)
     iterations: int = 0            # iterations run (to the solving check when solved)
     best_accuracy: float = 0.0
     final_accuracy: float = 0.0

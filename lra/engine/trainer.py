@@ -101,7 +101,7 @@ class PopulationTrainer:
                  checkpoint_every: int = 1000, cuda_graph: bool | str = "auto",
                  hidden: int = 100, progress: bool | None = None, validation_h0_quirk=None,
                  compact: bool = False, compact_fraction: float = 0.1,
-                 test_size: int | None = None):
+                 test_size: int | None = None, stop_when_one_solves: bool = False):
         self.spec = get_task(task)
         self.task, self.T = task, check_length(T)
         self.seeds = [int(s) for s in seeds]
@@ -130,6 +130,10 @@ class PopulationTrainer:
             else bool(cuda_graph)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.compact, self.compact_fraction = bool(compact), compact_fraction
+        # A curriculum stage (Table V) reports only whether its length was solved: once one
+        # member solves, the others stop at that check ("stage_solved"), and the next stage can
+        # start. Off for every other population (each member's own numbers are reported).
+        self.stop_when_one_solves = bool(stop_when_one_solves)
         self._config_reprs = [repr(c) for c in algorithm.configs]  # fixed: the fingerprint's
 
         P = len(self.seeds)
@@ -313,6 +317,12 @@ class PopulationTrainer:
                 stop_rows.append(row)
             if r.stop_reason != "running":
                 r.wall_seconds = self._elapsed()
+        if self.stop_when_one_solves and any(r.solved for r in self.results):
+            for row in live:
+                r = self.results[self.member_ids[row]]
+                if r.stop_reason == "running":
+                    r.stop_reason, r.wall_seconds = "stage_solved", self._elapsed()
+                    stop_rows.append(row)
         if improved:   # one host read, of the improved members' rows only
             self._record_correct([live[i] for i in improved],
                                  correct[torch.tensor(improved, device=self.device)])

@@ -92,3 +92,31 @@ def test_concurrent_campaign_equals_sequential(tmp_path):
     for a, *others in zip(*tables):
         print(a[["key", "stop_reason", "best_accuracy"]].to_string())
         assert all(a.equals(b) for b in others)
+
+
+def test_curriculum_stages_have_their_own_runs():
+    """Issue 22 item 4: a curriculum's run names its stage (its experiment), so it is never the
+    same row as a full run of the same configuration (it may stop at another member's solve),
+    trains in a population of its stage alone, with the trainer's stop at the first solve; the
+    keys of every other run are those they always had (the stored rows keep their identity)."""
+    import hashlib
+    import json
+    from lra.campaign.runner import population_trainer
+    smoke = get_budget("smoke")
+    table1 = {(r.task, r.T, r.config, r.seed): r for r in get_experiment("table1").runs(smoke)}
+    stage = [r for r in get_experiment("table5_lra").runs(smoke) if r.task == "temporal_order"]
+    assert stage and all(r.stage == "table5_lra" for r in stage)
+    for r in stage:
+        twin = table1[(r.task, r.T, r.config, r.seed)]
+        assert twin.stage == "" and twin.key != r.key
+        assert population_key(twin) != population_key(r)
+        old = json.dumps([twin.algorithm, twin.task, twin.T, twin.seed, list(twin.config),
+                          list(twin.switches), twin.variant, twin.probe_every])
+        assert twin.key == hashlib.sha256(old.encode()).hexdigest()[:16]
+    pops = merge({"table1": list(table1.values()), "table5_lra": stage}, 64)
+    for pop in pops:
+        assert len({r.stage for r in pop.runs}) == 1
+        t = population_trainer(pop.runs, smoke, "cpu")
+        print(pop.describe(), "stage:", pop.head.stage or "-", "stops at first solve:",
+              t.stop_when_one_solves)
+        assert t.stop_when_one_solves == bool(pop.head.stage)

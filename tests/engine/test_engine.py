@@ -215,3 +215,29 @@ def test_wall_seconds_end_when_the_member_stops():
           f"after {res[1].wall_seconds} s; the population {total} s")
     assert res[0].solved and res[0].iterations <= 400 and res[1].stop_reason == "cap"
     assert 0 < res[0].wall_seconds < res[1].wall_seconds <= total + 0.1
+
+
+def test_a_curriculum_stage_ends_at_its_first_solve():
+    """Issue 22 item 4: with ``stop_when_one_solves`` (a Table V stage), the check at which one
+    member solves stops every other member ("stage_solved", not solved, at that iteration, its
+    final network tested); without it the same population trains the others on. The members
+    that run on are bit-identical up to that check either way (the option decides no number)."""
+    configs = [LRADiffConfig(alpha=0.1, gamma=1.0, K=3), LRADiffConfig(alpha=0.0, K=3),
+               LRADiffConfig(alpha=0.001, gamma=0.1, K=3)]
+    kw = dict(max_iterations=400, check_every=100, validation_size=1000)   # member 0: solved at 200
+    stage = trainer(configs, [0, 0, 1], stop_when_one_solves=True, **kw)
+    res = stage.run()
+    first = res[0].iterations
+    print("stage:", [(r.stop_reason, r.iterations, r.solved) for r in res])
+    assert res[0].solved and res[0].stop_reason == "solved" and first < 400
+    for r in res[1:]:
+        assert (r.stop_reason, r.iterations, r.solved) == ("stage_solved", first, False)
+        assert r.curve[-1][0] == first and r.final_test_accuracy is not None
+    assert stage.iteration == first
+    free = trainer(configs, [0, 0, 1], **kw)
+    res_free = free.run()
+    print("free:", [(r.stop_reason, r.iterations) for r in res_free])
+    assert [r.stop_reason for r in res_free] == ["solved", "cap", "cap"]
+    assert res_free[0].iterations == first
+    for a, b in zip(res, res_free):
+        assert a.curve == b.curve[:len(a.curve)]
