@@ -45,13 +45,13 @@ def best_per_cell(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out
 
 
-def curriculum_max_T(df: pd.DataFrame) -> dict:
-    """Highest T solved in an unbroken run of stages from T = 10 (None if T = 10 failed)."""
+def curriculum_max_T(df: pd.DataFrame, first: int = 10) -> dict:
+    """Highest T solved in an unbroken run of stages from T = ``first`` (None if that failed)."""
     out = {}
     if df.empty:
         return out
     for task, d in df.groupby("task"):
-        best, T = None, 10
+        best, T = None, first
         solved = d.groupby("T")["solved"].any()
         while T in solved.index and solved[T]:
             best, T = T, T + 10

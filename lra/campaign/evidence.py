@@ -81,11 +81,11 @@ ENTRIES: tuple[Entry, ...] = (
     _t20(TO), _t20(RP), _t20(TO3),
     Entry("table5_reg_rp", ("C8c",),
           "Does regularisation carry random permutation to T = 80 (Table V) where nothing else "
-          "gets?", ("ev_t5_reg_rp",), tuple((RP, T) for T in range(20, 90, 10)),
+          "gets?", ("ev_readout_rp_long", "ev_t5_reg_rp"),
+          tuple((RP, T) for T in range(20, 90, 10)),
           f"Figure 4's (alpha = 0.01, gamma = 1, K = 10, lambda = {EV_LAMBDA:g}); stage by stage "
-          "from T = 20, each stage ending as soon as one member solves it",
-          f"{READOUT} at the same lengths", ready=False,
-          note="declared; its stage-by-stage experiment is the next to write"),
+          "from T = 20, each stage ending as soon as one member solves it (T = 10: ev_fig2's "
+          "cell)", f"{READOUT} at the same lengths (T = 20, 30: ev_readout)"),
     Entry("k", ("C3",), "Does K change anything where the control does not already solve the task?",
           ("ev_fig2", "ev_k"), ((RP, 10),),
           "Figure 2's configuration (alpha = 0.01, gamma = 1, K = 10, c0 = c1 = 1, MSE) with "

@@ -119,6 +119,7 @@ class Experiment:
     variant: str = ""
     # Table V: T = 10, 20, ... until the first failure; each stage ends at its first solve
     curriculum: bool = False
+    first_length: int = 10       # a curriculum's first stage
     probe_every: dict = field(default_factory=dict)   # budget -> iterations between probes
     seeds: int = 1
     task_lengths: dict = field(default_factory=dict)  # per-task override of lengths
@@ -151,7 +152,7 @@ class Experiment:
         for task in self.tasks:
             Ts = (lengths or {}).get(task, None)
             if Ts is None:
-                Ts = (10,) if self.curriculum else self.lengths_for(task, budget)
+                Ts = (self.first_length,) if self.curriculum else self.lengths_for(task, budget)
             for T in Ts:
                 for cfg in self.configs(budget, task):
                     for seed in range(seeds):
@@ -295,7 +296,7 @@ def runs_by_key(name: str, budget: Budget, seeds: int = 1) -> dict[str, Run]:
         return runs_by_key(exp.derived_from, budget, max(seeds, exp.seeds))
     lengths = None
     if exp.curriculum:
-        stages = tuple(range(10, budget.max_length + 1, 10))
+        stages = tuple(range(exp.first_length, budget.max_length + 1, 10))
         lengths = {t: stages for t in exp.tasks}
     return {r.key: r for r in exp.runs(budget, max(seeds, exp.seeds), lengths=lengths)}
 
@@ -402,6 +403,20 @@ EXPERIMENTS["ev_lambda"] = Experiment(
     _grid(lam=(2.0, 1.0)), _grid(lam=(2.0, 1.0)),
     task_fixed={k: EV_T20_LRA[k] for k in ("temporal_order", "random_permutation")},
     variant="regularised", seeds=EV_SEEDS, notebook="verdicts")
+# C8c: Table V's regularised curriculum on random permutation (the paper: T = 80 solved with the
+# regulariser, nothing without), Figure 4's configuration, five seeds, stage by stage from T = 20
+# (T = 10 is ev_fig2's cell), each stage ending as soon as one member solves it; and the
+# readout-only control at the lengths the curriculum can reach beyond ev_readout's.
+EXPERIMENTS["ev_t5_reg_rp"] = Experiment(
+    "ev_t5_reg_rp", "Evidence: regularised RNN-LRA-diff curriculum on random permutation from "
+    "T = 20", "Evidence plan (C8c)", "lra_diff", ("random_permutation",), (), {}, {},
+    fixed={**EV_FIG2, "lam": EV_LAMBDA}, variant="regularised", curriculum=True, first_length=20,
+    seeds=EV_SEEDS, notebook="verdicts")
+EXPERIMENTS["ev_readout_rp_long"] = Experiment(
+    "ev_readout_rp_long", "Evidence: readout only (frozen reservoir), random permutation, "
+    "T = 40 to 80", "Evidence plan (control for C8c)", "readout_only", ("random_permutation",),
+    (40, 50, 60, 70, 80), _grid(alpha=(1e-1, 1e-2, 1e-3)), _grid(alpha=(0.1, 0.01)),
+    seeds=EV_SEEDS, notebook="verdicts")
 # C5b: Table IV's (c0, c1) rows at temporal order T = 20 against ev_t20_lra's (0, 0.1): the same
 # alpha, gamma, K with (c0, c1) = (1, 1) and (0, 0), one experiment each (not their product).
 for _name, _c in (("ev_table4_norm", 1.0), ("ev_table4_none", 0.0)):

@@ -193,11 +193,12 @@ def _train_population(pop, budget, store, device, ck, stop_after_seconds, progre
 
 def curriculum_runs(exp: Experiment, budget: Budget, store: ResultsStore,
                     seeds: int) -> list[Run]:
-    """Table V: the runs of each task's next stage (T = 10, 20, ... until the first failure)."""
+    """Table V: the runs of each task's next stage (T = 10, 20, ... until the first failure; an
+    experiment may start at a later ``first_length``)."""
     df = store.load(exp.name, budget.name)
     out = []
     for task in exp.tasks:
-        T = 10
+        T = exp.first_length
         while T <= budget.max_length:
             stage = exp.runs(budget, seeds, lengths={task: (T,)})
             stage = [r for r in stage if r.task == task]
@@ -256,7 +257,7 @@ def lengths_of(exp: Experiment, budget: Budget) -> set[int]:
     if exp.derived_from:
         return lengths_of(get_experiment(exp.derived_from), budget)
     if exp.curriculum:
-        return set(range(10, budget.max_length + 1, 10))
+        return set(range(exp.first_length, budget.max_length + 1, 10))
     return {T for task in exp.tasks for T in exp.lengths_for(task, budget)}
 
 

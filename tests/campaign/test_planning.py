@@ -120,3 +120,40 @@ def test_curriculum_stages_have_their_own_runs():
         print(pop.describe(), "stage:", pop.head.stage or "-", "stops at first solve:",
               t.stop_when_one_solves)
         assert t.stop_when_one_solves == bool(pop.head.stage)
+
+
+def test_evidence_curriculum_starts_at_T20_and_moves_on_after_a_solve():
+    """The evidence plan's C8c curriculum (ev_t5_reg_rp): Figure 4's configuration, five seeds,
+    first stage T = 20 (a stage of its own), the next stage only once a member solved it."""
+    import pandas as pd
+    from lra.campaign.evidence import get_entry
+    from lra.campaign.runner import curriculum_runs, lengths_of
+    exp, paper = get_experiment("ev_t5_reg_rp"), get_budget("paper")
+    assert get_entry("table5_reg_rp").ready
+
+    class Rows:                              # a store holding only the given rows
+        def __init__(self, df):
+            self.df = df
+
+        def load(self, experiment, budget):
+            return self.df
+
+    first = curriculum_runs(exp, paper, Rows(pd.DataFrame(columns=["task", "T", "key", "solved"])),
+                            exp.seeds)
+    cfg = dict(first[0].config)
+    print("first stage:", sorted({r.T for r in first}), len(first), "runs;", cfg)
+    assert {r.T for r in first} == {20} and len(first) == 5 and {r.seed for r in first} == set(
+        range(5))
+    assert all(r.stage == "ev_t5_reg_rp" and r.variant == "regularised" for r in first)
+    assert (cfg["alpha"], cfg["gamma"], cfg["K"], cfg["lam"]) == (0.01, 1.0, 10, 0.1)
+    assert min(lengths_of(exp, paper)) == 20
+
+    def stage_rows(solved):
+        return pd.DataFrame({"task": [r.task for r in first], "T": [20] * 5,
+                             "key": [r.key for r in first],
+                             "solved": [solved and r.seed == 3 for r in first]})
+    after_solve = curriculum_runs(exp, paper, Rows(stage_rows(True)), exp.seeds)
+    after_fail = curriculum_runs(exp, paper, Rows(stage_rows(False)), exp.seeds)
+    print("after a solve:", sorted({r.T for r in after_solve}), "after a failure:", after_fail)
+    assert {r.T for r in after_solve} == {30} and len(after_solve) == 5
+    assert after_fail == []
