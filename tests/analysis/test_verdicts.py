@@ -680,3 +680,23 @@ def test_c5a_says_whether_normalisation_could_act_at_the_probed_norms():
     at = [dict(p, dh_norm=[0.5, 1.0, 0.2]) for p in below]           # clipped to exactly c1
     a = part(c5(FrameResults(tables, {("fig2", "paper", f2.key[0]): at})), "C5a")
     assert "so there it did act" in a.text() and "changed nothing" not in a.text()
+
+
+def test_a_comparison_shared_by_parts_is_written_out_once_per_page():
+    """Issue 23 item 5: several parts resting on one comparison (the same control paragraph) show
+    it in full once; later parts point to the first, keeping its conclusion."""
+    from lra.analysis.verdicts import claim_markdown
+    from lra.analysis.verdicts.vocabulary import Verdict
+    control = ("Readout-only control, temporal order at T = 10 (best accuracy 100.00 %). Paired "
+               "test, 5 seeds. The learning rule beats the control in 0 of 5 paired seeds.")
+    vs = [Verdict(part, "C1", "what it tests", "inconclusive at this budget", "indicative",
+                  [f"evidence of {part}"], controls=[control]) for part in ("C1a", "C1b")]
+    shown = {}
+    page = claim_markdown(vs, "C1", shown)
+    print(page)
+    assert page.count(control) == 1
+    assert ("* The learning rule beats the control in 0 of 5 paired seeds (the same comparison "
+            "as under C1a above).") in page
+    assert shown == {"evidence of C1a": "C1a", "evidence of C1b": "C1b", control: "C1a"}
+    standalone = claim_markdown(vs, "C1")          # no page: every part in full
+    assert standalone.count(control) == 2

@@ -3,6 +3,8 @@
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from lra.campaign.experiments import BUDGETS
@@ -68,15 +70,38 @@ def verdict_table(vs: list[Verdict]) -> pd.DataFrame:
                          for v in vs])
 
 
-def claim_markdown(vs: list[Verdict], claim: str) -> str:
-    """One claim's section: the paper's words, then each part's verdict, evidence and control."""
+def _conclusion(text: str) -> str:
+    """The last sentence of a computed paragraph (where its conclusion stands), or "" when the
+    paragraph is one sentence."""
+    parts = re.split(r"(?<=[.)])\s+(?=[A-Z])", text.strip())
+    return parts[-1] if len(parts) > 1 else ""
+
+
+def _once(text: str, part: str, shown: dict | None) -> str:
+    """``text`` the first time the page shows it; afterwards a pointer to the part that showed it
+    in full, with its conclusion (several parts rest on one comparison: the page says it once)."""
+    if shown is None:
+        return text
+    if text not in shown:
+        shown[text] = part
+        return text
+    last, where = _conclusion(text), f"the same comparison as under {shown[text]} above"
+    return f"{last[:-1]} ({where})." if last.endswith(".") else f"{where[0].upper()}{where[1:]}."
+
+
+def claim_markdown(vs: list[Verdict], claim: str, shown: dict | None = None) -> str:
+    """One claim's section: the paper's words, then each part's verdict, evidence and control.
+
+    ``shown``: one dict for the whole page (the sentences already shown, and where); a
+    comparison shared by several parts is then written out once and pointed to afterwards."""
     out = [f"> {CLAIMS[claim]}", ""]
     for v in (v for v in vs if v.claim == claim):
         why = f" ({v.why_line})" if v.why_line else ""
         out += [f"**{v.part}: {v.tests}** — *{v.verdict}*, {v.strength}{why}.", "",
                 f"Why this verdict: {v.rule}.", ""]
-        out += [f"* {e}" for e in v.evidence]
+        out += [f"* {_once(e, v.part, shown)}" for e in v.evidence]
         if v.controls:
-            out += ["", "Readout-only control:", ""] + [f"* {c}" for c in v.controls]
+            out += ["", "Readout-only control:", ""] + [f"* {_once(c, v.part, shown)}"
+                                                        for c in v.controls]
         out.append("")
     return "\n".join(out)
