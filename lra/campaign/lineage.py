@@ -1,9 +1,10 @@
 """Code versions that compute the same numbers as a later one, with the evidence that showed it.
 
 A stored row carries the :func:`lra.campaign.store.code_version` of the code that computed it, a
-hash of the source of the modules that determine numbers. A change to those modules that moves
-code without changing any operation (a package layout, a class split into several) gives a new
-hash for the same numbers. Rather than call every stored row stale, or recompute hours of runs to
+hash of the source of the modules that determine numbers. A change to those modules that alters
+no number -- code moved (a package layout, a class split into several), or the same operations on
+the same values done faster (a result reused rather than computed again, an operation done in
+place) -- gives a new hash for the same numbers. Rather than call every stored row stale, or recompute hours of runs to
 say so, such a change is recorded here *with the recomputation that showed it*: the rows the new
 code computed again and found equal, number for number. A row whose version is recorded as
 computing the same numbers as the current code is not stale (:func:`lra.campaign.store.stale_rows`).
@@ -34,6 +35,20 @@ LINEAGE: tuple[SameNumbers, ...] = (
         evidence="the whole smoke budget (30 tables, every experiment) run by both versions on one "
                  "machine, 1 thread, and compared number for number by tools/compare_rows.py: "
                  "every row equal (results/lineage/660c2ef29c00-b557d63e6b15.txt)"),
+    SameNumbers(
+        old="471e17a07746", new="b82e6a48b0a1",
+        change="a faster CPU engine with the same operations on the same values (commits aecc126, "
+               "65bad93): the target chain reuses the tanh the previous inner step computed and "
+               "skips an unused loss value; validation and test evaluation gather rows of "
+               "W_xh + b_h into two buffers, baddbmm_/tanh_ in place; layer gradients without "
+               "'0 +'; the trainer's stop at a curriculum stage's first solve, off for every run "
+               "but a stage's (whose runs have new keys)",
+        evidence="the whole smoke budget run by the new version on this machine (AMD EPYC, 1 "
+                 "thread) and compared number for number by tools/compare_rows.py, test-set "
+                 "numbers included: every row of the 26 tables stored by the old version equal; "
+                 "the evidence plan's 14 experiments (145 rows: RNN-LRA-diff, BPTT, readout only) "
+                 "run by both versions, every row equal "
+                 "(results/lineage/471e17a07746-b82e6a48b0a1.txt)"),
 )
 
 
