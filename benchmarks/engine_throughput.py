@@ -636,13 +636,18 @@ def comparison_section(meta, rows) -> list[str]:
                 "(t(n2) - t(n1)) / (n2 - n1) so its setup and initial validation cancel."
                 if rel else "Released script not measured (run with `--released PATH`)."), ""]
     lines += ["Targets (issue 22), per CPU second:", ""]
-    for t in target_verdicts(rows, meta["threads"], meta.get("device_type", "cpu")):
+    verdicts = target_verdicts(rows, meta["threads"], meta.get("device_type", "cpu"))
+    for t in verdicts:
         one = "one thread" if t["threads"] == 1 else f"{t['threads']} threads"
         got = "" if t["measured"] is None or t["verdict"].startswith("not met") else \
             f" — measured {_ratio(t['measured'])}"
         lines.append(f"* T = {t['T']}, K = {t['K']}, P = {t['P']}, {one}: eager ≥ "
                      f"{t['ratio']:g}x the {t['baseline']} {'script' if t['baseline'] == 'released' else 'loop'}"
                      f"{got}: **{t['verdict']}**")
+    if any(t["verdict"].startswith("not met") for t in verdicts):
+        lines += ["", "Where the time goes, and why a target is not met with the numbers kept "
+                  "bit-for-bit: `benchmarks/README.md`, section \"The CPU engine: where its time "
+                  "goes\"."]
     lines += ["", "| T/K | released /CPU-s | naive /CPU-s | P | eager /CPU-s | eager/released "
               "| eager/naive |", "|---|---|---|---|---|---|---|"]
     for c in comparison(rows):

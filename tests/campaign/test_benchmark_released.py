@@ -182,6 +182,10 @@ def test_comparison_section_and_load_line(bench):
     assert "## Engine vs the released script and the naive loop (per CPU second)" in text
     assert "≥ 10x the released script" in text and "**not met: 8.0x**" in text
     assert "| 10/10 | 10.00 | 20.0 | 15 | 80.0 | 8.0x | 4.0x |" in text
+    pointer = "The CPU engine: where its time goes"
+    assert pointer in text             # a missed target points to the profile that explains it
+    met = "\n".join(bench.comparison_section(meta, _rows(eager=120.0)))
+    assert "**met**" in met and pointer not in met
     line = bench.load_line(dict(start=[2.1, 2, 2], end=[2.3, 2, 2], cpus=2), threads=1)
     assert line == ("Load average 2.1 at start, 2.3 at end on 2 CPUs: the machine was shared; "
                     "CPU-time rates are the comparable numbers.")
