@@ -40,8 +40,9 @@ REFUSALS = {"no shared seed": "the two sides share no seed",
             "sizes differ": "the validation sets differ in size",
             "bits disagree": "the stored predictions do not give the best accuracy"}
 ONE_SEED = "one seed paired, so no spread over seeds"
-ON_VALIDATION = ("paired on the validation set that selected the runs (no held-out test set "
-                 "stored)")
+# (no parentheses: it is quoted inside parentheses, as the reason of an indicative strength)
+ON_VALIDATION = ("paired on the validation set that selected the runs, for want of stored "
+                 "held-out test predictions")
 TEST_COLUMN = "best_test_correct"
 
 

@@ -638,8 +638,8 @@ def test_a_method_that_overfits_validation_is_not_credited():
                      "control")
     print(v.sentence(), "|", v.missing)
     assert v.sample_set == "validation" and v.a_better_everywhere
-    assert v.missing == ("paired on the validation set that selected the runs (no held-out test "
-                         "set stored)")
+    assert v.missing == ("paired on the validation set that selected the runs, for want of stored "
+                         "held-out test predictions")
     assert "the set that selected the runs" in v.sentence()
 
 
