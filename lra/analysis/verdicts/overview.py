@@ -78,28 +78,32 @@ def _conclusion(text: str) -> str:
 
 
 def _once(text: str, part: str, shown: dict | None) -> str:
-    """``text`` the first time the page shows it; afterwards a pointer to the part that showed it
-    in full, with its conclusion (several parts rest on one comparison: the page says it once)."""
+    """``text`` the first time the page shows it; afterwards its conclusion and a pointer to the
+    part that showed it in full (several parts rest on one control comparison, whose paragraph
+    names the cell, the control and the runs compared: the page writes it out once)."""
     if shown is None:
         return text
     if text not in shown:
         shown[text] = part
         return text
-    last, where = _conclusion(text), f"the same comparison as under {shown[text]} above"
+    last, where = _conclusion(text), f"shown in full under {shown[text]} above"
     return f"{last[:-1]} ({where})." if last.endswith(".") else f"{where[0].upper()}{where[1:]}."
 
 
 def claim_markdown(vs: list[Verdict], claim: str, shown: dict | None = None) -> str:
     """One claim's section: the paper's words, then each part's verdict, evidence and control.
 
-    ``shown``: one dict for the whole page (the sentences already shown, and where); a
-    comparison shared by several parts is then written out once and pointed to afterwards."""
+    ``shown``: one dict for the whole page (the control paragraphs already shown, and where); a
+    control comparison shared by several parts is then written out once and pointed to
+    afterwards."""
     out = [f"> {CLAIMS[claim]}", ""]
     for v in (v for v in vs if v.claim == claim):
         why = f" ({v.why_line})" if v.why_line else ""
         out += [f"**{v.part}: {v.tests}** — *{v.verdict}*, {v.strength}{why}.", "",
                 f"Why this verdict: {v.rule}.", ""]
-        out += [f"* {_once(e, v.part, shown)}" for e in v.evidence]
+        # (evidence lines are not shortened: two parts' identical lines may describe different
+        # comparisons, e.g. "97.60 % vs 97.60 %" for two different pairs of variants)
+        out += [f"* {e}" for e in v.evidence]
         if v.controls:
             out += ["", "Readout-only control:", ""] + [f"* {_once(c, v.part, shown)}"
                                                         for c in v.controls]
