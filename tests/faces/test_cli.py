@@ -84,8 +84,8 @@ BAD = [
      "--lengths 20: no selected experiment has runs of that length at budget smoke, nothing to "
      "plan (their lengths: 10)"),
     (["campaign", "--lengths", "999"], "--lengths 999: no selected experiment has runs"),
-    (["campaign", "--plan", "evidence", "--lengths", "30", "--dry-run"],
-     "--lengths 30 with --plan evidence: no selected experiment has runs"),
+    (["campaign", "--plan", "evidence", "--lengths", "50", "--dry-run"],
+     "--lengths 50 with --plan evidence: no selected experiment has runs"),
     (["run", "explore", "-p", "alpha", "fast"], "parameter alpha: expected a number"),
     (["run", "explore", "-p", "task", "adding"], "unknown task 'adding'; valid tasks: temporal_order"),
     (["run", "lra_diff", "-p", "budget"], "expected 2 arguments"),
