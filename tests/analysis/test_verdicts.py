@@ -11,7 +11,8 @@ from lra.analysis.paired import pair_methods
 from lra.engine.predictions import pack
 from lra.analysis.report import AGREE_POINTS, compare, curriculum_max_T, published
 from lra.campaign.store import COLUMNS, ResultsStore, code_version
-from lra.analysis.verdicts import (NOT_SHOWN, STRENGTHS, VERDICTS, FrameResults, all_verdicts, c1, c2,
+from lra.analysis.verdicts import (CONTROL_NOT_BEATEN, IDENTICAL, INCONCLUSIVE, NOT_SHOWN,
+                          STRENGTHS, VERDICTS, FrameResults, all_verdicts, c1, c2,
                           c3, c4, c5, c6, c7, c8, c9, c10, summary, verdicts)
 
 CURRENT = code_version()
@@ -702,3 +703,94 @@ def test_a_comparison_shared_by_parts_is_written_out_once_per_page():
     assert shown == {control: "C1a"}
     standalone = claim_markdown(vs, "C1")          # no page: every part in full
     assert standalone.count(control) == 2
+
+
+# ---------------------------------------------------------------- the evidence plan's rows decide
+def plan_source(mse, lp, control=None, smoke=True, k1=None):
+    """Random permutation T = 10 at the paper's budget: the evidence plan's Figure 2 runs
+    (ev_fig2, MSE) and the log-penalty's (ev_log_penalty), one row per seed from (bits, acc); the
+    smoke grid of Tables I and II (one seed, both 97 %) where ``smoke``; the plan's readout-only
+    control (ev_readout) where given; the plan's K = 1 runs (ev_k1) where given."""
+    t = {("ev_fig2", "paper"): runs("ev_fig2", "paper", with_bits(RP, 10, mse)),
+         ("ev_log_penalty", "paper"): runs("ev_log_penalty", "paper", with_bits(RP, 10, lp),
+                                           loss="log_penalty")}
+    if smoke:
+        t[("table1", "smoke")] = runs("table1", "smoke", [dict(task=RP, T=10, acc=0.97)])
+        t[("table2", "smoke")] = runs("table2", "smoke", [dict(task=RP, T=10, acc=0.97)],
+                                      loss="log_penalty")
+    if control is not None:
+        t[("ev_readout", "paper")] = runs("ev_readout", "paper", with_bits(RP, 10, control),
+                                          algorithm="readout_only", K=None, gamma=None, c0=None,
+                                          c1=None, lam=None, loss=None, norm=None)
+    if k1 is not None:
+        t[("ev_k1", "paper")] = runs("ev_k1", "paper", with_bits(RP, 10, k1), K=1, gamma=10.0)
+    return FrameResults(t)
+
+
+FIVE_MSE = [correct(N_VAL, range(5 * s, 5 * s + 40)) for s in range(5)]        # 90 % each
+
+
+def test_the_plans_paper_rows_decide_c4_once_every_method_has_five_seeds():
+    """C4 from the plan's rows: with four log-penalty seeds the smoke grid still decides and says
+    how far the plan is; with the fifth, the paired test on the held-out test bits decides; one
+    changed method flips the label (worse in every seed: not reproduced; the same bits:
+    inconclusive, they cannot be told apart)."""
+    mixed = [correct(N_VAL, range(5 * s + (10 if s % 2 else -5) + 5, 5 * s + 45 + (10 if s % 2
+                                                                                 else -5)))
+             for s in range(5)]                       # the seeds disagree in direction
+    v = part(c4(plan_source(FIVE_MSE, mixed[:4])), "C4")
+    print("checks: 4 of 5 log-penalty seeds -> the smoke verdict, with the plan's progress")
+    assert v.own_budgets == ["smoke"]
+    assert ("The evidence plan's paper-protocol comparison for this part (entry “local_loss”: "
+            "MSE, the log-penalty, 5 seeds each) has 9 of its 10 runs stored") in v.text()
+    v = part(c4(plan_source(FIVE_MSE, mixed)), "C4")
+    print("checks: 5 seeds each -> the plan decides: paper budget, paired on the test set, "
+          "reproduced; the smoke reading follows as one line")
+    assert v.own_budgets == ["paper"] and v.verdict == "reproduced"
+    assert v.headline.startswith("At the paper's protocol (evidence plan, entry “local_loss”")
+    assert "in 1 of 1 paired comparison neither side is better in every paired seed" in v.headline
+    assert "400 held-out test samples per seed" in v.text()
+    assert "Before the plan's rows, the smoke-budget grid read" in v.text()
+    assert "1 of the paper's 9 cells" in v.why_line
+    worse = [correct(N_VAL, range(5 * s, 5 * s + 80)) for s in range(5)]    # 80 % each
+    v = part(c4(plan_source(FIVE_MSE, worse)), "C4")
+    print("checks: the log-penalty worse in every seed -> not reproduced")
+    assert v.verdict == "not reproduced"
+    assert "MSE is better in every paired seed (5 of 5)" in v.text()
+    v = part(c4(plan_source(FIVE_MSE, FIVE_MSE)), "C4")
+    print("checks: identical test bits on every seed -> inconclusive (identical)")
+    assert v.verdict == INCONCLUSIVE and v.rule == IDENTICAL
+    assert "get exactly the same held-out test samples right" in v.text()
+
+
+def test_the_plans_readout_control_decides_whether_c4s_cell_can_show_the_rule():
+    """The plan's readout-only control (ev_readout, test bits stored) is the control the paired
+    test uses: worse in every seed, the rule beats it; the same bits as the rule, it is not beaten
+    and the part is inconclusive."""
+    mixed = [correct(N_VAL, range(5 * s + 1, 5 * s + 41)) if s % 2 else
+             correct(N_VAL, range(5 * s, 5 * s + 39)) for s in range(5)]
+    worse = [correct(N_VAL, range(200, 300))] * 5                             # 75 %
+    v = part(c4(plan_source(FIVE_MSE, mixed, control=worse)), "C4")
+    print("checks: the control worse in every seed -> the rule beats it; reproduced")
+    assert "RNN-LRA-diff (the evidence plan's runs) against the readout-only control on 5 " \
+           "seeds" in v.control
+    assert "The learning rule beats the control in 5 of 5 paired seeds." in v.control
+    assert v.verdict == "reproduced"
+    v = part(c4(plan_source(FIVE_MSE, mixed, control=FIVE_MSE)), "C4")
+    print("checks: the control gets the same samples right -> not beaten -> inconclusive")
+    assert v.verdict == INCONCLUSIVE and v.rule == CONTROL_NOT_BEATEN
+
+
+def test_c10a_from_the_plan_is_a_not_worse_reading():
+    """C10a ("K = 1 with a tuned gamma can replace the inner loop") holds when K = 10 is not
+    better in every seed: K = 1 better everywhere is reproduced (C4's reading, "the same", would
+    call that a difference), K = 1 worse everywhere is not."""
+    better = [correct(N_VAL, range(5 * s, 5 * s + 10)) for s in range(5)]    # 97.5 %
+    worse = [correct(N_VAL, range(5 * s, 5 * s + 80)) for s in range(5)]     # 80 %
+    for k1, expected in ((better, "reproduced"), (worse, "not reproduced")):
+        (v,) = [v for v in c10(plan_source(FIVE_MSE, FIVE_MSE, smoke=False, k1=k1))
+                if v.part == "C10a"]
+        print(f"{v.part}: {v.verdict}\n  {v.headline}")
+        print(f"checks: K = 1 {'better' if k1 is better else 'worse'} in every seed -> {expected}")
+        assert v.verdict == expected and v.own_budgets == ["paper"]
+        assert "K = 10 is not better than the variant in every paired seed" in v.headline

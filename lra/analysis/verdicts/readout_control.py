@@ -25,10 +25,11 @@ from lra.analysis.verdicts.vocabulary import NAMES, NOT_SHOWN, TOL, _pct, _pts, 
 
 # The learning rule's side of the paired control test, for verdicts on unmodified RNN-LRA-diff:
 # Table I's best configuration re-seeded, Figure 2's configuration re-seeded, and the reservoir
-# chapter's runs (one configuration, five seeds each). The control's side: the readout-only experiment, else the reservoir chapter's
+# chapter's runs (one configuration, five seeds each). The control's side: the evidence plan's readout-only
+# runs (held-out test bits stored), else the readout-only experiment, else the reservoir chapter's
 # readout-only runs.
 RESEEDED_RULE = ("table1_multiseed", "fig2_seeds", "reservoir")
-CONTROL_SOURCES = ("readout_only", "reservoir")
+CONTROL_SOURCES = ("ev_readout", "readout_only", "reservoir")
 CONTROL_NAME = "the readout-only control"
 
 

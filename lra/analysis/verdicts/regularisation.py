@@ -12,6 +12,7 @@ from lra.analysis.report import best_per_cell, curriculum_max_T, published
 from lra.campaign.experiments import EXPERIMENTS
 from lra.analysis.verdicts.evidence import _common, _load, positive_control
 from lra.analysis.verdicts.gradients import _flow, _flow_text
+from lra.analysis.verdicts.protocol import with_protocol
 from lra.analysis.verdicts.readout_control import NO_CONTROL, _controls
 from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _identical,
                                               _not_tested,
@@ -180,7 +181,7 @@ def _agree(sa, aa, sb, ab):
 
 
 def c10(res) -> list[Verdict]:
-    return [_c10_ours(res), _c10_paper(res)]
+    return [with_protocol(res, "C10a", _c10_ours(res)), _c10_paper(res)]
 
 
 def _c10_ours(res):

@@ -8,6 +8,7 @@ from lra.analysis.paired import REFUSALS, pair_methods
 from lra.analysis.report import best_per_cell, published
 from lra.campaign.experiments import EXPERIMENTS
 from lra.analysis.verdicts.evidence import _common, _load
+from lra.analysis.verdicts.protocol import with_protocol
 from lra.analysis.verdicts.readout_control import _controls
 from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _identical,
                                               _not_tested,
@@ -35,12 +36,16 @@ def _seed_spread(res, task, T, K=None, budget=None):
 
 # ------------------------------------------------------------------------------ C3
 def c3(res) -> list[Verdict]:
+    return [with_protocol(res, "C3", _c3_grid(res))]
+
+
+def _c3_grid(res) -> Verdict:
     tests = "the number of inner steps K changes the best accuracy by less than the tolerance"
     df, b = _load(res, "table1")
     if df.empty or df.K.nunique() < 2:
         what = "Table I with more than one K" + (
             f" (the stored {b}-budget rows have K ∈ {_set(df.K)} only)" if not df.empty else "")
-        return [_not_tested("C3", tests, what)]
+        return _not_tested("C3", tests, what)
     cells = best_per_cell(df, ["task", "T", "K"])
     rows, marginal, identical = [], 0, True
     for (task, T), g in cells.groupby(["task", "T"]):
@@ -64,9 +69,9 @@ def c3(res) -> list[Verdict]:
     ctl = cells.groupby(["task", "T"]).agg(solved=("solved", "any"), acc=("accuracy", "max"))
     control = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in ctl.iterrows()],
                             own=[(NAMES["table1"], df)])
-    return [_record("C3", tests, verdict, ev, [b], _seeds(df), n,
-                    published("table1").groupby(["task", "T"]).ngroups,
-                    _stale(df, _current()), control, identical=bool(n) and identical)]
+    return _record("C3", tests, verdict, ev, [b], _seeds(df), n,
+                   published("table1").groupby(["task", "T"]).ngroups,
+                   _stale(df, _current()), control, identical=bool(n) and identical)
 
 
 # ------------------------------------------------------------------------------ C4, C5
@@ -181,6 +186,7 @@ def c4(res) -> list[Verdict]:
     v = _variants(res, "C4", "MSE and the log-penalty local loss give the same results",
                   "table1", "table2", ("MSE (Table I)", "the log-penalty (Table II)"),
                   "table2", "loss", ("mse", "log_penalty"))
+    v = with_protocol(res, "C4", v)
     why = _small_displacements(res)
     if why and v.verdict != "not tested":
         v.evidence.append(why)
@@ -214,10 +220,11 @@ def c5(res) -> list[Verdict]:
                   "same results (Table III)", "table1", "table3",
                   ("normalisation (Table I)", "none (Table III)"), "table3", "normalisation",
                   ("normalised", "none"))
+    a = with_protocol(res, "C5a", a)
     why = _below_the_threshold(res)
     if why and a.verdict != "not tested":
         a.evidence.append(why)
-    return [a, _c5_table4(res)]
+    return [a, with_protocol(res, "C5b", _c5_table4(res))]
 
 
 def _below_the_threshold(res) -> str | None:

@@ -1,0 +1,258 @@
+"""Verdicts at the paper's protocol, from the evidence plan's rows (issue 21, item 4; book chapter
+"Verdicts"): the parts whose claim is that variants of the algorithm make no difference.
+
+The plan (:mod:`lra.campaign.evidence`) runs each such comparison on one configuration the plan
+fixed beforehand, at the paper's protocol (100,000-iteration cap, 10,000-sample validation every
+100 iterations, solved = no mistake), five seeds per method, every run also judged on its own
+10,000-sample held-out test set. Once every method of a part has at least
+:data:`lra.analysis.verdicts.vocabulary.MIN_SEEDS` seeds stored at the paper's budget in every
+cell of its entry, the part is decided here, not by the smoke grid; until then the smoke verdict
+stands and says how far the plan's rows are (:func:`progress_line`).
+
+The comparison, per cell: each seed's run selected on validation (solved first, then the best
+validation accuracy), and for every variant against the plan's configuration (the *base*) an
+exact McNemar test per seed on the held-out test bits of those runs
+(:func:`lra.analysis.paired.pair_methods`). One is better than the other only if every paired
+seed favours it at p < 0.05. The part's own reading:
+
+* ``same`` (C3, C4, C5a, C5b: "makes no difference"): a pair agrees when neither side is better
+  in every paired seed;
+* ``not worse`` (C10a: "can replace the inner loop"): a pair agrees when the base is not better
+  than the variant in every paired seed;
+
+reproduced when every pair agrees, partly when some do, not reproduced when none does — then
+:func:`lra.analysis.verdicts.vocabulary.decide` applies the shared rules (identical test bits on
+every seed of every pair: *inconclusive*, the variants cannot be told apart; the base never beats
+the readout-only control in a paired test: *inconclusive*, the cell cannot show the rule at work).
+The strength counts the plan's cells against the paper's (one configuration is not the grid) and
+says what the full grid would add, with its command and projected H100 time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lra.analysis.paired import TEST_COLUMN, pair_methods, reported_per_seed
+from lra.analysis.verdicts.readout_control import _controls
+from lra.analysis.verdicts.vocabulary import (MIN_SEEDS, REPRODUCED, PARTLY, NOT_REPRODUCED,
+                                              Verdict, _count, _current, _record, _stale, _task)
+from lra.campaign.evidence import PAPER, get_entry
+from lra.engine.predictions import unpack
+
+SAME, NOT_WORSE = "same", "not worse"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One side of a comparison: the rows of ``experiment`` whose columns equal ``where``."""
+    name: str
+    experiment: str
+    where: tuple = ()        # ((column, value), ...)
+
+    def rows(self, res, cell) -> pd.DataFrame:
+        df = res.rows(self.experiment, PAPER)
+        if df.empty:
+            return df
+        task, T = cell
+        d = df[(df.task == task) & (df["T"].astype(int) == int(T))]
+        for col, value in self.where:
+            d = d[d[col].astype(float) == float(value)]
+        return d
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A claim part decided by an evidence-plan entry: ``base`` against each of ``variants``."""
+    part: str
+    tests: str
+    entry: str
+    base: Method
+    variants: tuple
+    reading: str = SAME
+    grid: str = ""           # the paper's grid experiment the plan stands in for (e.g. table2)
+
+    def all_methods(self) -> tuple:
+        return (self.base,) + tuple(self.variants)
+
+
+# The plan's comparisons of variants, by claim part (lra.campaign.evidence's entries).
+FIG2 = "Figure 2's configuration"
+COMPARISONS = {
+    "C3": Comparison("C3", "the number of inner steps K makes no difference (paired per seed)",
+                     "k", Method("K = 10", "ev_fig2"),
+                     (Method("K = 20", "ev_k", (("K", 20),)),
+                      Method("K = 30", "ev_k", (("K", 30),))), SAME, "table1"),
+    "C4": Comparison("C4", "MSE and the log-penalty local loss give the same results (paired per "
+                     "seed)", "local_loss", Method("MSE", "ev_fig2"),
+                     (Method("the log-penalty", "ev_log_penalty"),), SAME, "table2"),
+    "C5a": Comparison("C5a", "normalisation (c0 = c1 = 1) and none (c0 = c1 = 0) give the same "
+                      "results (paired per seed)", "normalisation",
+                      Method("c0 = c1 = 1", "ev_fig2"),
+                      (Method("c0 = c1 = 0", "ev_no_norm"),), SAME, "table3"),
+    "C5b": Comparison("C5b", "the clipping thresholds c0, c1 do not change temporal order at "
+                      "T = 20 (Table IV's settings, paired per seed)", "table4",
+                      Method("(c0, c1) = (0, 0.1)", "ev_t20_lra"),
+                      (Method("(c0, c1) = (1, 1)", "ev_table4_norm"),
+                       Method("(c0, c1) = (0, 0)", "ev_table4_none")), SAME, "table4"),
+    "C10a": Comparison("C10a", "K = 1 with a tuned γ does as well as K = 10 (paired per seed)",
+                       "k1", Method("K = 10", "ev_fig2"),
+                       (Method("K = 1, γ = 10", "ev_k1"),), NOT_WORSE, "conjecture_k1"),
+}
+
+
+def _cells(cmp: Comparison) -> tuple:
+    return tuple((t, int(T)) for t, T in get_entry(cmp.entry).cells)
+
+
+def stored_seeds(res, cmp: Comparison) -> dict:
+    """{(method name, cell): seeds stored at the paper's budget}."""
+    return {(m.name, c): int(m.rows(res, c)["seed"].nunique()) if not m.rows(res, c).empty
+            else 0 for m in cmp.all_methods() for c in _cells(cmp)}
+
+
+def complete(res, cmp: Comparison) -> bool:
+    """Whether every method has MIN_SEEDS seeds or more in every cell of the entry."""
+    return all(n >= MIN_SEEDS for n in stored_seeds(res, cmp).values())
+
+
+def progress_line(res, cmp: Comparison) -> str:
+    """Where the plan's paper-protocol rows of this part stand, in one sentence."""
+    seeds = stored_seeds(res, cmp)
+    have = sum(min(n, MIN_SEEDS) for n in seeds.values())
+    need = MIN_SEEDS * len(seeds)
+    return (f"The evidence plan's paper-protocol comparison for this part (entry “{cmp.entry}”: "
+            + ", ".join(m.name for m in cmp.all_methods())
+            + f", {MIN_SEEDS} seeds each) has {have} of its {need} runs stored; it decides this "
+            "part once all are.")
+
+
+def _span(values) -> str:
+    v = [100 * float(x) for x in values if pd.notna(x)]
+    if not v:
+        return "—"
+    return (f"{np.mean(v):.2f} % ({min(v):.2f}–{max(v):.2f} %)" if len(v) > 1 else f"{v[0]:.2f} %")
+
+
+def _summary(name: str, rows: pd.DataFrame) -> tuple[str, bool, float]:
+    """One method's line at one cell (each seed's run selected on validation), whether any seed
+    solved, and its best validation accuracy (%)."""
+    picks = pd.DataFrame(list(reported_per_seed(rows).values()))
+    solved = picks["solved"].astype(bool)
+    test = pd.to_numeric(picks.get("best_test_accuracy"), errors="coerce")
+    line = (f"{name}: solved in {int(solved.sum())} of {len(picks)} seeds; best validation "
+            f"accuracy {_span(picks['best_accuracy'])}, held-out test accuracy at that check "
+            f"{_span(test)}")
+    return line, bool(solved.any()), 100 * float(picks["best_accuracy"].max())
+
+
+def _same_bits(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> bool:
+    """Whether each shared seed's selected runs got exactly the same test samples right."""
+    a, b = reported_per_seed(rows_a), reported_per_seed(rows_b)
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        return False
+    for s in shared:
+        x, y = unpack(a[s].get(TEST_COLUMN)), unpack(b[s].get(TEST_COLUMN))
+        if x is None or y is None or x.size != y.size or not np.array_equal(x, y):
+            return False
+    return True
+
+
+def full_grid_line(cmp: Comparison, plan_cells: int) -> str:
+    """What the paper's grid would add, with its command and projected H100 time."""
+    from lra.analysis.verdicts.vocabulary import NAMES
+    if not cmp.grid:
+        return ""
+    what = NAMES.get(cmp.grid, cmp.grid)
+    try:
+        from lra.campaign.experiments import get_budget, get_experiment
+        from lra.campaign.planning import merge
+        from lra.campaign.projection import project_populations
+        budget = get_budget(PAPER)
+        runs = list(get_experiment(cmp.grid).runs(budget, None))
+        pops = merge({cmp.grid: runs}, 2048)
+        s = project_populations([p.runs for p in pops], budget, "NVIDIA H100 80GB HBM3")["seconds"]
+        cost = (f"{len(runs):,} runs, one seed each as the paper ran them; projected ≤ "
+                f"{s / 3600:.1f} h on an H100")
+    except Exception as err:                       # no benchmark stored: say so, do not guess
+        cost = f"projected time unavailable: {type(err).__name__}"
+    return (f"Scope: {_count(plan_cells, 'cell')} at one configuration per method; the paper's "
+            f"{what} covers every cell and configuration. The full grid would add them: "
+            f"`lra campaign --experiments {cmp.grid} --budget paper` ({cost}).")
+
+
+def decide_at_protocol(res, part: str) -> Verdict | None:
+    """The part's verdict from the plan's paper-protocol rows, or None while they are not all
+    stored (the caller keeps the smoke verdict and adds :func:`progress_line`)."""
+    cmp = COMPARISONS[part]
+    if not complete(res, cmp):
+        return None
+    cells = _cells(cmp)
+    ev, lines, pairs, identical, unpaired = [], [], [], True, []
+    agree = total = 0
+    control_cells, own = [], []
+    for cell in cells:
+        base = cmp.base.rows(res, cell)
+        line, solved, acc = _summary(cmp.base.name, base)
+        lines.append(f"{_task(cell[0])} at T = {cell[1]}: {line}")
+        control_cells.append((cell[0], cell[1], solved, acc))
+        own.append(("the evidence plan's runs", base))
+        for m in cmp.variants:
+            other = m.rows(res, cell)
+            lines.append(f"{_task(cell[0])} at T = {cell[1]}: {_summary(m.name, other)[0]}")
+            p = pair_methods(base, other, cmp.base.name, m.name)
+            pairs.append(p)
+            identical &= _same_bits(base, other)
+            if p.missing is not None:
+                unpaired.append(f"no paired multi-seed test on held-out data of {cmp.base.name} "
+                                f"and {m.name} at {_task(cell[0])} T = {cell[1]} ({p.reason})")
+            if not p.tested:
+                continue
+            total += 1
+            base_wins, other_wins = p.a_better_everywhere, p.b_better_everywhere
+            agree += (not base_wins) if cmp.reading == NOT_WORSE else not (base_wins or
+                                                                            other_wins)
+    if not total:
+        return None
+    reading = REPRODUCED if agree == total else (PARTLY if agree else NOT_REPRODUCED)
+    how = ("neither side is better in every paired seed" if cmp.reading == SAME else
+           f"{cmp.base.name} is not better than the variant in every paired seed")
+    ev.append(f"At the paper's protocol (evidence plan, entry “{cmp.entry}”; "
+              f"{_count(MIN_SEEDS, 'seed')} or more per method, each seed's run selected on "
+              f"validation and judged on its own 10,000-sample held-out test set): in {agree} of "
+              f"{_count(total, 'paired comparison')} {how} (exact McNemar per seed, p < 0.05).")
+    ev.extend(s + "." for s in lines)
+    ev.extend(p.sentence() for p in pairs)
+    if identical:
+        ev.append("Each seed's selected runs get exactly the same held-out test samples right "
+                  "in every comparison: these cells cannot separate the variants.")
+    scope = full_grid_line(cmp, len(cells))
+    if scope:
+        ev.append(scope)
+    control = _controls(res, control_cells, own=own, reseeded=False)
+    rows = pd.concat([m.rows(res, c) for m in cmp.all_methods() for c in cells])
+    seeds = min(int(m.rows(res, c)["seed"].nunique()) for m in cmp.all_methods() for c in cells)
+    # the strength counts the plan's cells against the paper's own grid for this part
+    from lra.analysis.report import published
+    try:
+        needed = published(cmp.grid).groupby(["task", "T"]).ngroups if cmp.grid else len(cells)
+    except (KeyError, ValueError, FileNotFoundError):
+        needed = len(cells)
+    return _record(part, cmp.tests, reading, ev, [PAPER], seeds, len(cells), needed,
+                   _stale(rows, _current()), control, unpaired, identical=identical)
+
+
+def with_protocol(res, part: str, smoke: Verdict) -> Verdict:
+    """The plan's verdict where its rows are complete (the smoke grid's reading then follows as
+    one line); otherwise ``smoke`` with a line on how far the plan's rows are."""
+    v = decide_at_protocol(res, part)
+    if v is None:
+        if smoke.verdict != "not tested" or any(stored_seeds(res, COMPARISONS[part]).values()):
+            smoke.evidence.append(progress_line(res, COMPARISONS[part]))
+        return smoke
+    if smoke.evidence and smoke.verdict != "not tested":
+        v.evidence.append(f"Before the plan's rows, the {', '.join(smoke.own_budgets) or 'smoke'}"
+                          f"-budget grid read “{smoke.verdict}”: {smoke.headline}")
+    return v
