@@ -64,3 +64,64 @@ def test_readout_rows_carry_the_linear_readout_ceiling_of_their_cell(tmp_path):
     col = "linear-readout ceiling (test), %"
     assert s.loc["Temporal order", col] == "99.00 (98.00–100.00) (2 seeds)"
     assert s.loc["Random permutation", col] == "not computed yet"
+
+
+def _plan_rows(experiment, task, T, accs, **over):
+    """Paper-budget rows of a plan experiment at (task, T), one per seed (accuracy ``accs[s]``,
+    also its test accuracy minus half a point), with the experiment's own configuration."""
+    runs = [r for r in get_experiment(experiment).runs(BUDGETS["paper"])
+            if r.task == task and r.T == T]
+    out = []
+    for r in runs[:len(accs)]:
+        a = accs[r.seed]
+        out.append(dict(key=r.key, experiment=experiment, budget="paper",
+                        algorithm=dict(r.config).get("algorithm", r.algorithm), variant="",
+                        switches="", task=r.task, T=r.T, seed=r.seed,
+                        **{c: dict(r.config).get(c) for c in CONFIG_COLUMNS},
+                        solved=a >= 1.0, diverged=False, stop_reason="cap", iterations=100,
+                        best_accuracy=a, final_accuracy=a, wall_seconds=1.0, population=5,
+                        device="test", commit="test", curve="[]",
+                        best_test_accuracy=a - 0.005, **over))
+    return out
+
+
+def test_the_plans_rows_stand_beside_the_published_cell_they_share(tmp_path):
+    """Table I's chapter shows the plan's Figure 2 runs (random permutation, K = 10, T = 10) with
+    their spread over seeds, the plan's readout-only control and the paper's cell; Table II's
+    shows the log-penalty's; a table with no plan rows says so; Table IV's configuration of the
+    temporal-order T = 20 runs (c0 = 0, c1 = 0.1) goes to Table IV, not Table I."""
+    store = ResultsStore(tmp_path)
+    rp = "random_permutation"
+    store.append("ev_fig2", "paper", _plan_rows("ev_fig2", rp, 10, [0.98, 0.99, 0.985]), PROV)
+    store.append("ev_t20_lra", "paper",
+                 _plan_rows("ev_t20_lra", "temporal_order", 20, [0.999, 1.0]), PROV)
+    ro = [r for r in get_experiment("ev_readout").runs(BUDGETS["paper"])
+          if r.task == rp and r.T == 10]
+    store.append("ev_readout", "paper", [
+        dict(key=r.key, experiment="ev_readout", budget="paper", algorithm="readout_only",
+             variant="", switches="", task=r.task, T=r.T, seed=r.seed,
+             **{c: dict(r.config).get(c) for c in CONFIG_COLUMNS}, solved=False, diverged=False,
+             stop_reason="cap", iterations=100, best_accuracy=0.97 + 0.001 * i,
+             final_accuracy=0.9, wall_seconds=1.0, population=15, device="test", commit="test",
+             curve="[]", best_test_accuracy=0.96) for i, r in enumerate(ro)], PROV)
+    t1 = er.beside_published("table1", store)
+    print(t1["coverage"])
+    print(t1["table"].to_string())
+    (row,) = t1["table"].to_dict("records")
+    assert t1["coverage"].startswith("**The evidence plan at the paper's protocol: 1 of Table "
+                                     "I's 27 cells**")
+    assert row["cell"] == "Random permutation, K = 10, T = 10"
+    assert row["configuration"] == "alpha = 0.01, gamma = 1, c0 = 1, c1 = 1"
+    assert row["seeds"] == 3 and row["solved"] == "0/3"
+    assert row["validation best, %"] == "98.50 (98.00–99.00)"
+    assert row["test at that check, %"] == "98.00 (97.50–98.50)"
+    assert row["readout only, test %"] == "96.00 (96.00–96.00)"
+    assert row["paper (best of its grid, one run)"] == "50.90"
+    t4 = er.beside_published("table4", store)
+    print(t4["table"].to_string())
+    (row,) = t4["table"].to_dict("records")
+    assert row["cell"] == "Temporal order, K = 10, T = 20" and row["solved"] == "1/2"
+    assert row["configuration"] == "alpha = 0.1, gamma = 0.01, c0 = 0, c1 = 0.1"
+    assert row["paper (best of its grid, one run)"].startswith("99.84 (c0 = 0, c1 = 0.1)")
+    t3 = er.beside_published("table3", store)
+    assert t3["table"].empty and "none of Table III's 27 cells" in t3["coverage"]
