@@ -794,3 +794,48 @@ def test_c10a_from_the_plan_is_a_not_worse_reading():
         print(f"checks: K = 1 {'better' if k1 is better else 'worse'} in every seed -> {expected}")
         assert v.verdict == expected and v.own_budgets == ["paper"]
         assert "K = 10 is not better than the variant in every paired seed" in v.headline
+
+
+def test_c1b_reads_the_plans_t20_runs_with_the_plans_bptt_as_positive_control():
+    """The plan's RNN-LRA-diff at T = 20 (ev_t20_lra, paper budget) counts for C1b, and its BPTT
+    (ev_t20_bptt) is the positive control of those cells: BPTT solving temporal order at T = 20 in
+    one seed makes the cell decide; RNN-LRA-diff failing there reproduces C1b, one seed of it
+    solving makes it partly (3-bit temporal order still unsolved)."""
+    bptt = runs("ev_t20_bptt", "paper", seeds(TO, 20, [1.0, 0.6, 0.5, 0.5, 0.5]) +
+                seeds(TO3, 20, [0.5] * 5), algorithm="bptt")
+    lra = runs("ev_t20_lra", "paper", seeds(TO, 20, [0.999] * 5) + seeds(TO3, 20, [0.7] * 5))
+    v = part(c1(FrameResults({("ev_t20_lra", "paper"): lra, ("ev_t20_bptt", "paper"): bptt})),
+             "C1b")
+    print("checks: BPTT solves TO T = 20 in 1 of 5 paper runs; RNN-LRA-diff in none -> reproduced")
+    assert "BPTT (the positive control) solves temporal order at T = 20 in 1 of 5 runs at the " \
+           "paper budget" in v.text()
+    assert "the evidence plan's runs at T = 20 (paper budget: 10 runs, 5 seeds" in v.text()
+    assert v.verdict == "reproduced" and v.own_budgets == ["paper"]
+    lra.loc[0, "best_accuracy"], lra.loc[0, "solved"] = 1.0, True
+    v = part(c1(FrameResults({("ev_t20_lra", "paper"): lra, ("ev_t20_bptt", "paper"): bptt})),
+             "C1b")
+    print("checks: one seed of RNN-LRA-diff solves TO T = 20 -> partly")
+    assert v.verdict == "partly" and v.headline == "Solved at T > 10: temporal order."
+
+
+def test_c2_counts_the_plans_recomputed_figure2_runs_once_and_pairs_their_test_bits():
+    """ev_fig2 recomputes fig2_seeds (same configuration and seeds, with a held-out test set):
+    where both are stored the runs count once, and the control is paired on ev_fig2's test bits
+    (fig2_seeds stores none: paired with it, the sentence would say validation samples)."""
+    rule = [correct(N_VAL, w) for w in RULE_WRONG] + [correct(N_VAL, range(12, 16))] * 2
+    ctl = [correct(N_VAL, w) for w in CONTROL_WRONG] + [correct(N_VAL, range(0, 80))] * 2
+    old = runs("fig2_seeds", "paper", with_bits(RP, 10, rule), best_test_correct="")
+    new = runs("ev_fig2", "paper", with_bits(RP, 10, rule))
+    ro = runs("ev_readout", "paper", with_bits(RP, 10, ctl), algorithm="readout_only", K=None,
+              gamma=None, c0=None, c1=None, lam=None, loss=None, norm=None)
+    src = FrameResults({("fig2_seeds", "paper"): old, ("ev_fig2", "paper"): new,
+                        ("ev_readout", "paper"): ro})
+    a, b = part(c2(src), "C2a"), part(c2(src), "C2b")
+    print("checks: 5 runs, not 10; the paired control reads held-out test samples of ev_fig2")
+    assert a.headline == "0 of 5 runs of unmodified RNN-LRA-diff solve random permutation at " \
+                         "T = 10."
+    assert "Figure 2's configuration, re-seeded" not in a.text()
+    assert "400 held-out test samples per seed" in b.control
+    assert "RNN-LRA-diff (the evidence plan's runs of Figure 2's configuration) against" in b.control
+    src = FrameResults({("fig2_seeds", "paper"): old, ("ev_readout", "paper"): ro})
+    assert part(c2(src), "C2a").headline.startswith("0 of 5 runs")

@@ -81,8 +81,9 @@ def _common(res, experiments: list[str]) -> str | None:
 
 # ------------------------------------------------------------------------------ positive control
 # BPTT, the positive control of a part about failing at a length (lra.analysis.verdicts.vocabulary
-# .decide): its curriculum (Table V) and the reservoir chapter's BPTT runs.
-POSITIVE_SOURCES = ("table5_bptt", "reservoir")
+# .decide): its curriculum (Table V), the reservoir chapter's BPTT runs and the evidence plan's
+# BPTT at T = 20 (paper protocol, five seeds).
+POSITIVE_SOURCES = ("table5_bptt", "reservoir", "ev_t20_bptt")
 
 
 def positive_control(res, task: str, T: int, budget: str | None) -> tuple[bool | None, str]:

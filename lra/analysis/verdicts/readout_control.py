@@ -19,7 +19,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lra.analysis.controls import readout_summary
-from lra.analysis.paired import MIN_PAIRED_SEEDS, Paired, pair_methods
+from lra.analysis.paired import MIN_PAIRED_SEEDS, TEST_COLUMN, Paired, pair_methods
 from lra.analysis.verdicts.evidence import BUDGET_ORDER, as_source
 from lra.analysis.verdicts.vocabulary import NAMES, NOT_SHOWN, TOL, _pct, _pts, _task
 
@@ -51,8 +51,8 @@ def control_pair(res, task, T, own=(), reseeded=True) -> Paired | None:
     e.g. Figure 3's five seeds for C7) and, where the verdict is about unmodified RNN-LRA-diff
     (``reseeded``), the re-seeded runs of :data:`RESEEDED_RULE`. Of these, at each budget where
     the control has the cell, the one sharing the most seeds with the control is paired, with
-    preference for two or more shared seeds, then for the paper's budget, then for more seeds
-    (ties: the order above)."""
+    preference for two or more shared seeds, then for the paper's budget, then for rows that store
+    the held-out test bits, then for more seeds (ties: the order above)."""
     best = None
     for b in BUDGET_ORDER:
         ctrl = next((d for d in (_cell_rows(res.rows(e, b), task, T, "readout_only")
@@ -68,7 +68,8 @@ def control_pair(res, task, T, own=(), reseeded=True) -> Paired | None:
             if d.empty:
                 continue
             shared = len(set(d["seed"]) & set(ctrl["seed"]))
-            score = (shared >= MIN_PAIRED_SEEDS, b == "paper", shared)
+            tested = TEST_COLUMN in d and bool(d[TEST_COLUMN].fillna("").astype(str).ne("").all())
+            score = (shared >= MIN_PAIRED_SEEDS, b == "paper", tested, shared)
             if shared and (best is None or score > best[0]):
                 best = (score, name, d, ctrl)
     if best is None:

@@ -93,7 +93,10 @@ NAMES = {"table1": "Table I grid", "table1_multiseed": "Table I's best configura
          "fig5": "Figure 5 grid", "conjecture_k1": "K = 1 grid", "table5_lra": "Table V curriculum",
          "table5_lra_reg": "Table V curriculum (regularised)", "table5_bptt": "BPTT curriculum",
          "table5_tptt": "TPTT curriculum", "readout_only": "readout-only control",
-         "reservoir": "the reservoir chapter's runs"}
+         "reservoir": "the reservoir chapter's runs",
+         "ev_fig2": "the evidence plan's runs of Figure 2's configuration",
+         "ev_t20_lra": "the evidence plan's runs at T = 20",
+         "ev_t20_bptt": "the evidence plan's BPTT runs at T = 20"}
 
 
 # ------------------------------------------------------------------------------ text helpers
