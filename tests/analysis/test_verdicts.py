@@ -839,3 +839,32 @@ def test_c2_counts_the_plans_recomputed_figure2_runs_once_and_pairs_their_test_b
     assert "RNN-LRA-diff (the evidence plan's runs of Figure 2's configuration) against" in b.control
     src = FrameResults({("fig2_seeds", "paper"): old, ("ev_readout", "paper"): ro})
     assert part(c2(src), "C2a").headline.startswith("0 of 5 runs")
+
+
+def test_c8b_is_decided_by_the_plans_t20_runs_once_both_forms_have_five_seeds():
+    """C8b (regularisation extends temporal order to T = 20) from the plan's rows: the regularised
+    form solving in one seed and the unmodified in none reproduces it; neither solving while BPTT
+    solves is not reproduced; neither solving while BPTT fails too is inconclusive; with four
+    regularised seeds the smoke verdict stands and says how far the plan is."""
+    def src(reg_accs, bptt_accs, plain_accs=(0.999,) * 5):
+        return FrameResults({
+            ("ev_t20_lra", "paper"): runs("ev_t20_lra", "paper", seeds(TO, 20, list(plain_accs))),
+            ("ev_t20_reg", "paper"): runs("ev_t20_reg", "paper", seeds(TO, 20, list(reg_accs)),
+                                          lam=0.1),
+            ("ev_t20_bptt", "paper"): runs("ev_t20_bptt", "paper", seeds(TO, 20, bptt_accs),
+                                           algorithm="bptt")})
+    cases = [((1.0, 0.999, 0.999, 0.999, 0.999), [1.0] + [0.5] * 4, "reproduced"),
+             ((0.999,) * 5, [1.0] + [0.5] * 4, "not reproduced"),
+             ((0.999,) * 5, [0.5] * 5, INCONCLUSIVE)]
+    for reg, bptt, expected in cases:
+        (v,) = [v for v in c8(src(reg, bptt)) if v.part == "C8b"]
+        print(f"{v.part}: {v.verdict}\n  {v.headline}")
+        print(f"checks: regularised solves {sum(a >= 1 for a in reg)} of 5, BPTT "
+              f"{sum(a >= 1 for a in bptt)} of 5 -> {expected}")
+        assert v.verdict == expected and v.own_budgets == ["paper"]
+        assert v.headline.startswith("At the paper's protocol (evidence plan, entry "
+                                     "“t20_temporal_order”): temporal order at T = 20 is solved "
+                                     f"by RNN-LRA-diff, regularised in {sum(a >= 1 for a in reg)} "
+                                     "of 5 seeds and by RNN-LRA-diff in 0 of 5.")
+    (v,) = [v for v in c8(src((1.0,) + (0.999,) * 3, [1.0] * 5)) if v.part == "C8b"]
+    assert v.verdict == "not tested" and "has 9 of its 10 runs stored" in v.text()

@@ -256,3 +256,87 @@ def with_protocol(res, part: str, smoke: Verdict) -> Verdict:
         v.evidence.append(f"Before the plan's rows, the {', '.join(smoke.own_budgets) or 'smoke'}"
                           f"-budget grid read “{smoke.verdict}”: {smoke.headline}")
     return v
+
+
+# ------------------------------------------------------------------------------ C8b: a length
+# (part, task, T, entry): regularisation's claim at the length the paper says it reaches, decided
+# by the plan's T = 20 entry of that task (RNN-LRA-diff with and without the regulariser, five
+# seeds each, BPTT the positive control, the readout-only control)
+LENGTH_PARTS = {"C8b": ("temporal_order", 20, "t20_temporal_order")}
+PLAIN = Method("RNN-LRA-diff", "ev_t20_lra")
+REGULARISED = Method("RNN-LRA-diff, regularised", "ev_t20_reg")
+
+
+def length_complete(res, part: str) -> bool:
+    task, T, _ = LENGTH_PARTS[part]
+    return all(not m.rows(res, (task, T)).empty and
+               m.rows(res, (task, T))["seed"].nunique() >= MIN_SEEDS
+               for m in (PLAIN, REGULARISED))
+
+
+def length_progress(res, part: str) -> str:
+    task, T, entry = LENGTH_PARTS[part]
+    have = sum(min(MIN_SEEDS, m.rows(res, (task, T))["seed"].nunique())
+               if not m.rows(res, (task, T)).empty else 0 for m in (PLAIN, REGULARISED))
+    return (f"The evidence plan's paper-protocol comparison for this part (entry “{entry}”: "
+            f"{PLAIN.name} and {REGULARISED.name} on {_task(task)} at T = {T}, {MIN_SEEDS} seeds "
+            f"each) has {have} of its {2 * MIN_SEEDS} runs stored; it decides this part once "
+            "all are.")
+
+
+def length_at_protocol(res, part: str, tests: str) -> Verdict | None:
+    """Regularisation extends the solved length to (task, T): from the plan's rows, once complete.
+    Reproduced when the regularised form solves the cell in some seed and the unmodified one in
+    none; partly when both solve it, the regularised form in more seeds; not reproduced otherwise
+    — unless BPTT fails there too (then inconclusive: the budget may be what limits it)."""
+    from lra.analysis.verdicts.evidence import positive_control
+    task, T, entry = LENGTH_PARTS[part]
+    if not length_complete(res, part):
+        return None
+    cell = (task, T)
+    plain, reg = PLAIN.rows(res, cell), REGULARISED.rows(res, cell)
+    solved = {}
+    for m, rows in ((PLAIN, plain), (REGULARISED, reg)):
+        picks = reported_per_seed(rows)
+        solved[m.name] = (sum(bool(p["solved"]) for p in picks.values()), len(picks))
+    (kp, np_), (kr, nr) = solved[PLAIN.name], solved[REGULARISED.name]
+    if kr and not kp:
+        reading = REPRODUCED
+    elif kr > kp:
+        reading = PARTLY
+    else:
+        reading = NOT_REPRODUCED
+    ev = [f"At the paper's protocol (evidence plan, entry “{entry}”): {_task(task)} at T = {T} "
+          f"is solved by {REGULARISED.name} in {kr} of {nr} seeds and by {PLAIN.name} in {kp} of "
+          f"{np_}."]
+    ev += [f"{_task(task)} at T = {T}: {_summary(m.name, rows)[0]}."
+           for m, rows in ((PLAIN, plain), (REGULARISED, reg))]
+    pair = pair_methods(reg, plain, REGULARISED.name, PLAIN.name)
+    ev.append(pair.sentence())
+    unpaired = ([f"no paired multi-seed test on held-out data of the two forms ({pair.reason})"]
+                if pair.missing else [])
+    positive, said = positive_control(res, task, T, PAPER)
+    ev.append(said + (" So this budget cannot separate the learning rules at that length."
+                      if positive is False else ""))
+    rs = _summary(REGULARISED.name, reg)
+    control = _controls(res, [(task, T, rs[1], rs[2])],
+                        own=[("the evidence plan's regularised runs", reg)], reseeded=False)
+    seeds = min(plain["seed"].nunique(), reg["seed"].nunique())
+    rows = pd.concat([plain, reg])
+    return _record(part, tests, reading, ev, [PAPER], int(seeds), 1, 1,
+                   _stale(rows, _current()), control,
+                   unpaired + ([] if positive is not None else
+                               [f"no positive control (BPTT) at T = {T}"]),
+                   positive=positive if reading != REPRODUCED else None)
+
+
+def length_with_protocol(res, part: str, smoke: Verdict) -> Verdict:
+    """As :func:`with_protocol`, for a part about the length regularisation reaches."""
+    v = length_at_protocol(res, part, smoke.tests)
+    if v is None:
+        smoke.evidence.append(length_progress(res, part))
+        return smoke
+    if smoke.evidence and smoke.verdict != "not tested":
+        v.evidence.append(f"Before the plan's rows, the {', '.join(smoke.own_budgets) or 'smoke'}"
+                          f"-budget curricula read “{smoke.verdict}”: {smoke.headline}")
+    return v

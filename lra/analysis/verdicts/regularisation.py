@@ -12,7 +12,7 @@ from lra.analysis.report import best_per_cell, curriculum_max_T, published
 from lra.campaign.experiments import EXPERIMENTS
 from lra.analysis.verdicts.evidence import _common, _load, positive_control
 from lra.analysis.verdicts.gradients import _flow, _flow_text
-from lra.analysis.verdicts.protocol import with_protocol
+from lra.analysis.verdicts.protocol import length_with_protocol, with_protocol
 from lra.analysis.verdicts.readout_control import NO_CONTROL, _controls
 from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _identical,
                                               _not_tested,
@@ -22,7 +22,8 @@ from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _curr
 
 # ------------------------------------------------------------------------------ C8
 def c8(res) -> list[Verdict]:
-    return [_c8_flow(res), _c8_length(res, "C8b", "temporal_order"),
+    return [_c8_flow(res),
+            length_with_protocol(res, "C8b", _c8_length(res, "C8b", "temporal_order")),
             _c8_length(res, "C8c", "random_permutation")]
 
 
