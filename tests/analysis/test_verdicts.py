@@ -868,3 +868,28 @@ def test_c8b_is_decided_by_the_plans_t20_runs_once_both_forms_have_five_seeds():
                                      "of 5 seeds and by RNN-LRA-diff in 0 of 5.")
     (v,) = [v for v in c8(src((1.0,) + (0.999,) * 3, [1.0] * 5)) if v.part == "C8b"]
     assert v.verdict == "not tested" and "has 9 of its 10 runs stored" in v.text()
+
+
+def test_c7_reads_the_plans_recomputed_seeds_where_stored():
+    """The plan's ev_fig3_dh and ev_fig2 recompute fig3_dh_seeds and fig2_seeds (same seeds,
+    with a test set): where stored they stand for them, so C7b pairs on the held-out test bits;
+    the recomputed forced runs solving in 1 of 3 seeds (the older rows: 3 of 3) shows which rows
+    were read."""
+    f2 = runs("fig2", "paper", with_bits(RP, 10, [correct(N_VAL, range(8))], iterations=100000))
+    old_plain = runs("fig2_seeds", "paper", with_bits(RP, 10, [correct(N_VAL, range(8))] * 3),
+                     best_test_correct="")
+    old_dh = runs("fig3_dh_seeds", "paper", with_bits(RP, 10, [correct(N_VAL, [])] * 3,
+                                                      norm="forced_dh"), best_test_correct="")
+    new_plain = runs("ev_fig2", "paper", with_bits(RP, 10, [correct(N_VAL, range(8))] * 3))
+    new_dh = runs("ev_fig3_dh", "paper", with_bits(RP, 10, [correct(N_VAL, [])] +
+                                                   [correct(N_VAL, range(4))] * 2,
+                                                   norm="forced_dh"))
+    src = FrameResults({("fig2", "paper"): f2, ("fig2_seeds", "paper"): old_plain,
+                        ("fig3_dh", "paper"): old_dh.iloc[:1],
+                        ("fig3_dh_seeds", "paper"): old_dh, ("ev_fig2", "paper"): new_plain,
+                        ("ev_fig3_dh", "paper"): new_dh})
+    b = part(c7(src), "C7b")
+    print("checks: the recomputed rows are read (1 of 3 seeds solve), paired on test samples")
+    assert "solves random permutation at T = 10 in 1 of 3 seeds" in b.text()
+    assert "400 held-out test samples per seed, exact McNemar per seed: forced normalisation " \
+           "(Δh forced alone) against unmodified" in b.text()
