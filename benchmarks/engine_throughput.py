@@ -74,7 +74,8 @@ if str(ROOT) not in sys.path:   # run as a script from anywhere in the checkout
 from lra.engine.trainer import PopulationTrainer, resolve_device  # noqa: E402
 from lra.algorithms.lra_diff import LRADiff, LRADiffConfig  # noqa: E402
 from lra.model import init_population  # noqa: E402
-from lra.campaign.projection import Benchmark, flops_per_member_iteration, slug  # noqa: E402
+from lra.campaign.projection import (BASELINE_METHODS, Benchmark,  # noqa: E402
+                                     flops_per_member_iteration, slug)
 from lra.campaign.store import code_version  # noqa: E402
 from lra.algorithms.reference import lra_diff_single  # noqa: E402
 from lra.tasks import generate, get_task, make_generator  # noqa: E402
@@ -92,7 +93,7 @@ ALPHA = 0.1
 MIN_CELL_SECONDS = 0.2
 WARMUP = {"naive": 1, "eager": 2, "graph": 2,   # graph: the first call also captures
           "released": 4}    # released: its warm-up and probe calls (~ 4 iterations + 3 setups)
-P1_METHODS = ("naive", "released")   # one configuration: P = 1 only, never a chain path
+P1_METHODS = BASELINE_METHODS   # one configuration: P = 1 only, never a chain path
 
 # The released script (nmanchev/lra-rnn, lra2_reg.py), as results/released_script/run_released.py
 # calls it: temporal order ("temp"), SGD, lr 0.1, glr 1.0, lambda 0, c = 1, local loss MSE.
