@@ -230,3 +230,35 @@ def test_released_script_finding_leads_and_follows_its_runs(tmp_path):
     # no run falls back: the sentence says nothing of a fall
     released_output(folder / "perm_a0.1_g10.txt", [60.0, 97.64, 97.50])
     assert "falls back" not in findings.released_script_learns(store).text
+
+
+def test_readout_control_reads_the_plans_paper_rows_first(tmp_path):
+    """The evidence plan's paper-protocol runs (ev_fig2 beside ev_readout, both with test bits)
+    stand before Table I's re-seeded smoke runs: the finding names the paper budget and the
+    plan's runs, and its paired test reads them."""
+    import numpy as np
+
+    from lra.engine.predictions import pack
+
+    def bits(n_wrong, n=200):
+        v = np.ones(n, dtype=bool)
+        v[:n_wrong] = False
+        return {"best_correct": pack(v)}, float(v.mean())
+
+    store = ResultsStore(tmp_path)
+    paper = dict(PROV, budget="paper")
+    ro = [("random_permutation", 10, s, bits(20)[1], False, bits(20)[0]) for s in range(5)]
+    lra = [("random_permutation", 10, s, bits(4)[1], False, bits(4)[0]) for s in range(5)]
+    store.append("ev_readout", "paper", rows("ev_readout", "paper", ro, "readout_only"), paper)
+    store.append("ev_fig2", "paper", rows("ev_fig2", "paper", lra), paper)
+    # smoke rows where the two are identical: read first, they would say "does as well"
+    store.append("readout_only", "smoke", rows("readout_only", "smoke", lra, "readout_only"),
+                 PROV)
+    store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", lra), PROV)
+    f = findings.readout_control(store)
+    print("checks: paper budget, the plan's runs, 5 of 5 seeds better\n", f.text)
+    assert "Random permutation (paper budget): readout only 90.00 % (solved 0/5 seeds), " \
+           "RNN-LRA-diff 98.00 % (solved 0/5)" in f.text
+    assert "RNN-LRA-diff (the evidence plan's runs of Figure 2's configuration) better in 5 and " \
+           "worse in 0 of 5 seeds, +8.00 points on average (paper budget)" in f.text
+    assert f.budgets == ("paper",)
