@@ -217,3 +217,26 @@ def beside_published(table: str, store: ResultsStore | None = None) -> dict:
                 "The paper's cell is one run, the best of its whole grid: a plan row is one "
                 "configuration, not a grid search.")
     return dict(coverage=coverage, table=t)
+
+
+def entry_verdicts(entry: Entry, verdicts) -> str:
+    """One line: the verdict of each claim part the entry can decide, and whether the plan's
+    paper-protocol rows gave it or it still rests on other runs (``verdicts``: the records of
+    :func:`lra.analysis.verdicts.verdicts`)."""
+    by_part = {v.part: v for v in verdicts}
+    said = []
+    for part in entry.parts:
+        v = by_part.get(part)
+        if v is None:
+            continue
+        own = v.own_budgets or []
+        if v.headline.startswith("At the paper's protocol (evidence plan"):
+            where = "from the plan's paper-protocol rows"
+        elif not own:
+            where = "no rows yet"
+        elif own == ["paper"]:
+            where = "from paper-budget rows"
+        else:
+            where = f"for now from {' and '.join(own)}-budget rows"
+        said.append(f"{part} *{v.verdict}* ({where})")
+    return "Verdicts: " + "; ".join(said) + "." if said else ""

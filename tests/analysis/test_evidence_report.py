@@ -125,3 +125,22 @@ def test_the_plans_rows_stand_beside_the_published_cell_they_share(tmp_path):
     assert row["paper (best of its grid, one run)"].startswith("99.84 (c0 = 0, c1 = 0.1)")
     t3 = er.beside_published("table3", store)
     assert t3["table"].empty and "none of Table III's 27 cells" in t3["coverage"]
+
+
+def test_each_entry_names_its_parts_verdicts_and_where_they_come_from():
+    """An entry's line gives each part's label and whether the plan's paper-protocol rows, other
+    paper-budget rows or cheaper rows gave it."""
+    from lra.analysis.verdicts import Verdict
+    vs = [Verdict("C4", "C4", "t", "inconclusive at this budget", "indicative",
+                  ["At the paper's protocol (evidence plan, entry “local_loss”; ...)."],
+                  own_budgets=["paper"]),
+          Verdict("C7b", "C7", "t", "not reproduced", "indicative", ["x"], own_budgets=["paper"]),
+          Verdict("C9", "C9", "t", "partly", "indicative", ["x"], own_budgets=["smoke"]),
+          Verdict("C3", "C3", "t", "not tested", "—", ["x"])]
+    lines = {e: er.entry_verdicts(get_entry(e), vs) for e in ("local_loss", "forced", "lambda", "k")}
+    print(lines)
+    assert lines["local_loss"] == ("Verdicts: C4 *inconclusive at this budget* (from the plan's "
+                                   "paper-protocol rows).")
+    assert lines["forced"] == "Verdicts: C7b *not reproduced* (from paper-budget rows)."
+    assert lines["lambda"] == "Verdicts: C9 *partly* (for now from smoke-budget rows)."
+    assert lines["k"] == "Verdicts: C3 *not tested* (no rows yet)."
