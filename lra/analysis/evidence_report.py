@@ -125,6 +125,7 @@ def plan_table(store: ResultsStore | None = None) -> pd.DataFrame:
 PLAN_TABLES = {"table1": ("ev_fig2", "ev_k", "ev_t20_lra"), "table2": ("ev_log_penalty",),
                "table3": ("ev_no_norm",),
                "table4": ("ev_t20_lra", "ev_table4_norm", "ev_table4_none")}
+SYMBOL = {"alpha": "α", "gamma": "γ"}
 ROMAN = {"table1": "Table I", "table2": "Table II", "table3": "Table III", "table4": "Table IV"}
 
 
@@ -199,7 +200,8 @@ def beside_published(table: str, store: ResultsStore | None = None) -> dict:
         p = pd.DataFrame([pick_ours(s) for _, s in g.groupby("seed", sort=True)])
         test = pd.to_numeric(p.get("best_test_accuracy"), errors="coerce")
         out.append({"cell": f"{task_label(task)}, K = {int(K)}, T = {int(T)}",
-                    "configuration": ", ".join(f"{k} = {float(v):g}" for k, v in zip(conf, cfg)),
+                    "configuration": ", ".join(f"{SYMBOL.get(k, k)} = {float(v):g}"
+                                               for k, v in zip(conf, cfg)),
                     "seeds": len(p),
                     "solved": f"{int(solved_flags(p['solved']).sum())}/{len(p)}",
                     "validation best, %": _span(p["best_accuracy"]),
