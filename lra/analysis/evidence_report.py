@@ -108,7 +108,7 @@ def plan_table(store: ResultsStore | None = None) -> pd.DataFrame:
             df = df[df["key"].isin(keys)]
             stored += len(df)
             tested += int((df["best_test_correct"].fillna("").astype(str) != "").sum())
-        rows.append({"#": i, "parts": " ".join(e.parts), "entry": e.name,
+        rows.append({"#": i, "parts": " ".join(e.parts), "comparison": e.question,
                      "cells": ", ".join(f"{task_label(t)} T = {T}" for t, T in e.cells[:3])
                      + (f" … ({len(e.cells)} cells)" if len(e.cells) > 3 else ""),
                      "rows stored": f"{stored}/{planned}" if e.ready else "not yet declared",

@@ -30,7 +30,7 @@ def test_rows_and_test_accuracy_per_method_and_seed(tmp_path):
     store.append("ev_t20_bptt", "paper", rows, PROV)
     table = er.plan_table(store)
     print(table.to_string())
-    row = table[table.entry == "t20_temporal_order"].iloc[0]
+    row = table[table["#"] == 2].iloc[0]      # t20_temporal_order, the second entry
     assert row["rows stored"] == "3/30" and row["with the test set"] == "3/30"
     s = er.summary(get_entry("t20_temporal_order"), store)
     print(s.to_string())
@@ -137,7 +137,8 @@ def test_each_entry_names_its_parts_verdicts_and_where_they_come_from():
           Verdict("C7b", "C7", "t", "not reproduced", "indicative", ["x"], own_budgets=["paper"]),
           Verdict("C9", "C9", "t", "partly", "indicative", ["x"], own_budgets=["smoke"]),
           Verdict("C3", "C3", "t", "not tested", "—", ["x"])]
-    lines = {e: er.entry_verdicts(get_entry(e), vs) for e in ("local_loss", "forced", "lambda", "k")}
+    lines = {e: er.entry_verdicts(get_entry(e), vs)
+             for e in ("local_loss", "forced", "lambda", "k")}
     print(lines)
     assert lines["local_loss"] == ("Verdicts: C4 *inconclusive at this budget* (from the plan's "
                                    "paper-protocol rows).")

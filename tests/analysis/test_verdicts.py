@@ -741,13 +741,13 @@ def test_the_plans_paper_rows_decide_c4_once_every_method_has_five_seeds():
     v = part(c4(plan_source(FIVE_MSE, mixed[:4])), "C4")
     print("checks: 4 of 5 log-penalty seeds -> the smoke verdict, with the plan's progress")
     assert v.own_budgets == ["smoke"]
-    assert ("The evidence plan's paper-protocol comparison for this part (entry “local_loss”: "
+    assert ("The evidence plan's paper-protocol comparison for this part (entry 7: "
             "MSE, the log-penalty, 5 seeds each) has 9 of its 10 runs stored") in v.text()
     v = part(c4(plan_source(FIVE_MSE, mixed)), "C4")
     print("checks: 5 seeds each -> the plan decides: paper budget, paired on the test set, "
           "reproduced; the smoke reading follows as one line")
     assert v.own_budgets == ["paper"] and v.verdict == "reproduced"
-    assert v.headline.startswith("At the paper's protocol (evidence plan, entry “local_loss”")
+    assert v.headline.startswith("At the paper's protocol (evidence plan, entry 7;")
     assert "in 1 of 1 paired comparison neither side is better in every paired seed" in v.headline
     assert "400 held-out test samples per seed" in v.text()
     assert "Before the plan's rows, the smoke-budget grid read" in v.text()
@@ -836,7 +836,8 @@ def test_c2_counts_the_plans_recomputed_figure2_runs_once_and_pairs_their_test_b
                          "T = 10."
     assert "Figure 2's configuration, re-seeded" not in a.text()
     assert "400 held-out test samples per seed" in b.control
-    assert "RNN-LRA-diff (the evidence plan's runs of Figure 2's configuration) against" in b.control
+    assert "RNN-LRA-diff (the evidence plan's runs of Figure 2's configuration) against" \
+        in b.control
     src = FrameResults({("fig2_seeds", "paper"): old, ("ev_readout", "paper"): ro})
     assert part(c2(src), "C2a").headline.startswith("0 of 5 runs")
 
@@ -862,8 +863,8 @@ def test_c8b_is_decided_by_the_plans_t20_runs_once_both_forms_have_five_seeds():
         print(f"checks: regularised solves {sum(a >= 1 for a in reg)} of 5, BPTT "
               f"{sum(a >= 1 for a in bptt)} of 5 -> {expected}")
         assert v.verdict == expected and v.own_budgets == ["paper"]
-        assert v.headline.startswith("At the paper's protocol (evidence plan, entry "
-                                     "“t20_temporal_order”): temporal order at T = 20 is solved "
+        assert v.headline.startswith("At the paper's protocol (evidence plan, entry 2): "
+                                     "temporal order at T = 20 is solved "
                                      f"by RNN-LRA-diff, regularised in {sum(a >= 1 for a in reg)} "
                                      "of 5 seeds and by RNN-LRA-diff in 0 of 5.")
     (v,) = [v for v in c8(src((1.0,) + (0.999,) * 3, [1.0] * 5)) if v.part == "C8b"]

@@ -102,6 +102,12 @@ COMPARISONS = {
 }
 
 
+def entry_label(name: str) -> str:
+    """How a reader finds an entry: its number in the plan's table (chapter "Verdicts")."""
+    from lra.campaign.evidence import ENTRIES
+    return f"entry {[e.name for e in ENTRIES].index(name) + 1}"
+
+
 def _cells(cmp: Comparison) -> tuple:
     return tuple((t, int(T)) for t, T in get_entry(cmp.entry).cells)
 
@@ -122,17 +128,23 @@ def progress_line(res, cmp: Comparison) -> str:
     seeds = stored_seeds(res, cmp)
     have = sum(min(n, MIN_SEEDS) for n in seeds.values())
     need = MIN_SEEDS * len(seeds)
-    return (f"The evidence plan's paper-protocol comparison for this part (entry “{cmp.entry}”: "
+    return ("The evidence plan's paper-protocol comparison for this part "
+            f"({entry_label(cmp.entry)}: "
             + ", ".join(m.name for m in cmp.all_methods())
             + f", {MIN_SEEDS} seeds each) has {have} of its {need} runs stored; it decides this "
             "part once all are.")
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _span(values) -> str:
     v = [100 * float(x) for x in values if pd.notna(x)]
     if not v:
         return "—"
-    return (f"{np.mean(v):.2f} % ({min(v):.2f}–{max(v):.2f} %)" if len(v) > 1 else f"{v[0]:.2f} %")
+    return (f"{np.mean(v):.2f} % ({min(v):.2f}–{max(v):.2f} %)" if len(v) > 1 else
+            f"{v[0]:.2f} %")
 
 
 def _summary(name: str, rows: pd.DataFrame) -> tuple[str, bool, float]:
@@ -196,12 +208,12 @@ def decide_at_protocol(res, part: str) -> Verdict | None:
     for cell in cells:
         base = cmp.base.rows(res, cell)
         line, solved, acc = _summary(cmp.base.name, base)
-        lines.append(f"{_task(cell[0])} at T = {cell[1]}: {line}")
+        lines.append(f"{_cap(_task(cell[0]))} at T = {cell[1]}, {line}")
         control_cells.append((cell[0], cell[1], solved, acc))
         own.append(("the evidence plan's runs", base))
         for m in cmp.variants:
             other = m.rows(res, cell)
-            lines.append(f"{_task(cell[0])} at T = {cell[1]}: {_summary(m.name, other)[0]}")
+            lines.append(f"{_cap(_task(cell[0]))} at T = {cell[1]}, {_summary(m.name, other)[0]}")
             p = pair_methods(base, other, cmp.base.name, m.name)
             pairs.append(p)
             identical &= _same_bits(base, other)
@@ -219,7 +231,7 @@ def decide_at_protocol(res, part: str) -> Verdict | None:
     reading = REPRODUCED if agree == total else (PARTLY if agree else NOT_REPRODUCED)
     how = ("neither side is better in every paired seed" if cmp.reading == SAME else
            f"{cmp.base.name} is not better than the variant in every paired seed")
-    ev.append(f"At the paper's protocol (evidence plan, entry “{cmp.entry}”; "
+    ev.append(f"At the paper's protocol (evidence plan, {entry_label(cmp.entry)}; "
               f"{_count(MIN_SEEDS, 'seed')} or more per method, each seed's run selected on "
               f"validation and judged on its own 10,000-sample held-out test set): in {agree} of "
               f"{_count(total, 'paired comparison')} {how} (exact McNemar per seed, p < 0.05).")
@@ -278,7 +290,7 @@ def length_progress(res, part: str) -> str:
     task, T, entry = LENGTH_PARTS[part]
     have = sum(min(MIN_SEEDS, m.rows(res, (task, T))["seed"].nunique())
                if not m.rows(res, (task, T)).empty else 0 for m in (PLAIN, REGULARISED))
-    return (f"The evidence plan's paper-protocol comparison for this part (entry “{entry}”: "
+    return (f"The evidence plan's paper-protocol comparison for this part ({entry_label(entry)}: "
             f"{PLAIN.name} and {REGULARISED.name} on {_task(task)} at T = {T}, {MIN_SEEDS} seeds "
             f"each) has {have} of its {2 * MIN_SEEDS} runs stored; it decides this part once "
             "all are.")
@@ -306,10 +318,11 @@ def length_at_protocol(res, part: str, tests: str) -> Verdict | None:
         reading = PARTLY
     else:
         reading = NOT_REPRODUCED
-    ev = [f"At the paper's protocol (evidence plan, entry “{entry}”): {_task(task)} at T = {T} "
+    ev = [f"At the paper's protocol (evidence plan, {entry_label(entry)}): {_task(task)} at "
+          f"T = {T} "
           f"is solved by {REGULARISED.name} in {kr} of {nr} seeds and by {PLAIN.name} in {kp} of "
           f"{np_}."]
-    ev += [f"{_task(task)} at T = {T}: {_summary(m.name, rows)[0]}."
+    ev += [f"{_cap(_task(task))} at T = {T}, {_summary(m.name, rows)[0]}."
            for m, rows in ((PLAIN, plain), (REGULARISED, reg))]
     pair = pair_methods(reg, plain, REGULARISED.name, PLAIN.name)
     ev.append(pair.sentence())
