@@ -894,3 +894,24 @@ def test_c7_reads_the_plans_recomputed_seeds_where_stored():
     assert "solves random permutation at T = 10 in 1 of 3 seeds" in b.text()
     assert "400 held-out test samples per seed, exact McNemar per seed: forced normalisation " \
            "(Δh forced alone) against unmodified" in b.text()
+
+
+def test_c9_from_the_plan_needs_the_smallest_lambda_better_in_every_seed():
+    """C9 ("a lower λ is better") from the plan's T = 20 cells: λ = 0.1 better than λ = 1 and 2 in
+    every paired seed of both cells reproduces it; better in one cell only is partly."""
+    good = [correct(N_VAL, range(5 * s, 5 * s + 10)) for s in range(5)]      # 97.5 %
+    bad = [correct(N_VAL, range(5 * s, 5 * s + 60)) for s in range(5)]       # 85 %
+
+    def src(rp_other):
+        reg = runs("ev_t20_reg", "paper", with_bits(TO, 20, good) + with_bits(RP, 20, good),
+                   lam=0.1)
+        lam = runs("ev_lambda", "paper", [dict(r, lam=l) for l in (1.0, 2.0) for r in
+                                          with_bits(TO, 20, bad) + with_bits(RP, 20, rp_other)])
+        return FrameResults({("ev_t20_reg", "paper"): reg, ("ev_lambda", "paper"): lam})
+    for rp_other, expected in ((bad, "reproduced"), (good, "partly")):
+        (v,) = c9(src(rp_other))
+        print(f"{v.part}: {v.verdict}\n  {v.headline}")
+        print(f"checks: λ = 0.1 better on {'both cells' if rp_other is bad else 'one cell'} "
+              f"-> {expected}")
+        assert v.verdict == expected and v.own_budgets == ["paper"]
+        assert "λ = 0.1 is better than the variant in every paired seed" in v.headline

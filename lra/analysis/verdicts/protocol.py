@@ -19,6 +19,8 @@ seed favours it at p < 0.05. The part's own reading:
   in every paired seed;
 * ``not worse`` (C10a: "can replace the inner loop"): a pair agrees when the base is not better
   than the variant in every paired seed;
+* ``better`` (C9: "a lower λ is better"): a pair agrees when the base is better than the
+  variant in every paired seed;
 
 reproduced when every pair agrees, partly when some do, not reproduced when none does — then
 :func:`lra.analysis.verdicts.vocabulary.decide` applies the shared rules (identical test bits on
@@ -41,7 +43,7 @@ from lra.analysis.verdicts.vocabulary import (MIN_SEEDS, REPRODUCED, PARTLY, NOT
 from lra.campaign.evidence import PAPER, get_entry
 from lra.engine.predictions import unpack
 
-SAME, NOT_WORSE = "same", "not worse"
+SAME, NOT_WORSE, BETTER = "same", "not worse", "better"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,10 @@ COMPARISONS = {
                       Method("(c0, c1) = (0, 0.1)", "ev_t20_lra"),
                       (Method("(c0, c1) = (1, 1)", "ev_table4_norm"),
                        Method("(c0, c1) = (0, 0)", "ev_table4_none")), SAME, "table4"),
+    "C9": Comparison("C9", "the smallest λ is better than the larger ones, paired per seed "
+                     "(Figure 5's T = 20 cells)", "lambda", Method("λ = 0.1", "ev_t20_reg"),
+                     (Method("λ = 1", "ev_lambda", (("lam", 1),)),
+                      Method("λ = 2", "ev_lambda", (("lam", 2),))), BETTER, "fig5"),
     "C10a": Comparison("C10a", "K = 1 with a tuned γ does as well as K = 10 (paired per seed)",
                        "k1", Method("K = 10", "ev_fig2"),
                        (Method("K = 1, γ = 10", "ev_k1"),), NOT_WORSE, "conjecture_k1"),
@@ -224,13 +230,14 @@ def decide_at_protocol(res, part: str) -> Verdict | None:
                 continue
             total += 1
             base_wins, other_wins = p.a_better_everywhere, p.b_better_everywhere
-            agree += (not base_wins) if cmp.reading == NOT_WORSE else not (base_wins or
-                                                                            other_wins)
+            agree += {NOT_WORSE: not base_wins, BETTER: base_wins,
+                      SAME: not (base_wins or other_wins)}[cmp.reading]
     if not total:
         return None
     reading = REPRODUCED if agree == total else (PARTLY if agree else NOT_REPRODUCED)
-    how = ("neither side is better in every paired seed" if cmp.reading == SAME else
-           f"{cmp.base.name} is not better than the variant in every paired seed")
+    how = {SAME: "neither side is better in every paired seed",
+           NOT_WORSE: f"{cmp.base.name} is not better than the variant in every paired seed",
+           BETTER: f"{cmp.base.name} is better than the variant in every paired seed"}[cmp.reading]
     ev.append(f"At the paper's protocol (evidence plan, {entry_label(cmp.entry)}; "
               f"{_count(MIN_SEEDS, 'seed')} or more per method, each seed's run selected on "
               f"validation and judged on its own 10,000-sample held-out test set): in {agree} of "

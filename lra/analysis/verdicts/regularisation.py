@@ -122,10 +122,14 @@ def _c8_length(res, part, task):
 
 # ------------------------------------------------------------------------------ C9
 def c9(res) -> list[Verdict]:
+    return [with_protocol(res, "C9", _c9_grid(res))]
+
+
+def _c9_grid(res) -> Verdict:
     tests = "the smallest λ gives the best accuracy, task by task"
     df, b = _load(res, "fig5")
     if df.empty or df.lam.nunique() < 2:
-        return [_not_tested("C9", tests, "Figure 5 with more than one λ")]
+        return _not_tested("C9", tests, "Figure 5 with more than one λ")
     agree, cannot, per, paired, lacking, decided = [], [], [], [], [], 0
     for task, d in df.groupby("task"):
         s = d.groupby("lam").agg(acc=("best_accuracy", "max"), solved=("solved", "any"))
@@ -172,8 +176,8 @@ def c9(res) -> list[Verdict]:
                 f"({'; '.join(sorted(set(lacking)))})"] if lacking else []
     g = EXPERIMENTS["fig5"]
     needed = len(g.tasks) * len(g.grid["lam"])
-    return [_record("C9", tests, verdict, ev, [b], _seeds(df), df.groupby(["task", "lam"]).ngroups,
-                    needed, _stale(df, _current()), unpaired=unpaired, identical=not n)]
+    return _record("C9", tests, verdict, ev, [b], _seeds(df), df.groupby(["task", "lam"]).ngroups,
+                   needed, _stale(df, _current()), unpaired=unpaired, identical=not n)
 
 
 # ------------------------------------------------------------------------------ C10
