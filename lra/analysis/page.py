@@ -65,7 +65,9 @@ def legibility_problems(fig, page_width_px: float | None = PAGE_WIDTH_PX) -> lis
     that shows tick labels has an axis label (a colour bar: its long axis); no legend overlaps
     the data area of any axes."""
     from matplotlib.text import Text
-    fig.canvas.draw()
+    # every artist laid out and placed (the layout engine runs), no pixels: the rules read sizes
+    # and places, and the PNG is rendered once, by whoever shows the figure
+    fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     problems = []
     width = rendered_width_px(fig)
@@ -124,7 +126,16 @@ def glue_figure(name: str, fig, page_width_px: float | None = PAGE_WIDTH_PX) -> 
     import matplotlib.pyplot as plt
     problems = legibility_problems(fig, page_width_px)
     assert not problems, f"figure {name!r} is not legible:\n" + "\n".join(problems)
-    _glue_and_show(name, fig)
+    # The check laid the figure out; the PNG shows that layout, the one checked (a layout engine
+    # would otherwise run again as the PNG is drawn: most of a many-panel figure's drawing time)
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        fig.set_layout_engine("none")
+    try:
+        _glue_and_show(name, fig)
+    finally:
+        if engine is not None:
+            fig.set_layout_engine(engine)
     plt.close(fig)
 
 

@@ -40,6 +40,46 @@ else:
     torch.backends.cuda.matmul.allow_tf32 = False    # the reference path in true fp32
     torch.backends.cudnn.allow_tf32 = False
 
+
+
+def patch_the_language_once_per_launch():
+    """Triton's interpreter (3.x) patches triton.language for the interpreter (inspect.getmembers
+    over tl, tl.tensor and tl.math, every builtin wrapped) when a kernel launches, and again at
+    every call of a @triton.jit helper inside it (the chain kernel's tanh and products: thousands
+    per launch, a third of the interpreted time), though the launch's patches are in place: the
+    repeat changes nothing (its scope is never restored; it re-sets the same attributes to the
+    same wrappers). A helper defined beside the kernel being launched (the same module globals)
+    skips the repeat; every operation of the kernel still runs in the interpreter, and the chain's
+    outputs are bit-identical with and without. A Triton without these internals is left as is."""
+    try:
+        from triton.runtime import interpreter
+        patch, grid_call = interpreter._patch_lang, interpreter.GridExecutor.__call__
+        interpreter._LangPatchScope
+    except (ImportError, AttributeError):
+        return
+    launching = []      # [module globals, patched yet] of the kernels being launched, innermost last
+
+    def launch(self, *args, **kwargs):
+        launching.append([self.fn.__globals__, False])
+        try:
+            return grid_call(self, *args, **kwargs)
+        finally:
+            launching.pop()
+
+    def patch_once(fn):
+        if launching and fn.__globals__ is launching[-1][0]:
+            if launching[-1][1]:            # a helper's call: the launch has patched
+                return interpreter._LangPatchScope()
+            launching[-1][1] = True         # the launch's own patching
+        return patch(fn)
+
+    interpreter.GridExecutor.__call__ = launch
+    interpreter._patch_lang = patch_once
+
+
+if DEVICE == "cpu":
+    patch_the_language_once_per_launch()
+
 from lra.algorithms import chain_kernel as fused  # noqa: E402
 from lra.engine.trainer import PopulationTrainer  # noqa: E402
 from lra.algorithms.lra_diff import (PAPER, Hyper, LRADiff, LRADiffConfig, ReleasedCodeSwitches,  # noqa: E402

@@ -13,7 +13,7 @@ pytest.importorskip("triton")
 HERE = Path(__file__).resolve().parent
 
 
-# The slowest setup of the suite (~80 s on an idle core; make test's --dist loadfile runs it
+# The slowest setup of the suite (~65 s on an idle core; make test's --dist loadfile runs it
 # once, on one xdist worker): every distinct interpreted program of the kernel in Triton's
 # interpreter, which costs ~1 ms per interpreted operation (sizes: chain_kernel_equivalence.py,
 # H_INTERP)

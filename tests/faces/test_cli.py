@@ -154,6 +154,8 @@ def test_list_and_status(capsys, monkeypatch, tmp_path):
     assert "table1" in out and "empty" in out
 
 
+# ~15-20 s: two `lra run` processes, each starting a Jupyter kernel that imports PyTorch and
+# executes a chapter (papermill)
 def test_run_executes_a_notebook_and_reports_failure(tmp_path):
     env = {**os.environ, "LRA_RESULTS": str(tmp_path / "results")}
     out = tmp_path / "explore.ipynb"
