@@ -59,7 +59,9 @@ LINEAGE: tuple[SameNumbers, ...] = (
         evidence="the whole smoke budget (the 30 experiments with stored smoke rows, 186 rows) "
                  "run by the new version on this machine (AMD EPYC, 1 thread) and compared "
                  "number for number by tools/compare_rows.py, test-set numbers included: every "
-                 "row equal (results/lineage/b82e6a48b0a1-7a0a303d3a10.txt)"),
+                 "row equal; the evidence plan's 16 experiments (160 rows: RNN-LRA-diff, BPTT, "
+                 "readout only) run by both versions at the smoke budget, every row equal "
+                 "(results/lineage/b82e6a48b0a1-7a0a303d3a10.txt)"),
 )
 
 
