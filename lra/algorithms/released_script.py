@@ -132,11 +132,17 @@ def released_init(task: str, seed: int, hidden: int = HIDDEN) -> dict:
 # ----------------------------------------------------------------------------- the step
 
 
-def clip(d: torch.Tensor, c: float) -> torch.Tensor:
-    """Normalize(D, c) (lines 98-109; paper line 29): rescale to Frobenius norm c when ||D|| >= c."""
-    if c == 0:
+def clip(d: torch.Tensor, c: float, rule: str = "standard") -> torch.Tensor:
+    """Normalize(D, c) (lines 98-109; paper line 29): rescale to Frobenius norm c when ||D|| >= c.
+
+    ``rule`` (not the script's: for the norm modes of :data:`lra.algorithms.lra_diff.NORM_RULES`,
+    Figure 3): "standard" is the script's; "forced" always rescales to norm c (when c > 0 and
+    ||D|| > 0); "off" never rescales."""
+    if c == 0 or rule == "off":
         return d
     n = torch.linalg.norm(d, ord="fro")
+    if rule == "forced":
+        return (c / n) * d if n > 0 else d
     return (c / n) * d if n >= c else d
 
 
@@ -186,7 +192,8 @@ class StepResult:
 
 
 def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float, K: int = 10,
-                  c: float = 1.0, history: bool = True, chain: str = "released") -> StepResult:
+                  c: float = 1.0, history: bool = True, chain: str = "released",
+                  norm: str = "standard") -> StepResult:
     """``calc_grads`` (lines 231-300) for one mini-batch, by autograd over the unrolled graph.
 
     W: dict of W_xh (n_in, H), W_hh (H, H), W_hy (H, n_out), b_h (H,), b_y (n_out,); x (T, B, n_in);
@@ -207,7 +214,14 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
 
     With both, the step is the package's local reading with every released-code switch on
     (:func:`lra.algorithms.lra_diff.lra_diff_grads`; checked in ``tests/algorithms/test_released_script.py``).
+
+    ``norm`` (not the script's; default its own rule): a mode of
+    :data:`lra.algorithms.lra_diff.NORM_RULES` (Figure 3's forced normalisation): the target steps
+    Delta follow its Delta h rule, the clipped weight gradients (W_hy, W_hh, W_xh) its weight
+    rule. The population step (:mod:`lra.algorithms.released_population`) is checked against this.
     """
+    from lra.algorithms.lra_diff import dh_rule, weight_rule
+    rule_d, rule_w = dh_rule(norm), weight_rule(norm)
     if chain not in ("released", "local"):
         raise ValueError(f"chain must be 'released' or 'local', got {chain!r}")
     P = {k: v.detach().clone().requires_grad_(True) for k, v in W.items()}
@@ -219,7 +233,7 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
 
     # Lines 235-249: output layer, ordinary gradient of E; W_hy's gradient clipped (deviation 1).
     E = global_loss(logits, y_onehot)
-    g_hy = clip(grad(E, P["W_hy"]), c)
+    g_hy = clip(grad(E, P["W_hy"]), c, rule_w)
     g_by = grad(E, P["b_y"])
 
     # Lines 251-265: K steps on h_{T-1}; Delta constant, h_bar keeps its graph to h_{T-1}.
@@ -228,7 +242,7 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
     for k in range(K):
         d = grad(E, h_bar)
         top_dh[k] = torch.linalg.norm(d, ord="fro")
-        h_bar = h_bar - gamma * clip(d, c)
+        h_bar = h_bar - gamma * clip(d, c, rule_d)
         z_hat = torch.tanh(h_bar)
         E = global_loss(z_hat @ P["W_hy"] + P["b_y"], y_onehot)
     h_hat = [None] * T                # final pre-activation of each target (for history=False)
@@ -248,8 +262,8 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
         g["W_hh"][l] = grad(L_w, Q["W_hh"])
         g["b_h"][l] = grad(L_w, Q["b_h"])
         g["W_xh"][l] = grad(L_w, Q["W_xh"])
-        g["W_hh"][l] = clip(g["W_hh"][l], c)                     # lines 295-296 (b_h unclipped)
-        g["W_xh"][l] = clip(g["W_xh"][l], c)
+        g["W_hh"][l] = clip(g["W_hh"][l], c, rule_w)       # lines 295-296 (b_h unclipped)
+        g["W_xh"][l] = clip(g["W_xh"][l], c, rule_w)
         # ``get_target`` (lines 195-216): K steps on h_{l-1} against the loss in hand.
         h_bar = hs[l - 1]
         for k in range(K):
@@ -259,7 +273,7 @@ def released_step(W: dict, x: torch.Tensor, y_onehot: torch.Tensor, gamma: float
             else:
                 d = grad(L, h_bar)
             chain_dh[l - 1, k] = torch.linalg.norm(d, ord="fro")
-            h_bar = h_bar - gamma * clip(d, c)
+            h_bar = h_bar - gamma * clip(d, c, rule_d)
             z_below = torch.tanh(h_bar)
             L = mse(zs[l], torch.tanh(z_below @ P["W_hh"] + x[l] @ P["W_xh"] + P["b_h"]))
         targets[l - 1] = z_below.detach()

@@ -32,7 +32,9 @@ GAMMAS = (1e1, 1e0, 1e-1, 1e-2, 1e-3)
 KS = (10, 20, 30)
 LAMBDAS = (2.0, 1.0, 1e-1)
 ALL_TASKS = tuple(TASKS)
-ALGORITHMS = ("lra_diff", "bptt", "tptt", "readout_only")
+# "lra_released": the released script's own step, autograd through the unrolled graph
+# (lra.algorithms.released_population); "lra_diff" with switches is the local one-step reading
+ALGORITHMS = ("lra_diff", "bptt", "tptt", "readout_only", "lra_released")
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ class Experiment:
 
 
 CONFIG_CLASSES = {"lra_diff": LRADiffConfig, "bptt": BPTTConfig, "tptt": TPTTConfig,
-                  "readout_only": ReadoutConfig}
+                  "readout_only": ReadoutConfig, "lra_released": LRADiffConfig}
 
 
 def full_config(algorithm: str, values: dict) -> tuple:
@@ -184,7 +186,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment("table1", "RNN-LRA-diff, MSE, c0 = c1 = 1", "Table I", "lra_diff", ALL_TASKS,
                (10, 20, 30), _grid(alpha=ALPHAS, gamma=GAMMAS, K=KS), SMOKE_LRA,
                fixed=dict(c0=1.0, c1=1.0, loss="mse"), notebook="lra_diff"),
-    Experiment("table1_released", "Table I, T = 10, with every released-code switch on",
+    Experiment("table1_released", "Table I, T = 10, with every released-code switch on (local "
+               "one-step reading)",
                "Table I (released-code reading)", "lra_diff", ALL_TASKS, (10,),
                _grid(alpha=ALPHAS, gamma=GAMMAS, K=KS), SMOKE_LRA,
                fixed=dict(c0=1.0, c1=1.0, loss="mse"), switches=RELEASED, variant="released",
@@ -207,7 +210,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                                                                  K=(10,)),
                fixed=dict(c0=1.0, c1=1.0, loss="mse"),
                probe_every={"smoke": 10, "paper": 100}, notebook="vanishing_gradients"),
-    Experiment("fig2_released", "Figure 2 with every released-code switch on",
+    Experiment("fig2_released", "Figure 2 with every released-code switch on (local one-step "
+               "reading)",
                "Figure 2 (released-code reading)", "lra_diff", ("random_permutation",), (10,),
                _grid(alpha=(0.01,), gamma=(1.0,), K=(10,)), _grid(alpha=(0.01,), gamma=(1.0,),
                                                                  K=(10,)),
@@ -270,12 +274,55 @@ for _switch in ReleasedCodeSwitches.names() + ["reference_regularised"]:
     _lam = 0.1 if _switch in ("released_regularizer", "reference_regularised") else 0.0
     EXPERIMENTS[f"released_{_switch}"] = Experiment(
         f"released_{_switch}", f"Table I, T = 10, K = 10, lambda = {_lam:g}, with "
-        + ("no switch" if _switch == "reference_regularised" else f"switch {_switch} alone"),
+        + ("no switch" if _switch == "reference_regularised" else f"switch {_switch} alone")
+        + " (local one-step reading)",
         "Released-code switch ablation", "lra_diff", ALL_TASKS, (10,),
         _grid(alpha=ALPHAS, gamma=GAMMAS, K=(10,)), SMOKE_LRA,
         fixed=dict(c0=1.0, c1=1.0, loss="mse", lam=_lam),
         switches=() if _switch == "reference_regularised" else (_switch,),
         variant="released", notebook="released_code")
+
+
+# The released script's own computation (the autograd reading, issue 23 item 3): its step,
+# lra.algorithms.released_population, trained by the campaign's protocol (the package's data
+# streams, initialisation, validation and test sets, checks and cap), with every released-code
+# switch named: the step is switches 1-4 (switch 5 changes nothing at lambda = 0), and the engine
+# applies 6-8 (validation state, patience, reported loss). The experiments above with switches
+# train the local one-step reading of the same departures (lra_diff), which never trains through
+# the history; these train what the script computes. Figure 3's forced normalisation (claim C7)
+# in both of the book's readings, under the released step.
+_AUTOGRAD = dict(algorithm="lra_released", switches=RELEASED, variant="released_autograd",
+                 notebook="released_code")
+for _exp in [
+        Experiment("table1_released_autograd", "Table I, T = 10, the released script's step "
+                   "(autograd reading), the campaign's protocol",
+                   "Table I (released-code reading, autograd)", tasks=ALL_TASKS, lengths=(10,),
+                   grid=_grid(alpha=ALPHAS, gamma=GAMMAS, K=KS), smoke_grid=SMOKE_LRA,
+                   fixed=dict(c0=1.0, c1=1.0, loss="mse"), **_AUTOGRAD),
+        Experiment("fig2_released_autograd", "Figure 2's configuration, the released script's step "
+                   "(autograd reading), the campaign's protocol",
+                   "Figure 2 (released-code reading, autograd)", tasks=("random_permutation",),
+                   lengths=(10,), grid=_grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+                   smoke_grid=_grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+                   fixed=dict(c0=1.0, c1=1.0, loss="mse"),
+                   probe_every={"smoke": 10, "paper": 100}, **_AUTOGRAD),
+        Experiment("fig3_released_autograd", "Figure 3's configuration, Delta h and the weight "
+                   "gradients forced to norm c = 1, the released script's step (autograd reading)",
+                   "Figure 3 (variant: weight gradients forced too; released-code reading, "
+                   "autograd)", tasks=("random_permutation",), lengths=(10,),
+                   grid=_grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+                   smoke_grid=_grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+                   fixed=dict(c0=1.0, c1=1.0, loss="mse", norm="forced"),
+                   probe_every={"smoke": 10, "paper": 100}, **_AUTOGRAD),
+        Experiment("fig3_dh_released_autograd", "Figure 3's configuration, Delta h alone forced to "
+                   "norm c = 1 (weight gradients clipped), the released script's step (autograd "
+                   "reading)", "Figure 3 (Delta h forced alone; released-code reading, autograd)",
+                   tasks=("random_permutation",), lengths=(10,),
+                   grid=_grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+                   smoke_grid=_grid(alpha=(0.01,), gamma=(1.0,), K=(10,)),
+                   fixed=dict(c0=1.0, c1=1.0, loss="mse", norm="forced_dh"),
+                   probe_every={"smoke": 10, "paper": 100}, **_AUTOGRAD)]:
+    EXPERIMENTS[_exp.name] = _exp
 
 
 def get_experiment(name: str) -> Experiment:

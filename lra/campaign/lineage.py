@@ -49,6 +49,19 @@ LINEAGE: tuple[SameNumbers, ...] = (
                  "the evidence plan's 14 experiments (145 rows: RNN-LRA-diff, BPTT, readout only) "
                  "run by both versions, every row equal "
                  "(results/lineage/471e17a07746-b82e6a48b0a1.txt)"),
+    SameNumbers(
+        old="b82e6a48b0a1", new="7a0a303d3a10",
+        change="a new module joins CODE_MODULES (commit 0b10eb6): "
+               "lra/algorithms/released_population.py, the released script's step for a "
+               "population (algorithm 'lra_released', issue 23 item 3), reached only by runs of "
+               "that algorithm (new keys, new experiments); none of the 13 modules hashed before "
+               "changed",
+        evidence="the whole smoke budget (the 30 experiments with stored smoke rows, 186 rows) "
+                 "run by the new version on this machine (AMD EPYC, 1 thread) and compared "
+                 "number for number by tools/compare_rows.py, test-set numbers included: every "
+                 "row equal; the evidence plan's 16 experiments (160 rows: RNN-LRA-diff, BPTT, "
+                 "readout only) run by both versions at the smoke budget, every row equal "
+                 "(results/lineage/b82e6a48b0a1-7a0a303d3a10.txt)"),
 )
 
 

@@ -41,6 +41,11 @@ def make_algorithm(runs: list[Run], device):
         # on CUDA, the chain kernel the committed benchmark shows fastest, where it can run
         return LRADiff(configs, switches, device=device, fused="auto",
                        auto_variant=auto_chain_variant(device))
+    if algo == "lra_released":
+        # the released script's step (autograd reading): eager on every device
+        from lra.algorithms.released_population import ReleasedAutograd
+        switches = ReleasedCodeSwitches(**{n: True for n in runs[0].switches})
+        return ReleasedAutograd(configs, switches, device=device)
     if algo == "bptt":
         return BPTT(configs, device=device)
     if algo == "readout_only":

@@ -88,7 +88,8 @@ OPTIONAL_COLUMNS = {"code_version": "", "best_correct": "", "best_test_accuracy"
 CODE_MODULES = ("tasks.py", "model.py", "algorithms/bptt.py", "algorithms/tptt.py",
                 "algorithms/lra_diff.py", "algorithms/optim.py", "engine/trainer.py",
                 "algorithms/chain_kernel.py", "algorithms/readout.py", "engine/predictions.py",
-                "engine/results.py", "engine/validation.py", "engine/compaction.py")
+                "engine/results.py", "engine/validation.py", "engine/compaction.py",
+                "algorithms/released_population.py")
 # Modules of those wings that compute no stored number: the single-network references the tests
 # compare against, the released script's step (its runs are stored by their own program), the
 # CUDA-graph capture check, the commit and device names (provenance, not numbers: they lived in
