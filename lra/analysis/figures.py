@@ -32,6 +32,10 @@ FLOW_QUANTITIES = [
 ZERO_COLOUR = "0.82"        # exactly zero: the layer received no signal at all
 NONFINITE_COLOUR = "tab:red"
 
+# the norm modes (lra.algorithms.lra_diff.NORM_RULES) as a reader reads them
+NORM_WORDS = {"standard": "standard (Algorithm 1)", "off": "off",
+              "forced": "forced (Δh and the weight gradients)", "forced_dh": "forced on Δh alone"}
+
 
 def _iteration_axis(ax, iterations) -> None:
     """Training iterations on x: thousands written as 'k' so five ticks fit a narrow panel."""
@@ -427,7 +431,8 @@ def glue_gradient_flow(name: str, experiment: str, budget: str = "auto", store=N
         return None
     row = df.iloc[0]
     config = (f"α = {row.alpha:g}, γ = {row.gamma:g}, K = {row.K:g}, c0 = {row.c0:g}, "
-              f"c1 = {row.c1:g}, λ = {row.lam:g}, normalisation {row.norm}")
+              f"c1 = {row.c1:g}, λ = {row.lam:g}, "
+              f"normalisation {NORM_WORDS.get(row.norm, row.norm)}")
     provenance = rows_provenance(df, used, f"*Reproduce this figure's run:* `{command}`")
     glue_figure(name, plot_gradient_flow(probes))
     glue_figure(f"{name}_grid", plot_gradient_flow_grid(probes), page_width_px=None)

@@ -375,7 +375,7 @@ def gpu_benchmark(path: Path) -> dict | None:
         return None
     data = json.loads(path.read_text())
     # the engine's methods only: the naive loop and the released script are its baselines
-    from lra.campaign.projection import BASELINE_METHODS
+    from lra.campaign.projection import BASELINE_METHODS, method_words
     rows = [r for r in data["rows"] if r.get("status") == "ok" and r["T"] == 10 and r["K"] == 10
             and r.get("method") not in BASELINE_METHODS]
     if not rows:
@@ -383,7 +383,8 @@ def gpu_benchmark(path: Path) -> dict | None:
     best = max(rows, key=lambda r: r["rate"])     # member-iterations/s
     meta = data["meta"]
     return {"device": meta["device"], "date": meta["date"][:10], "commit": meta["commit"],
-            "rate": best["rate"], "P": best["P"], "method": best["method"]}
+            "rate": best["rate"], "P": best["P"], "method": best["method"],
+            "how": method_words(best["method"])}
 
 
 def rows_by_device(store: ResultsStore, budget: str = "paper") -> pd.Series:

@@ -410,6 +410,18 @@ def auto_chain_variant(device) -> str | None:
     return None
 
 
+def method_words(method: str) -> str:
+    """A benchmark's method label in a reader's words (the label stays in commands and tables of
+    the engine chapter): which operations, and whether a CUDA graph replays them."""
+    if method in BASELINE_METHODS:
+        return {"naive": "one network at a time, a plain loop",
+                "released": "the paper's released script, one network"}[method]
+    opts = engine_options(method)
+    what = ("PyTorch's operations" if not opts["fused"] else
+            "the Triton chain kernel" + ("" if opts["fused"] is True else ", a tuned variant"))
+    return what + (", captured in a CUDA graph" if opts["cuda_graph"] else ", run eagerly")
+
+
 def engine_options(method: str) -> dict:
     """The engine's arguments for a method name: ``cuda_graph`` for :class:`PopulationTrainer`,
     ``fused`` for :class:`lra.algorithms.lra_diff.LRADiff` (a variant name, True for the single kernel)."""

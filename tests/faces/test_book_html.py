@@ -66,6 +66,13 @@ f.onload = () => { const d = f.contentDocument, w = f.contentWindow;
       .map(i => i.src);
   const checks = [...art.querySelectorAll('.tag_nbval-check-output .cell_output')]
       .map(o => o.innerText);
+  // the prose a reader reads: paragraphs, list items, headings, captions (not tables), without
+  // code (a command, an identifier set as code, a cell's source)
+  const prose = [...art.querySelectorAll('p, li, h1, h2, h3, h4, figcaption, dt, dd')]
+      .filter(e => !e.closest('pre, .cell_input, .highlight, table'))
+      .map(e => { const c = e.cloneNode(true);
+                  c.querySelectorAll('code, pre, kbd').forEach(x => x.remove());
+                  return c.textContent; });
   document.body.setAttribute('data-result', JSON.stringify({
     h1: (d.querySelector('h1') || {}).textContent || '', images: imgs.length, broken: broken,
     tables: art.querySelectorAll('table').length,
@@ -73,7 +80,7 @@ f.onload = () => { const d = f.contentDocument, w = f.contentWindow;
     math: d.querySelectorAll('mjx-container').length,
     glue: /\\{glue:|No key '/.test(text), traceback: /Traceback \\(most recent call last\\)/.test(text),
     clipped: clipped.slice(0, 5), sticking: sticking.slice(0, 5), uncaptioned: uncaptioned,
-    no_alt: no_alt, checks: checks, nbval_markers: /NBVAL_/.test(text),
+    no_alt: no_alt, checks: checks, nbval_markers: /NBVAL_/.test(text), prose: prose,
     length: text.length })); };
 f.src = decodeURIComponent(location.hash.slice(1));
 </script></body></html>"""
@@ -200,6 +207,34 @@ def test_chapter_renders_in_chromium(chapter, server, html_dir, tmp_path):
     assert res["no_alt"] == [], f"images without alt text (or a file name as alt): {res['no_alt']}"
     assert not any(re.search(r"\bFalse\b", c) for c in res["checks"]), res["checks"]
     assert not res["nbval_markers"], "a # NBVAL_ marker is visible"
+    # no internal identifier in the prose (issue 23): they stay in code, e.g. a command
+    hits = identifiers_in(res["prose"])
+    assert hits == [], f"internal identifiers in the prose: {hits}"
+
+
+def internal_identifiers() -> set[str]:
+    """Names a reader would have to decode: the experiments' names with an underscore (they
+    belong in commands, set as code), the norm modes, the algorithms' internal names, the chain
+    path's environment variable and the benchmark's method labels."""
+    from lra.algorithms.lra_diff import NORM_RULES
+    from lra.campaign.experiments import EXPERIMENTS
+    from lra.campaign.evidence import ENTRIES
+    return ({n for n in EXPERIMENTS if "_" in n} | {m for m in NORM_RULES if "_" in m}
+            | {e.name for e in ENTRIES if "_" in e.name}
+            | {"lra_diff", "lra_released", "readout_only", "LRA_CHAIN", "graph+kernel",
+               "eager+kernel", "graph+torch"})
+
+
+def identifiers_in(prose: list[str], names: set[str] | None = None) -> list[str]:
+    """(identifier: the text around it) for every internal identifier found as a word."""
+    names = internal_identifiers() if names is None else names
+    pattern = re.compile(r"(?<![\w+:/.-])(" + "|".join(
+        re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?![\w+-])")
+    hits = []
+    for text in prose:
+        for m in pattern.finditer(text):
+            hits.append(f"{m.group(1)}: …{text[max(0, m.start() - 40):m.end() + 40]}…")
+    return hits[:10]
 
 
 BAD_PAGE = """<!doctype html><html><body><article class="bd-article" style="width: 600px">
@@ -209,6 +244,7 @@ BAD_PAGE = """<!doctype html><html><body><article class="bd-article" style="widt
 <div style="width: 900px">a block wider than the column</div>
 <img src="plot.png" alt="plot.png">
 <p>NBVAL_CHECK_OUTPUT</p>
+<p>The rows of fig2_seeds, and of <code>table1_multiseed</code> (code: allowed).</p>
 </article></body></html>""" % ("a long output line " * 20)
 
 
@@ -225,6 +261,8 @@ def test_the_harness_catches_what_it_checks(tmp_path):
     assert any(s.startswith("div") for s in res["sticking"])
     assert res["uncaptioned"] and res["no_alt"]
     assert any("False" in c for c in res["checks"]) and res["nbval_markers"]
+    hits = identifiers_in(res["prose"])
+    assert len(hits) == 1 and hits[0].startswith("fig2_seeds: "), hits
 
 
 def anchor_exists(html_dir: Path, page: str, href: str) -> bool:
