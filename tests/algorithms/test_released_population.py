@@ -76,10 +76,14 @@ def test_population_step_equals_the_single_network_step_member_by_member():
                   f"{step + 1}: weights moved {moved:.3e}, largest difference from alone "
                   f"{diff:.1e}")
             assert moved > 0
-            for k in Ws:
-                assert torch.equal(Wp[k][p], Ws[k]), (p, step, k)
-            assert float(stats["post_target_loss"][p]) == R.train_loss
-            assert float(stats["train_loss"][p]) == R.train_loss       # switch 8: E_K
+            # bit-equal on an idle machine with one BLAS path, but a batched product may round
+            # differently from the single one under another thread count or load (a float32
+            # ulp): the bound follows the weights' movement, as at H = 16 below
+            assert diff <= 1e-4 * moved, (p, step, diff, moved)
+            assert abs(float(stats["post_target_loss"][p]) - R.train_loss) <= 1e-5 * abs(
+                R.train_loss)
+            assert abs(float(stats["train_loss"][p]) - R.train_loss) <= 1e-5 * abs(
+                R.train_loss)                                          # switch 8: E_K
             clipped |= cfg.c0 > 0 and cfg.norm == "standard" and float(R.top_dh.max()) > cfg.c0
     assert clipped, "the case must exercise the standard clip"
 
@@ -124,10 +128,10 @@ def test_probes_are_the_single_steps_per_layer_numbers():
         norms = lambda a: torch.linalg.vector_norm(a.flatten(1), dim=1)
         print(f"member {p}: local loss per layer "
               f"{[float(f'{v:.3g}') for v in st['local_loss'][p].tolist()]}")
-        assert torch.equal(st["local_loss"][p], R.layer_loss)
-        assert torch.equal(st["dW_hh_norm"][p], norms(R.layer["W_hh"]))
-        assert torch.equal(st["dW_xh_norm"][p], norms(R.layer["W_xh"]))
-        assert torch.equal(st["db_h_norm"][p], norms(R.layer["b_h"]))
+        assert torch.allclose(st["local_loss"][p], R.layer_loss, rtol=1e-4, atol=1e-12)
+        assert torch.allclose(st["dW_hh_norm"][p], norms(R.layer["W_hh"]), rtol=1e-4, atol=1e-12)
+        assert torch.allclose(st["dW_xh_norm"][p], norms(R.layer["W_xh"]), rtol=1e-4, atol=1e-12)
+        assert torch.allclose(st["db_h_norm"][p], norms(R.layer["b_h"]), rtol=1e-4, atol=1e-12)
         assert st["local_loss"][p, 0] == 0 and st["dW_hh_norm"][p, 0] == 0   # layer 0 untrained
         if cfg.norm in ("forced", "forced_dh") and cfg.c0 > 0:
             print(f"  forced Delta h norms {st['dh_norm'][p].tolist()}")
