@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lra.campaign.experiments import (EV_BPTT_ALPHA, EV_LAMBDA, EV_SEEDS, EV_T20_LRA, get_budget,
-                                      get_experiment)
+from lra.campaign.experiments import (EV_BPTT_ALPHA, EV_LAMBDA, EV_SEEDS, EV_T10_LRA, EV_T20_LRA,
+                                      get_budget, get_experiment)
 from lra.campaign.store import ResultsStore, solved_flags
 
 PAPER = "paper"
@@ -79,6 +79,15 @@ ENTRIES: tuple[Entry, ...] = (
           "this is the control; the linear-readout ceiling (logistic regression on the reservoir's "
           "states) bounds what any readout can reach"),
     _t20(TO), _t20(RP), _t20(TO3),
+    Entry("t10_temporal", ("C1a",),
+          "Does RNN-LRA-diff solve temporal order and 3-bit temporal order at T = 10 (Table I) in "
+          "every seed, and more than a frozen reservoir does?", ("ev_t10_lra", "ev_readout"),
+          ((TO, 10), (TO3, 10)),
+          "; ".join(f"{ {TO: 'temporal order', TO3: '3-bit temporal order'}[t]}: " + ", ".join(
+              f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+              for k, v in EV_T10_LRA[t].items()) for t in (TO, TO3))
+          + "; rule: none published at T = 10: the best of Table I's smoke grid per task "
+          "(tables' rule)", READOUT, lengths=(10,)),
     Entry("table5_reg_rp", ("C8c",),
           "Does regularisation carry random permutation to T = 80 (Table V) where nothing else "
           "gets?", ("ev_readout_rp_long", "ev_t5_reg_rp"),

@@ -405,6 +405,17 @@ for _name, _title, _extra, _variant in (
         _name, _title, "Evidence plan (C1, C8)", "lra_diff", ALL_TASKS, (20,), {}, {},
         task_fixed={k: {**v, **_extra} for k, v in EV_T20_LRA.items()}, variant=_variant,
         seeds=EV_SEEDS, notebook="verdicts")
+# C1a: Table I's T = 10 cells of temporal order and 3-bit temporal order. The paper names no
+# configuration there, so each task takes the best of Table I's smoke grid at T = 10 by the tables'
+# selection rule (derived again in tests/campaign/test_evidence.py); five seeds, the held-out test set.
+EV_T10_LRA = {
+    "temporal_order": dict(alpha=0.1, gamma=1.0, K=10, c0=1.0, c1=1.0, loss="mse"),
+    "temporal_order_3bit": dict(alpha=0.1, gamma=1.0, K=10, c0=1.0, c1=1.0, loss="mse"),
+}
+EXPERIMENTS["ev_t10_lra"] = Experiment(
+    "ev_t10_lra", "Evidence: RNN-LRA-diff at T = 10, temporal order and 3-bit temporal order",
+    "Evidence plan (C1a)", "lra_diff", tuple(EV_T10_LRA), (10,), {}, {}, task_fixed=EV_T10_LRA,
+    seeds=EV_SEEDS, notebook="verdicts")
 EXPERIMENTS["ev_t20_bptt"] = Experiment(
     "ev_t20_bptt", "Evidence: BPTT at T = 20 (the positive control)", "Evidence plan (C1, C8)",
     "bptt", ALL_TASKS, (20,), {}, {}, fixed=dict(alpha=EV_BPTT_ALPHA), seeds=EV_SEEDS,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lra.campaign import evidence as ev
-from lra.campaign.experiments import EV_BPTT_ALPHA, EV_T20_LRA, EXPERIMENTS
+from lra.campaign.experiments import EV_BPTT_ALPHA, EV_T10_LRA, EV_T20_LRA, EXPERIMENTS
 from lra.campaign.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +66,13 @@ def test_each_configuration_is_what_its_rule_gives_on_the_committed_rows():
     b3 = ev.cheaper_stage_best(rows, "table1", "smoke", "temporal_order_3bit", 10)
     print("3-bit, Table I smoke at T = 10:", b3, "plan:", EV_T20_LRA["temporal_order_3bit"])
     assert {k: EV_T20_LRA["temporal_order_3bit"][k] for k in b3} == b3
+    # C1a's T = 10 cells: the same rule, forbidden to read the paper rows of those cells
+    t10 = ev.CheaperRows(store, ev.get_entry("t10_temporal").cells)
+    keys = ("alpha", "gamma", "K", "c0", "c1")
+    for task, cfg in EV_T10_LRA.items():
+        best = ev.cheaper_stage_best(t10, "table1", "smoke", task, 10, keys)
+        print(f"{task}, Table I smoke at T = 10: {best}; plan: {cfg}")
+        assert {k: cfg[k] for k in keys} == best
     bptt = ev.cheaper_stage_best(rows, "table5_bptt", "smoke", "temporal_order", 10, ("alpha",))
     assert bptt["alpha"] == EV_BPTT_ALPHA
     k1 = ev.cheaper_stage_best(rows, "conjecture_k1", "smoke", "random_permutation", 10)
