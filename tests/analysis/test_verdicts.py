@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from lra.analysis.paired import pair_methods
+from lra.analysis.verdicts.protocol import entry_label
 from lra.engine.predictions import pack
 from lra.analysis.report import AGREE_POINTS, compare, curriculum_max_T, published
 from lra.campaign.store import COLUMNS, ResultsStore, code_version
@@ -741,13 +742,14 @@ def test_the_plans_paper_rows_decide_c4_once_every_method_has_five_seeds():
     v = part(c4(plan_source(FIVE_MSE, mixed[:4])), "C4")
     print("checks: 4 of 5 log-penalty seeds -> the smoke verdict, with the plan's progress")
     assert v.own_budgets == ["smoke"]
-    assert ("The evidence plan's paper-protocol comparison for this part (entry 7: "
+    n = entry_label("local_loss")                 # the entry's number in the plan's table
+    assert (f"The evidence plan's paper-protocol comparison for this part ({n}: "
             "MSE, the log-penalty, 5 seeds each) has 9 of its 10 runs stored") in v.text()
     v = part(c4(plan_source(FIVE_MSE, mixed)), "C4")
     print("checks: 5 seeds each -> the plan decides: paper budget, paired on the test set, "
           "reproduced; the smoke reading follows as one line")
     assert v.own_budgets == ["paper"] and v.verdict == "reproduced"
-    assert v.headline.startswith("At the paper's protocol (evidence plan, entry 7;")
+    assert v.headline.startswith(f"At the paper's protocol (evidence plan, {n};")
     assert "in 1 of 1 paired comparison neither side is better in every paired seed" in v.headline
     assert "400 held-out test samples per seed" in v.text()
     assert "Before the plan's rows, the smoke-budget grid read" in v.text()
@@ -915,3 +917,37 @@ def test_c9_from_the_plan_needs_the_smallest_lambda_better_in_every_seed():
               f"-> {expected}")
         assert v.verdict == expected and v.own_budgets == ["paper"]
         assert "λ = 0.1 is better than the variant in every paired seed" in v.headline
+
+
+def test_c1a_is_decided_by_the_plans_t10_runs_against_the_readout_control():
+    """C1a (RNN-LRA-diff solves both temporal-order tasks at T = 10) from the plan's entry once
+    both cells have five seeds: every seed solving both, against a readout-only control that
+    makes mistakes in every seed, is reproduced; a control that gets the same samples right makes
+    it inconclusive (the cells cannot show what the rule adds); 3 of 5 seeds solving one task is
+    partly; with four seeds of a cell the smoke verdict stands and says how far the plan is."""
+    solved = [correct(N_VAL, [])] * 5
+    worse = [correct(N_VAL, range(100, 180))] * 5                     # 80 %
+    some = [correct(N_VAL, [])] * 3 + [correct(N_VAL, range(2))] * 2
+
+    def src(to3=solved, control=worse, n=5):
+        lra = runs("ev_t10_lra", "paper", with_bits(TO, 10, solved[:n]) + with_bits(TO3, 10, to3))
+        ro = runs("ev_readout", "paper", with_bits(TO, 10, control) + with_bits(TO3, 10, control),
+                  algorithm="readout_only", K=None, gamma=None, c0=None, c1=None, lam=None,
+                  loss=None, norm=None)
+        return FrameResults({("ev_t10_lra", "paper"): lra, ("ev_readout", "paper"): ro})
+    v = part(c1(src()), "C1a")
+    print("checks: 5 of 5 seeds solve both cells, the control is worse in every seed -> reproduced")
+    assert v.verdict == "reproduced" and v.own_budgets == ["paper"]
+    n = entry_label("t10_temporal")
+    assert v.headline.startswith(f"At the paper's protocol (evidence plan, {n}; ")
+    assert "temporal order at T = 10 solved in 5 of 5 seeds; 3-bit temporal order at T = 10 " \
+           "solved in 5 of 5 seeds." in v.headline
+    v = part(c1(src(control=solved)), "C1a")
+    print("checks: the control solves as well, on the same samples -> inconclusive")
+    assert v.verdict == INCONCLUSIVE and v.rule == CONTROL_NOT_BEATEN
+    v = part(c1(src(to3=some)), "C1a")
+    print("checks: 3-bit temporal order solved in 3 of 5 seeds -> partly")
+    assert v.verdict == "partly" and "3-bit temporal order at T = 10 solved in 3 of 5" in v.text()
+    v = part(c1(src(n=4)), "C1a")
+    print("checks: 4 seeds of temporal order -> not decided by the plan; its progress is said")
+    assert v.verdict == "not tested" and "have 9 of their 10 runs stored" in v.text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from lra.analysis.report import best_per_cell, published
 from lra.analysis.verdicts.evidence import _load, positive_control
+from lra.analysis.verdicts.protocol import t10_with_protocol
 from lra.analysis.verdicts.readout_control import NO_CONTROL, _controls
 from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _current, _not_tested, _pct,
                                               _record, _res, _runs, _seeds, _set, _stale, _task)
@@ -23,7 +24,8 @@ def _c1_at_10(res):
     grid, b = _load(res, "table1")
     d = grid[grid.task.isin(TO_TASKS) & (grid["T"] == 10)] if not grid.empty else grid
     if d.empty:
-        return _not_tested("C1a", tests, "temporal order or 3-bit temporal order at T = 10")
+        return t10_with_protocol(res, _not_tested(
+            "C1a", tests, "temporal order or 3-bit temporal order at T = 10"))
     cur = _current()
     cells = best_per_cell(d, ["task"])
     ev = [f"{NAMES['table1']} ({_runs(d, b)}; K ∈ {_set(d.K)}): " + "; ".join(
@@ -66,8 +68,9 @@ def _c1_at_10(res):
     control = _controls(res, [(r.task, 10, r.solved, r.accuracy) for r in cells.itertuples()],
                             own=[(NAMES["table1"], d)])
     needed = len(_published_cells("table1", TO_TASKS, [10]))
-    return _record("C1a", tests, verdict, ev, budgets, seeds,
-                   d.groupby(["task", "K"]).ngroups, needed, stale, control)
+    return t10_with_protocol(res, _record("C1a", tests, verdict, ev, budgets, seeds,
+                                          d.groupby(["task", "K"]).ngroups, needed, stale,
+                                          control))
 
 
 def _published_cells(table, tasks, lengths):

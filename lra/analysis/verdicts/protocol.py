@@ -360,3 +360,79 @@ def length_with_protocol(res, part: str, smoke: Verdict) -> Verdict:
         v.evidence.append(f"Before the plan's rows, the {', '.join(smoke.own_budgets) or 'smoke'}"
                           f"-budget curricula read “{smoke.verdict}”: {smoke.headline}")
     return v
+
+
+# ------------------------------------------------------------------------------ C1a: T = 10
+# Table I's claim at T = 10, decided by the plan's entry for it: RNN-LRA-diff at the configuration
+# the plan fixed for each temporal-order task, five seeds, against the readout-only control.
+T10 = Method("RNN-LRA-diff", "ev_t10_lra")
+T10_ENTRY = "t10_temporal"
+
+
+def _t10_cells() -> tuple:
+    return tuple((t, int(T)) for t, T in get_entry(T10_ENTRY).cells)
+
+
+def t10_seeds(res) -> dict:
+    """{cell: seeds of the entry's RNN-LRA-diff runs stored at the paper's budget}."""
+    return {c: (int(T10.rows(res, c)["seed"].nunique()) if not T10.rows(res, c).empty else 0)
+            for c in _t10_cells()}
+
+
+def t10_progress(res) -> str:
+    seeds = t10_seeds(res)
+    have = sum(min(MIN_SEEDS, n) for n in seeds.values())
+    return (f"The evidence plan's paper-protocol runs for this part ({entry_label(T10_ENTRY)}: "
+            f"{T10.name} on " + " and ".join(f"{_task(t)} at T = {T}" for t, T in seeds)
+            + f", {MIN_SEEDS} seeds each) have {have} of their {MIN_SEEDS * len(seeds)} runs "
+            "stored; they decide this part once all are.")
+
+
+def t10_at_protocol(res, tests: str) -> Verdict | None:
+    """Solves both tasks at T = 10: reproduced when every seed solves both cells, partly when some
+    seeds (or one cell) do, not reproduced when no seed solves either; the readout-only control
+    then says whether the cells can credit the learning rule at all. None until complete."""
+    seeds = t10_seeds(res)
+    if not seeds or min(seeds.values()) < MIN_SEEDS:
+        return None
+    ev, lines, control_cells, own, frames = [], [], [], [], []
+    solved_seeds = {}
+    for cell in seeds:
+        rows = T10.rows(res, cell)
+        picks = reported_per_seed(rows)
+        solved_seeds[cell] = (sum(bool(p["solved"]) for p in picks.values()), len(picks))
+        line, any_solved, acc = _summary(T10.name, rows)
+        lines.append(f"{_cap(_task(cell[0]))} at T = {cell[1]}, {line}.")
+        control_cells.append((cell[0], cell[1], any_solved, acc))
+        own.append(("the evidence plan's runs", rows))
+        frames.append(rows)
+    if all(k == n for k, n in solved_seeds.values()):
+        reading = REPRODUCED
+    elif any(k for k, _ in solved_seeds.values()):
+        reading = PARTLY
+    else:
+        reading = NOT_REPRODUCED
+    ev.append(f"At the paper's protocol (evidence plan, {entry_label(T10_ENTRY)}; each seed's run "
+              "selected on validation and judged on its own 10,000-sample held-out test set): "
+              + "; ".join(f"{_task(t)} at T = {T} solved in {k} of {n} seeds"
+                          for (t, T), (k, n) in solved_seeds.items()) + ".")
+    ev.extend(lines)
+    control = _controls(res, control_cells, own=own, reseeded=False)
+    rows = pd.concat(frames)
+    n = len(seeds)
+    return _record("C1a", tests, reading, ev, [PAPER], min(seeds.values()), n, n,
+                   _stale(rows, _current()), control)
+
+
+def t10_with_protocol(res, smoke: Verdict) -> Verdict:
+    """C1a from the plan's rows once complete (the smoke grid's reading then follows as one
+    line); until then ``smoke`` with a line on how far the plan's rows are."""
+    v = t10_at_protocol(res, smoke.tests)
+    if v is None:
+        if smoke.verdict != "not tested" or any(t10_seeds(res).values()):
+            smoke.evidence.append(t10_progress(res))
+        return smoke
+    if smoke.evidence and smoke.verdict != "not tested":
+        v.evidence.append(f"Before the plan's rows, the {', '.join(smoke.own_budgets) or 'smoke'}"
+                          f"-budget grid read “{smoke.verdict}”: {smoke.headline}")
+    return v
