@@ -178,19 +178,21 @@ def _same_bits(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> bool:
     return True
 
 
-def full_grid_line(cmp: Comparison, plan_cells: int) -> str:
-    """What the paper's grid would add, with its command and projected H100 time."""
+def full_grid_line(cmp: Comparison | str, plan_cells: int) -> str:
+    """What the paper's grid (``cmp.grid``, or a grid experiment's name) would add, with its
+    command and projected H100 time."""
     from lra.analysis.verdicts.vocabulary import NAMES
-    if not cmp.grid:
+    grid = cmp if isinstance(cmp, str) else cmp.grid
+    if not grid:
         return ""
-    what = NAMES.get(cmp.grid, cmp.grid)
+    what = NAMES.get(grid, grid)
     try:
         from lra.campaign.experiments import get_budget, get_experiment
         from lra.campaign.planning import merge
         from lra.campaign.projection import project_populations
         budget = get_budget(PAPER)
-        runs = list(get_experiment(cmp.grid).runs(budget, None))
-        pops = merge({cmp.grid: runs}, 2048)
+        runs = list(get_experiment(grid).runs(budget, None))
+        pops = merge({grid: runs}, 2048)
         s = project_populations([p.runs for p in pops], budget, "NVIDIA H100 80GB HBM3")["seconds"]
         cost = (f"{len(runs):,} runs, one seed each as the paper ran them; projected ≤ "
                 f"{s / 3600:.1f} h on an H100")
@@ -198,7 +200,7 @@ def full_grid_line(cmp: Comparison, plan_cells: int) -> str:
         cost = f"projected time unavailable: {type(err).__name__}"
     return (f"Scope: {_count(plan_cells, 'cell')} at one configuration per method; the paper's "
             f"{what} covers every cell and configuration. The full grid would add them: "
-            f"`lra campaign --experiments {cmp.grid} --budget paper` ({cost}).")
+            f"`lra campaign --experiments {grid} --budget paper` ({cost}).")
 
 
 def decide_at_protocol(res, part: str) -> Verdict | None:
@@ -417,6 +419,7 @@ def t10_at_protocol(res, tests: str) -> Verdict | None:
               + "; ".join(f"{_task(t)} at T = {T} solved in {k} of {n} seeds"
                           for (t, T), (k, n) in solved_seeds.items()) + ".")
     ev.extend(lines)
+    ev.append(full_grid_line("table1", len(seeds)))
     control = _controls(res, control_cells, own=own, reseeded=False)
     rows = pd.concat(frames)
     n = len(seeds)
