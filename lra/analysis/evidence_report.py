@@ -17,7 +17,7 @@ from lra.campaign.evidence import ENTRIES, PAPER, Entry
 from lra.campaign.store import ResultsStore, solved_flags
 
 METHOD_NAMES = {"ev_t20_lra": "RNN-LRA-diff", "ev_t10_lra": "RNN-LRA-diff", "ev_t20_reg": "RNN-LRA-diff, regularised",
-                "ev_t20_bptt": "BPTT", "ev_readout": "readout only",
+                "ev_t20_bptt": "BPTT", "ev_t10_bptt": "BPTT", "ev_readout": "readout only",
                 "fig2_seeds": "RNN-LRA-diff (Figure 2)", "fig3_seeds": "forced (Δh and weights)",
                 "fig3_dh_seeds": "forced (Δh alone)", "ev_fig2": "RNN-LRA-diff (Figure 2)",
                 "ev_k": "RNN-LRA-diff", "ev_log_penalty": "log-penalty local loss",

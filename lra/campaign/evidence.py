@@ -60,7 +60,7 @@ def _t20(task: str) -> Entry:
     conf = (", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
                       for k, v in cfg.items()) + f"; regularised: the same with lambda = "
             f"{EV_LAMBDA:g} (Figure 4); rule: {rule}")
-    parts = {TO: ("C1b", "C8b"), RP: ("C2a", "C8c"), TO3: ("C1b",)}[task]
+    parts = {TO: ("C1b", "C8b"), RP: ("C8c",), TO3: ("C1b",)}[task]
     q = {TO: "Is temporal order at T = 20 solved by RNN-LRA-diff, by its regularised form, by BPTT, "
              "by a frozen reservoir?",
          RP: "Beyond T = 10: does either form of RNN-LRA-diff learn random permutation at T = 20 "
@@ -88,6 +88,13 @@ ENTRIES: tuple[Entry, ...] = (
               for k, v in EV_T10_LRA[t].items()) for t in (TO, TO3))
           + "; rule: none published at T = 10: the best of Table I's smoke grid per task "
           "(tables' rule)", READOUT, lengths=(10,)),
+    Entry("t10_random_permutation", ("C2a", "C2b"),
+          "Does unmodified RNN-LRA-diff fail random permutation at T = 10 where BPTT solves it, "
+          "and at what accuracy (Table I: about 51 %)?",
+          ("ev_fig2", "ev_k", "ev_t10_bptt", "ev_readout"), ((RP, 10),),
+          "Figure 2's configuration (alpha = 0.01, gamma = 1, c0 = c1 = 1, MSE) with K = 10 "
+          "(ev_fig2), 20 and 30 (ev_k): Table I's three K; rule: the paper's own configuration on "
+          "this cell", f"{READOUT}; {BPTT}", lengths=(10,)),
     Entry("table5_reg_rp", ("C8c",),
           "Does regularisation carry random permutation to T = 80 (Table V) where nothing else "
           "gets?", ("ev_readout_rp_long", "ev_t5_reg_rp"),

@@ -420,6 +420,12 @@ EXPERIMENTS["ev_t20_bptt"] = Experiment(
     "ev_t20_bptt", "Evidence: BPTT at T = 20 (the positive control)", "Evidence plan (C1, C8)",
     "bptt", ALL_TASKS, (20,), {}, {}, fixed=dict(alpha=EV_BPTT_ALPHA), seeds=EV_SEEDS,
     notebook="verdicts")
+# C2a's positive control: BPTT on random permutation at T = 10 (can the cell be learnt at all at
+# the paper's protocol, where unmodified RNN-LRA-diff does not solve it?).
+EXPERIMENTS["ev_t10_bptt"] = Experiment(
+    "ev_t10_bptt", "Evidence: BPTT on random permutation at T = 10 (the positive control)",
+    "Evidence plan (C2)", "bptt", ("random_permutation",), (10,), {}, {},
+    fixed=dict(alpha=EV_BPTT_ALPHA), seeds=EV_SEEDS, notebook="verdicts")
 EXPERIMENTS["ev_readout"] = Experiment(
     "ev_readout", "Evidence: readout only (frozen reservoir) at T = 10, 20, 30",
     "Evidence plan (control for every claim)", "readout_only", ALL_TASKS, (10, 20, 30),

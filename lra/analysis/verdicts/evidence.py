@@ -82,8 +82,8 @@ def _common(res, experiments: list[str]) -> str | None:
 # ------------------------------------------------------------------------------ positive control
 # BPTT, the positive control of a part about failing at a length (lra.analysis.verdicts.vocabulary
 # .decide): its curriculum (Table V), the reservoir chapter's BPTT runs and the evidence plan's
-# BPTT at T = 20 (paper protocol, five seeds).
-POSITIVE_SOURCES = ("table5_bptt", "reservoir", "ev_t20_bptt")
+# BPTT at T = 20 and on random permutation at T = 10 (paper protocol, five seeds).
+POSITIVE_SOURCES = ("table5_bptt", "reservoir", "ev_t20_bptt", "ev_t10_bptt")
 
 
 def positive_control(res, task: str, T: int, budget: str | None) -> tuple[bool | None, str]:

@@ -97,7 +97,8 @@ NAMES = {"table1": "Table I grid", "table1_multiseed": "Table I's best configura
          "ev_fig2": "the evidence plan's runs of Figure 2's configuration",
          "ev_t20_lra": "the evidence plan's runs at T = 20",
          "ev_t10_lra": "the evidence plan's runs at T = 10",
-         "ev_t20_bptt": "the evidence plan's BPTT runs at T = 20"}
+         "ev_t20_bptt": "the evidence plan's BPTT runs at T = 20",
+         "ev_k": "the evidence plan's runs of Figure 2's configuration with K = 20 and 30"}
 
 
 # ------------------------------------------------------------------------------ text helpers
