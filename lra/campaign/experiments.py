@@ -407,7 +407,8 @@ for _name, _title, _extra, _variant in (
         seeds=EV_SEEDS, notebook="verdicts")
 # C1a: Table I's T = 10 cells of temporal order and 3-bit temporal order. The paper names no
 # configuration there, so each task takes the best of Table I's smoke grid at T = 10 by the tables'
-# selection rule (derived again in tests/campaign/test_evidence.py); five seeds, the held-out test set.
+# selection rule (derived again in tests/campaign/test_evidence.py); five seeds, with the held-out
+# test set.
 EV_T10_LRA = {
     "temporal_order": dict(alpha=0.1, gamma=1.0, K=10, c0=1.0, c1=1.0, loss="mse"),
     "temporal_order_3bit": dict(alpha=0.1, gamma=1.0, K=10, c0=1.0, c1=1.0, loss="mse"),

@@ -811,7 +811,7 @@ def test_c1b_reads_the_plans_t20_runs_with_the_plans_bptt_as_positive_control():
     print("checks: BPTT solves TO T = 20 in 1 of 5 paper runs; RNN-LRA-diff in none -> reproduced")
     assert "BPTT (the positive control) solves temporal order at T = 20 in 1 of 5 runs at the " \
            "paper budget" in v.text()
-    assert "the evidence plan's runs at T = 20 (paper budget: 10 runs, 5 seeds" in v.text()
+    assert "The evidence plan's runs at T = 20 (paper budget: 10 runs, 5 seeds" in v.text()
     assert v.verdict == "reproduced" and v.own_budgets == ["paper"]
     lra.loc[0, "best_accuracy"], lra.loc[0, "solved"] = 1.0, True
     v = part(c1(FrameResults({("ev_t20_lra", "paper"): lra, ("ev_t20_bptt", "paper"): bptt})),
@@ -951,3 +951,29 @@ def test_c1a_is_decided_by_the_plans_t10_runs_against_the_readout_control():
     v = part(c1(src(n=4)), "C1a")
     print("checks: 4 seeds of temporal order -> not decided by the plan; its progress is said")
     assert v.verdict == "not tested" and "have 9 of their 10 runs stored" in v.text()
+
+
+def test_c2_at_the_paper_protocol_reads_paper_rows_only_with_bptt_as_positive_control():
+    """Once the plan's Figure 2 runs (ev_fig2) have five seeds at the paper's budget, C2 is decided
+    by paper-budget rows alone (the smoke grid's are named as left out) and BPTT at the paper's
+    protocol (ev_t10_bptt) is its positive control; with four seeds the smoke rows still count."""
+    grid = runs("table1", "smoke", [dict(task=RP, T=10, K=10, acc=0.976)])
+    bptt = runs("ev_t10_bptt", "paper", seeds(RP, 10, [1.0] * 5), algorithm="bptt")
+
+    def src(n):
+        fig2 = runs("ev_fig2", "paper", seeds(RP, 10, [0.98] * n, alpha=0.01))
+        return FrameResults({("table1", "smoke"): grid, ("ev_fig2", "paper"): fig2,
+                             ("ev_t10_bptt", "paper"): bptt})
+    a = part(c2(src(5)), "C2a")
+    print("checks: 5 seeds -> paper rows only, 0 of 5 solved, BPTT solves -> reproduced")
+    assert a.verdict == "reproduced" and a.own_budgets == ["paper"]
+    assert a.headline == "0 of 5 runs of unmodified RNN-LRA-diff solve random permutation at " \
+                         "T = 10."
+    assert "BPTT (the positive control) solves random permutation at T = 10 in 5 of 5 runs at " \
+           "the paper budget." in a.text()
+    assert f"(evidence plan, {entry_label('t10_random_permutation')}), only paper-budget rows " \
+           "decide; left " \
+           "out: Table I grid (smoke budget)." in a.text()
+    a = part(c2(src(4)), "C2a")
+    print("checks: 4 seeds -> the smoke grid's row still counts")
+    assert a.headline.startswith("0 of 5 runs") and "smoke" in a.own_budgets
