@@ -194,7 +194,21 @@ def test_findings_conclusions_are_computed_not_fixed(tmp_path):
     store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", [
         ("temporal_order_3bit", 10, s, 1.0, True) for s in range(3)]), PROV)
     f = findings.three_bit_seeds(store)
-    assert "3 of 3 seeds" in f.text and "every seed" in f.text and "not reliably" not in f.text
+    assert "every seed (3 of 3) at the smoke budget" in f.text and "not reliably" not in f.text
+    store.append("table1_multiseed", "smoke", rows("table1_multiseed", "smoke", [
+        ("temporal_order_3bit", 10, 3, 0.99, False, {"key": "another seed"})]), PROV)
+    f = findings.three_bit_seeds(store)
+    print(f.text)
+    assert "solved by 3 of 4 seeds at the smoke budget** of one configuration: not reliably" \
+        in f.text
+    print("checks: the plan's paper-protocol runs, where stored, decide; the smoke seeds follow")
+    store.append("ev_t10_lra", "paper", rows("ev_t10_lra", "paper", [
+        ("temporal_order_3bit", 10, s, 1.0, True) for s in range(5)]), PROV)
+    f = findings.three_bit_seeds(store)
+    print(f.text)
+    assert "solved by every seed (5 of 5) at the paper's protocol**" in f.text
+    assert "At the smoke budget's 300 iterations 3 of 4 seeds did" in f.text
+    assert f.budgets == ("paper", "smoke")
     probes = {"fig4-0": [{"dW_hh_norm": [1] * 10} for _ in range(3)]}
     store.append("fig4", "paper", rows("fig4", "paper", [
         ("random_permutation", 10, 0, 0.99, False, {"lam": 0.1})]), PROV, probes)
