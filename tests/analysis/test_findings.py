@@ -298,3 +298,33 @@ def test_forced_normalisation_reads_the_plans_runs_first(tmp_path):
     print("checks: the plan's rows are read (1 of 2 seeds), with the held-out test range")
     assert "forcing Δh alone, as the paper describes, solves it in 1 of 2 seeds (300 " \
            "iterations), at 98.90–99.97 % on its held-out test set" in f.text
+
+
+def test_length_20_finding_counts_seeds_of_every_method_of_the_plan(tmp_path):
+    """The T = 20 finding (claims C1b, C8b): per task with five seeds of the plan's RNN-LRA-diff,
+    the seeds each method solves; the headline says RNN-LRA-diff solves the task only where a
+    seed of it does; a task with four seeds is left out."""
+    store = ResultsStore(tmp_path)
+    store.append("ev_t20_lra", "paper", rows("ev_t20_lra", "paper", [
+        ("temporal_order", 20, s, 1.0 if s < 2 else 0.999, s < 2) for s in range(5)] + [
+        ("random_permutation", 20, s, 0.8, False) for s in range(4)]), PROV)
+    store.append("ev_t20_bptt", "paper", rows("ev_t20_bptt", "paper", [
+        ("temporal_order", 20, s, 1.0, True) for s in range(5)], algorithm="bptt"), PROV)
+    store.append("ev_readout", "paper", rows("ev_readout", "paper", [
+        ("temporal_order", 20, s, 1.0 if s == 0 else 0.99, s == 0) for s in range(5)],
+        algorithm="readout_only"), PROV)
+    f = findings.length_20_at_protocol(store)
+    print(f.text)
+    print("checks: 2 of 5 LRA seeds, 5 of 5 BPTT, 1 of 5 readout; random permutation (4 seeds) "
+          "left out")
+    assert f.headline == ("At the paper's protocol, RNN-LRA-diff solves temporal order at T = 20 "
+                          "in some seeds, where the paper reports it unsolved")
+    assert "seeds solved — RNN-LRA-diff 2 of 5; BPTT (the positive control) 5 of 5; training " \
+           "only the readout 1 of 5" in f.text
+    assert "Random permutation" not in f.text
+    store2 = ResultsStore(tmp_path / "none")
+    store2.append("ev_t20_lra", "paper", rows("ev_t20_lra", "paper", [
+        ("temporal_order", 20, s, 0.99, False) for s in range(5)]), PROV)
+    f = findings.length_20_at_protocol(store2)
+    print("checks: no seed solves -> 'solves no task'")
+    assert f.headline == "At the paper's protocol, RNN-LRA-diff solves no task at T = 20"
