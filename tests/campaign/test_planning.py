@@ -122,9 +122,10 @@ def test_curriculum_stages_have_their_own_runs():
         assert t.stop_when_one_solves == bool(pop.head.stage)
 
 
-def test_evidence_curriculum_starts_at_T20_and_moves_on_after_a_solve():
+def test_evidence_curriculum_starts_at_T10_and_moves_on_after_a_solve():
     """The evidence plan's C8c curriculum (ev_t5_reg_rp): Figure 4's configuration, five seeds,
-    first stage T = 20 (a stage of its own), the next stage only once a member solved it."""
+    first stage T = 10 as Table V starts (a stage of its own), the next stage only once a member
+    solved it, none after an unsolved stage."""
     import pandas as pd
     from lra.campaign.evidence import get_entry
     from lra.campaign.runner import curriculum_runs, lengths_of
@@ -142,18 +143,18 @@ def test_evidence_curriculum_starts_at_T20_and_moves_on_after_a_solve():
                             exp.seeds)
     cfg = dict(first[0].config)
     print("first stage:", sorted({r.T for r in first}), len(first), "runs;", cfg)
-    assert {r.T for r in first} == {20} and len(first) == 5 and {r.seed for r in first} == set(
+    assert {r.T for r in first} == {10} and len(first) == 5 and {r.seed for r in first} == set(
         range(5))
     assert all(r.stage == "ev_t5_reg_rp" and r.variant == "regularised" for r in first)
     assert (cfg["alpha"], cfg["gamma"], cfg["K"], cfg["lam"]) == (0.01, 1.0, 10, 0.1)
-    assert min(lengths_of(exp, paper)) == 20
+    assert min(lengths_of(exp, paper)) == 10
 
     def stage_rows(solved):
-        return pd.DataFrame({"task": [r.task for r in first], "T": [20] * 5,
+        return pd.DataFrame({"task": [r.task for r in first], "T": [10] * 5,
                              "key": [r.key for r in first],
                              "solved": [solved and r.seed == 3 for r in first]})
     after_solve = curriculum_runs(exp, paper, Rows(stage_rows(True)), exp.seeds)
     after_fail = curriculum_runs(exp, paper, Rows(stage_rows(False)), exp.seeds)
     print("after a solve:", sorted({r.T for r in after_solve}), "after a failure:", after_fail)
-    assert {r.T for r in after_solve} == {30} and len(after_solve) == 5
+    assert {r.T for r in after_solve} == {20} and len(after_solve) == 5
     assert after_fail == []
