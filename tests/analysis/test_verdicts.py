@@ -977,3 +977,36 @@ def test_c2_at_the_paper_protocol_reads_paper_rows_only_with_bptt_as_positive_co
     a = part(c2(src(4)), "C2a")
     print("checks: 4 seeds -> the smoke grid's row still counts")
     assert a.headline.startswith("0 of 5 runs") and "smoke" in a.own_budgets
+
+
+def test_c8c_is_decided_by_the_plans_curriculum_once_it_has_ended():
+    """C8c (regularisation carries random permutation to T = 80, Table V) from the plan's
+    curriculum at the paper's protocol: a first stage (T = 10) that no seed solves, while BPTT
+    solves that length and the unregularised form has five seeds, is not reproduced; stages solved
+    up to T = 80 are reproduced; a curriculum whose last stored stage was solved is still climbing
+    (the smoke verdict stands, with the stages stored so far)."""
+    fig2 = runs("ev_fig2", "paper", seeds(RP, 10, [0.98] * 5, alpha=0.01))
+    bptt = runs("ev_t10_bptt", "paper", seeds(RP, 10, [1.0] * 5), algorithm="bptt")
+
+    def src(stages):
+        specs = [dict(task=RP, T=T, seed=s, acc=1.0 if solved and s == 0 else 0.99)
+                 for T, solved in stages for s in range(5)]
+        reg = runs("ev_t5_reg_rp", "paper", specs, alpha=0.01, lam=0.1)
+        return FrameResults({("ev_fig2", "paper"): fig2, ("ev_t10_bptt", "paper"): bptt,
+                             ("ev_t5_reg_rp", "paper"): reg})
+    (v,) = [v for v in c8(src([(10, False)])) if v.part == "C8c"]
+    print(f"{v.part}: {v.verdict} / {v.strength}\n  {v.text()}")
+    print("checks: T = 10 unsolved by the regularised form, BPTT solves it -> not reproduced")
+    assert v.verdict == "not reproduced" and v.own_budgets == ["paper"]
+    assert "longest random permutation solved none (T = 10 not solved) with regularisation " \
+           "and none (T = 10 not solved) without" in v.headline
+    assert "BPTT (the positive control) solves random permutation at T = 10 in 5 of 5 runs" \
+        in v.text()
+    (v,) = [v for v in c8(src([(T, True) for T in range(10, 90, 10)] + [(90, False)]))
+            if v.part == "C8c"]
+    print("checks: stages solved to T = 80 -> reproduced")
+    assert v.verdict == "reproduced" and "solved T = 80 with regularisation" in v.headline
+    (v,) = [v for v in c8(src([(10, True)])) if v.part == "C8c"]
+    print("checks: the last stored stage solved -> still climbing: not decided by the plan")
+    assert "paper" not in v.own_budgets
+    assert "(entry 7) has stored the stages T = 10; it decides this part once" in v.text()

@@ -194,7 +194,9 @@ def full_grid_line(cmp: Comparison | str, plan_cells: int) -> str:
         runs = list(get_experiment(grid).runs(budget, None))
         pops = merge({grid: runs}, 2048)
         s = project_populations([p.runs for p in pops], budget, "NVIDIA H100 80GB HBM3")["seconds"]
-        cost = (f"{len(runs):,} runs, one seed each as the paper ran them; projected ≤ "
+        first = " of its first stage (each later stage unlocks once one is solved)" \
+            if get_experiment(grid).curriculum else ""
+        cost = (f"{len(runs):,} runs{first}, one seed each as the paper ran them; projected ≤ "
                 f"{s / 3600:.1f} h on an H100")
     except Exception as err:                       # no benchmark stored: say so, do not guess
         cost = f"projected time unavailable: {type(err).__name__}"

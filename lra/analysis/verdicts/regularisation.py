@@ -24,7 +24,100 @@ from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _curr
 def c8(res) -> list[Verdict]:
     return [_c8_flow(res),
             length_with_protocol(res, "C8b", _c8_length(res, "C8b", "temporal_order")),
-            _c8_length(res, "C8c", "random_permutation")]
+            _c8c_with_protocol(res, _c8_length(res, "C8c", "random_permutation"))]
+
+
+# C8c at the paper's protocol: the evidence plan's regularised curriculum (Table V's rule, from
+# T = 10, five seeds, each stage ending when one seed solves it, the first unsolved stage ending
+# it) against the unregularised form's stages from the plan's runs (T = 10: Figure 2's
+# configuration; T = 20: the plan's T = 20 runs), BPTT at the first unsolved length the positive
+# control.
+C8C_ENTRY, C8C_REG, C8C_TASK = "table5_reg_rp", "ev_t5_reg_rp", "random_permutation"
+PLAIN_STAGES = (("ev_fig2", 10), ("ev_t20_lra", 20))
+
+
+def _stage_line(d: pd.DataFrame, T: int) -> str:
+    g = d[d["T"] == T]
+    k, n = int(g.groupby("seed").solved.any().sum()), int(g["seed"].nunique())
+    acc = g.groupby("seed").best_accuracy.max() * 100
+    test = pd.to_numeric(g.get("best_test_accuracy"), errors="coerce").dropna() * 100
+    held = (f", held-out test {test.min():.2f}–{test.max():.2f} %" if len(test) else "")
+    return (f"T = {T}: solved by {k} of {n} seeds" + (" (the stage ends at the first solve)"
+                                                      if k else "")
+            + f"; best validation {acc.min():.2f}–{acc.max():.2f} %{held}")
+
+
+def c8c_at_protocol(res, tests: str) -> Verdict | None:
+    """C8c from the plan's curriculum once it has ended (a stage unsolved, or the paper's length
+    reached) and the unregularised form's T = 10 cell has five seeds; None until then."""
+    from lra.analysis.verdicts.protocol import entry_label, full_grid_line
+    from lra.analysis.verdicts.vocabulary import MIN_SEEDS
+    task = C8C_TASK
+    reg = res.rows(C8C_REG, "paper")
+    d = reg[reg.task == task] if not reg.empty else reg
+    plain = [res.rows(e, "paper") for e, _ in PLAIN_STAGES]
+    plain = pd.concat([p[(p.task == task) & (p["T"] == T)] for p, (_, T) in zip(plain, PLAIN_STAGES)
+                       if not p.empty] or [pd.DataFrame(columns=["task", "T", "seed", "solved"])])
+    p10 = plain[plain["T"] == 10] if not plain.empty else plain
+    if d.empty or p10.empty or p10["seed"].nunique() < MIN_SEEDS:
+        return None
+    paper_reg, paper_plain = _paper_max_T(task, "lra_diff_regularised"), _paper_max_T(task, "lra_diff")
+    mr = curriculum_max_T(d)[task]["max_T"]
+    last = int(d["T"].max())
+    if bool(d[d["T"] == last].solved.any()) and not (paper_reg and mr and mr >= paper_reg):
+        return None                                  # still climbing
+    mp = curriculum_max_T(plain)[task]["max_T"]
+    if mr is not None and paper_reg is not None and mr >= paper_reg and (mp or 0) < mr:
+        v = "reproduced"
+    elif (mr or 0) > (mp or 0):
+        v = "partly"
+    else:
+        v = "not reproduced"
+    ev = [f"At the paper's protocol (evidence plan, {entry_label(C8C_ENTRY)}: Figure 4's "
+          f"configuration, {MIN_SEEDS} seeds, Table V's curriculum from T = 10): longest "
+          f"{_task(task)} solved {_T(mr)} with regularisation and {_T(mp)} without (Figure 2's "
+          f"configuration, {MIN_SEEDS} seeds); the paper: {_T(paper_plain)} → T = {paper_reg}.",
+          "Regularised, stage by stage: " + "; ".join(
+              _stage_line(d, int(T)) for T in sorted(d["T"].unique())) + ".",
+          "Unregularised: " + "; ".join(_stage_line(plain, int(T))
+                                        for T in sorted(plain["T"].unique())) + "."]
+    failed_at = (mr or 0) + 10
+    positive, said = positive_control(res, task, failed_at, "paper")
+    ev.append(said + (" So this budget cannot separate the learning rules at that length."
+                      if positive is False else ""))
+    ev.append(full_grid_line("table5_lra_reg", 1).replace(
+        "at one configuration per method", "at one configuration"))
+    g = d[d["T"] == last]
+    control = _controls(res, [(task, last, bool(g.solved.any()), g.best_accuracy.max() * 100)],
+                        own=[("the evidence plan's regularised curriculum", d)], reseeded=False)
+    seeds = int(min(g["seed"].nunique(), p10["seed"].nunique()))
+    return _record("C8c", tests, v, ev, ["paper"], seeds, 1, 1,
+                   _stale(pd.concat([d, plain]), _current()), control,
+                   [] if positive is not None else [f"no positive control (BPTT) at "
+                                                    f"T = {failed_at}"],
+                   positive=positive if v != "reproduced" else None)
+
+
+def _c8c_with_protocol(res, smoke: Verdict) -> Verdict:
+    """The plan's verdict on C8c once its curriculum has ended, the smoke curricula's reading then
+    one line; until then ``smoke`` with the curriculum's progress."""
+    from lra.analysis.verdicts.protocol import entry_label
+    v = c8c_at_protocol(res, smoke.tests)
+    if v is None:
+        reg = res.rows(C8C_REG, "paper")
+        d = reg[reg.task == C8C_TASK] if not reg.empty else reg
+        stages = sorted(int(T) for T in d["T"].unique()) if not d.empty else []
+        smoke.evidence.append(
+            f"The evidence plan's regularised curriculum at the paper's protocol "
+            f"({entry_label(C8C_ENTRY)}) has "
+            + (f"stored the stages T = {', '.join(map(str, stages))}" if stages else
+               "stored no stage yet")
+            + "; it decides this part once a stage is unsolved or it reaches the paper's length.")
+        return smoke
+    if smoke.evidence and smoke.verdict != "not tested":
+        v.evidence.append(f"Before the plan's rows, the {', '.join(smoke.own_budgets) or 'smoke'}"
+                          f"-budget curricula read “{smoke.verdict}”: {smoke.headline}")
+    return v
 
 
 def _c8_flow(res):
