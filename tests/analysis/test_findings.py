@@ -328,3 +328,24 @@ def test_length_20_finding_counts_seeds_of_every_method_of_the_plan(tmp_path):
     f = findings.length_20_at_protocol(store2)
     print("checks: no seed solves -> 'solves no task'")
     assert f.headline == "At the paper's protocol, RNN-LRA-diff solves no task at T = 20"
+
+
+def test_regularised_curriculum_finding_only_once_the_curriculum_has_ended(tmp_path):
+    """C8c's finding: nothing while the plan's curriculum climbs (its last stage solved); once a
+    stage is unsolved, how far it got against the paper's T = 80, with BPTT at that length."""
+    store = ResultsStore(tmp_path)
+    store.append("ev_t5_reg_rp", "paper", rows("ev_t5_reg_rp", "paper", [
+        ("random_permutation", 10, s, 1.0 if s == 2 else 0.99, s == 2) for s in range(5)]), PROV)
+    print("checks: stage T = 10 solved, T = 20 not stored -> no finding")
+    assert findings.regularised_curriculum(store) is None
+    store.append("ev_t5_reg_rp", "paper", rows("ev_t5_reg_rp", "paper", [
+        ("random_permutation", 20, s, 0.97, False, {"key": f"T20-{s}"}) for s in range(5)]), PROV)
+    store.append("ev_t20_bptt", "paper", rows("ev_t20_bptt", "paper", [
+        ("random_permutation", 20, s, 1.0, True) for s in range(5)], algorithm="bptt"), PROV)
+    f = findings.regularised_curriculum(store)
+    print(f.text)
+    print("checks: stage T = 20 unsolved -> 'up to T = 10', against the paper's T = 80")
+    assert f.headline == ("Regularised RNN-LRA-diff solves random permutation up to T = 10 at "
+                          "the paper's protocol, where the paper's Table V reports T = 80")
+    assert "its stage T = 20 is solved by 0 of 5 seeds (best validation accuracy 97.00–97.00 %)" \
+           ". BPTT solves that length in 5 of 5 seeds." in f.text
