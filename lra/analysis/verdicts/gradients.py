@@ -175,7 +175,14 @@ def c7(res) -> list[Verdict]:
         r2 = (f"the unmodified configuration (Figure 2's, {_count(len(p2), 'seed')}) solves it in "
               f"{int(p2.ok.sum())} of {len(p2)}, best accuracy {_pct(p2.acc.min() * 100)}–"
               f"{_pct(p2.acc.max() * 100)}")
-    ev = [f"With forced normalisation ({what}) the {NAMES['fig3']} {r3}; {r2} "
+    # name the rows read: the plan's recomputation, the older re-seeded runs, or the one run
+    src3 = str(f3["experiment"].iloc[0]) if "experiment" in f3 and len(f3) else reading[1]
+    runs3 = ("the evidence plan's runs of Figure 3's configuration" if src3.startswith("ev_")
+             else "Figure 3's configuration, re-seeded," if src3.endswith("_seeds")
+             else f"the {NAMES['fig3']}")
+    if not runs3.startswith("the " + NAMES["fig3"]):      # several runs: a plural verb
+        r3 = r3.replace("solves", "solve", 1).replace("reaches", "reach", 1)
+    ev = [f"With forced normalisation ({what}) {runs3} {r3}; {r2} "
           f"({b} budget, one configuration)."]
     # paired per seed (lra.analysis.paired): forced vs unmodified, and the two readings of Figure 3
     forced = f"forced normalisation ({FIG3_WHAT[reading]})"
