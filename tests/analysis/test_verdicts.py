@@ -893,7 +893,8 @@ def test_c7_reads_the_plans_recomputed_seeds_where_stored():
                         ("ev_fig3_dh", "paper"): new_dh})
     b = part(c7(src), "C7b")
     print("checks: the recomputed rows are read (1 of 3 seeds solve), paired on test samples")
-    assert "solves random permutation at T = 10 in 1 of 3 seeds" in b.text()
+    assert "the evidence plan's runs of Figure 3's configuration solve random permutation at " \
+           "T = 10 in 1 of 3 seeds" in b.text()
     assert "400 held-out test samples per seed, exact McNemar per seed: forced normalisation " \
            "(Δh forced alone) against unmodified" in b.text()
 
