@@ -49,6 +49,13 @@ K_EQUIVALENT = {"bptt": 1, "tptt": 2}
 # target chain and no recurrent weight gradient, and its validation and test states are computed
 # once per member (lra.algorithms.readout), leaving one output-layer product per check.
 
+# The released script's step as a population (lra.algorithms.released_population, algorithm
+# "lra_released"): eager autograd, CPU only. It is priced by the benchmark's measurement of the
+# released script itself, one network at a time ("released", P = 1): P members cost P times one
+# network (an upper bound: the population's autograd step batches them). A device whose benchmark
+# did not measure the released script (every GPU: the step never runs there) has no price for it.
+RELEASED_ALGORITHM, RELEASED_METHOD = "lra_released", "released"
+
 # Method labels of the first benchmark format (commit ad22ab4 and before) -> current names.
 LEGACY_METHODS = {
     "naive loop (1 config, autograd)": "naive",
@@ -242,6 +249,13 @@ class Benchmark:
         ``members``, ``member_iterations``, ``device``, ``benchmark`` (its file).
         """
         readout = algorithm == "readout_only"
+        if algorithm == RELEASED_ALGORITHM:
+            if not self._points(RELEASED_METHOD):
+                raise ValueError(f"no price for {RELEASED_ALGORITHM} on {self.device}: its "
+                                 f"benchmark did not measure the released script (it runs on "
+                                 f"the CPU only)")
+            method = RELEASED_METHOD
+            algorithm = "lra_diff"               # the same K and shapes, at its own measured rate
         if algorithm != "lra_diff" and not readout:
             if algorithm not in K_EQUIVALENT:
                 raise ValueError(f"unknown algorithm {algorithm!r}")

@@ -271,3 +271,18 @@ def test_readout_only_is_priced_by_its_own_flops(bench_dir):
     print(f"validation seconds: readout {with_val['validation_seconds']:.1f}, "
           f"LRA-diff {lra_val['validation_seconds']:.1f}")
     assert 0 < with_val["validation_seconds"] < lra_val["validation_seconds"] / 10
+
+
+def test_released_step_is_priced_by_the_released_scripts_own_measurement(bench_dir, tmp_path):
+    """lra_released (the released script's step as a population, CPU only) costs P times one
+    network at the benchmark's measured rate of the released script (P = 1): an upper bound. A
+    benchmark without that measurement (the GPUs') gives no price, and says why."""
+    rows = _rows() + [dict(T=10, K=10, P=1, method="released", status="ok", rate=20.0)]
+    write_bench(tmp_path, "cpu", "CPU (x86_64)", "2026-11-26T10:00:00+00:00", rows)
+    s = pj.project_population_seconds(10, [10] * 3, 1000, device_name="CPU", directory=tmp_path,
+                                      validation_size=0, algorithm="lra_released")
+    print(f"3 members, K = 10, T = 10, 1,000 iterations at 20 it/s each: {s:.1f} s")
+    assert s == pytest.approx(3 * 1000 / 20.0)
+    with pytest.raises(ValueError, match="no price for lra_released on NVIDIA H100"):
+        pj.project_population_seconds(10, [10] * 3, 1000, device_name="H100",
+                                      directory=bench_dir, algorithm="lra_released")
