@@ -127,6 +127,7 @@ PLAN_TABLES = {"table1": ("ev_t10_lra", "ev_fig2", "ev_k", "ev_t20_lra"),
                "table3": ("ev_no_norm",),
                "table4": ("ev_t20_lra", "ev_table4_norm", "ev_table4_none")}
 SYMBOL = {"alpha": "α", "gamma": "γ"}
+LOSS_WORDS = {"mse": "MSE", "log_penalty": "log-penalty"}
 ROMAN = {"table1": "Table I", "table2": "Table II", "table3": "Table III", "table4": "Table IV"}
 
 
@@ -196,13 +197,14 @@ def beside_published(table: str, store: ResultsStore | None = None) -> dict:
                              "paper's protocol yet.", table=pd.DataFrame())
     ctrl = store.load("ev_readout", PAPER)
     out = []
-    conf = ["alpha", "gamma", "c0", "c1"]
+    conf = ["alpha", "gamma", "c0", "c1", "loss"]
     for (task, K, T, *cfg), g in df.groupby(["task", "K", "T"] + conf, sort=True):
         p = pd.DataFrame([pick_ours(s) for _, s in g.groupby("seed", sort=True)])
         test = pd.to_numeric(p.get("best_test_accuracy"), errors="coerce")
         out.append({"cell": f"{task_label(task)}, K = {int(K)}, T = {int(T)}",
-                    "configuration": ", ".join(f"{SYMBOL.get(k, k)} = {float(v):g}"
-                                               for k, v in zip(conf, cfg)),
+                    "configuration": ", ".join(
+                        f"{LOSS_WORDS.get(str(v), str(v))} local loss" if k == "loss" else
+                        f"{SYMBOL.get(k, k)} = {float(v):g}" for k, v in zip(conf, cfg)),
                     "seeds": len(p),
                     "solved": f"{int(solved_flags(p['solved']).sum())}/{len(p)}",
                     "validation best, %": _span(p["best_accuracy"]),

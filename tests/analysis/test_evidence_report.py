@@ -111,7 +111,7 @@ def test_the_plans_rows_stand_beside_the_published_cell_they_share(tmp_path):
     assert t1["coverage"].startswith("**The evidence plan at the paper's protocol: 1 of Table "
                                      "I's 27 cells**")
     assert row["cell"] == "Random permutation, K = 10, T = 10"
-    assert row["configuration"] == "α = 0.01, γ = 1, c0 = 1, c1 = 1"
+    assert row["configuration"] == "α = 0.01, γ = 1, c0 = 1, c1 = 1, MSE local loss"
     assert row["seeds"] == 3 and row["solved"] == "0/3"
     assert row["validation best, %"] == "98.50 (98.00–99.00)"
     assert row["test at that check, %"] == "98.00 (97.50–98.50)"
@@ -121,8 +121,15 @@ def test_the_plans_rows_stand_beside_the_published_cell_they_share(tmp_path):
     print(t4["table"].to_string())
     (row,) = t4["table"].to_dict("records")
     assert row["cell"] == "Temporal order, K = 10, T = 20" and row["solved"] == "1/2"
-    assert row["configuration"] == "α = 0.1, γ = 0.01, c0 = 0, c1 = 0.1"
+    assert row["configuration"] == "α = 0.1, γ = 0.01, c0 = 0, c1 = 0.1, MSE local loss"
     assert row["paper (best of its grid, one run)"].startswith("99.84 (c0 = 0, c1 = 0.1)")
+    store.append("ev_log_penalty", "paper",
+                 _plan_rows("ev_log_penalty", rp, 10, [0.98, 0.99]), PROV)
+    t2 = er.beside_published("table2", store)
+    print(t2["table"].to_string())
+    (row,) = t2["table"].to_dict("records")
+    print("checks: Table II's row names its local loss, the log-penalty")
+    assert row["configuration"] == "α = 0.01, γ = 1, c0 = 1, c1 = 1, log-penalty local loss"
     t3 = er.beside_published("table3", store)
     assert t3["table"].empty and "none of Table III's 27 cells" in t3["coverage"]
 
