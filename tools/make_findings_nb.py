@@ -50,17 +50,21 @@ say(f"Of {len(parts)} claim parts: " + ", ".join(f"{n} {v}" for v, n in counts.i
 md("""## Scope, budgets and compute
 
 How much of the paper's protocol has been run. Each published table's grid of (task, K, T) cells
-against the cells for which our stored rows exist, per budget:""")
+against the cells for which our stored rows of its grid exist, per budget, and the cells the
+{doc}`evidence plan <verdicts>` has run at the paper's protocol (one configuration per cell, five
+seeds: a cell of the grid, not the grid search the paper ran in it):""")
 code("""cov = findings.coverage(store)
 show(cov.rename(columns={"table": "Table", "cells": "cells in the paper",
-                         "paper": "run at the paper's budget", "smoke": "run at the smoke budget"}))
+                         "paper": "grid run at the paper's budget",
+                         "smoke": "grid run at the smoke budget",
+                         "plan": "evidence plan at the paper's protocol"}))
 say("Budgets: " + "; ".join(f"**{b}** — {get_budget(b).description}" for b in ("paper", "smoke"))
     + ".")
 bench = findings.gpu_benchmark(repo_root() / "benchmarks/results/nvidia-h100-80gb-hbm3.json")
 if bench:
     say(f"GPU: the population engine was benchmarked on an {bench['device']} on {bench['date']} "
         f"(commit `{bench['commit']}`): {bench['rate']:,.0f} member-iterations per second at "
-        f"T = 10, K = 10 with {bench['P']:,} networks trained at once ({bench['method']}); "
+        f"T = 10, K = 10 with {bench['P']:,} networks trained at once ({bench['how']}); "
         "see {doc}`engine`.")
 devices = findings.rows_by_device(store, "paper")
 say("Rows stored at the paper's budget, by the device that computed them: " + (

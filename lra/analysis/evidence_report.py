@@ -177,6 +177,23 @@ def _readout_test(ctrl: pd.DataFrame, task: str, T: int) -> str:
     return _span(pd.to_numeric(p.get("best_test_accuracy"), errors="coerce"))
 
 
+def plan_rows(table: str, store: ResultsStore | None = None) -> pd.DataFrame:
+    """The plan's paper-budget rows that stand beside one of Tables I-IV (:func:`_table_of`)."""
+    store = store or ResultsStore()
+    frames = [store.load(e, PAPER) for e in PLAN_TABLES.get(table, ())]
+    df = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(
+        not f.empty for f in frames) else pd.DataFrame()
+    if not df.empty:
+        df = df[[_table_of(r) == table for _, r in df.iterrows()]]
+    return df
+
+
+def plan_cells(table: str, store: ResultsStore | None = None) -> int:
+    """How many of the table's (task, K, T) cells the plan has run at the paper's protocol."""
+    df = plan_rows(table, store)
+    return 0 if df.empty else df.groupby(["task", "K", "T"]).ngroups
+
+
 def beside_published(table: str, store: ResultsStore | None = None) -> dict:
     """The plan's paper-protocol runs that share a cell with ``table`` (one configuration per
     cell, five seeds) beside the paper's cell (one seed, the best of its grid). Returns
@@ -185,11 +202,7 @@ def beside_published(table: str, store: ResultsStore | None = None) -> dict:
     control on the same cell, and the paper's cell)."""
     from lra.analysis.report import published
     store = store or ResultsStore()
-    frames = [store.load(e, PAPER) for e in PLAN_TABLES[table]]
-    df = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(
-        not f.empty for f in frames) else pd.DataFrame()
-    if not df.empty:
-        df = df[[_table_of(r) == table for _, r in df.iterrows()]]
+    df = plan_rows(table, store)
     n_pub = published(table).groupby(["task", "K", "T"]).ngroups
     name = ROMAN[table]
     if df.empty:

@@ -491,7 +491,8 @@ PAPER_TABLES = {"table1": "Table I", "table2": "Table II", "table3": "Table III"
 
 
 def coverage(store: ResultsStore) -> pd.DataFrame:
-    """Per published table: its cells, and how many of them have our rows at each budget."""
+    """Per published table: its cells, how many of them have our rows at each budget (the grid's
+    experiment), and how many the evidence plan has run at the paper's protocol."""
     rows = []
     for experiment, table in PAPER_TABLES.items():
         pub = published(experiment)
@@ -503,6 +504,10 @@ def coverage(store: ResultsStore) -> pd.DataFrame:
             df = store.load(experiment, budget)
             have = 0 if df.empty else len(cells.merge(df[keys].drop_duplicates(), on=keys))
             row[budget] = have
+        # the evidence plan's rows at the paper's protocol: one configuration per cell, five
+        # seeds (not the grid, so not counted as the table's paper-budget cells)
+        from lra.analysis.evidence_report import plan_cells
+        row["plan"] = plan_cells(experiment, store)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -135,7 +135,16 @@ def test_coverage_counts_cells_of_the_paper_grid(tmp_path):
     cov = findings.coverage(store).set_index("table")
     print(cov)
     assert cov.loc["Table I", "paper"] == 2 and cov.loc["Table I", "smoke"] == 0
-    assert findings.rows_by_device(store, "paper").to_dict() == {"test-device": 4}
+    assert cov.loc["Table I", "plan"] == 0
+    store.append("ev_fig2", "paper", rows("ev_fig2", "paper", [
+        ("random_permutation", 10, s, 0.98, False, {"K": 10, "alpha": 0.01, "gamma": 1.0,
+                                                    "c0": 1.0, "c1": 1.0, "loss": "mse"})
+        for s in range(5)]), PROV)
+    cov = findings.coverage(store).set_index("table")
+    print(cov)
+    print("checks: the plan's five seeds of one cell count once, in the plan's column only")
+    assert cov.loc["Table I", "plan"] == 1 and cov.loc["Table I", "paper"] == 2
+    assert findings.rows_by_device(store, "paper").to_dict() == {"test-device": 4 + 5}
 
 
 def test_readout_control_uses_the_paired_test_when_predictions_are_stored(tmp_path):
