@@ -811,12 +811,21 @@ def test_c1b_reads_the_plans_t20_runs_with_the_plans_bptt_as_positive_control():
     print("checks: BPTT solves TO T = 20 in 1 of 5 paper runs; RNN-LRA-diff in none -> reproduced")
     assert "BPTT (the positive control) solves temporal order at T = 20 in 1 of 5 runs at the " \
            "paper budget" in v.text()
-    assert "The evidence plan's runs at T = 20 (paper budget: 10 runs, 5 seeds" in v.text()
+    assert "no seed of RNN-LRA-diff solves either task at T = 20" in v.headline
+    assert "Only the cells where BPTT solves decide: temporal order at T = 20." in v.text()
     assert v.verdict == "reproduced" and v.own_budgets == ["paper"]
     lra.loc[0, "best_accuracy"], lra.loc[0, "solved"] = 1.0, True
     v = part(c1(FrameResults({("ev_t20_lra", "paper"): lra, ("ev_t20_bptt", "paper"): bptt})),
              "C1b")
     print("checks: one seed of RNN-LRA-diff solves TO T = 20 -> partly")
+    assert v.verdict == "partly" and v.headline.endswith("solved at T = 20: temporal order.")
+    print("checks: with four seeds of 3-bit temporal order the plan's rows count beside the "
+          "others (the reading before the plan decides)")
+    few = lra[~((lra.task == TO3) & (lra.seed == 4))]
+    v = part(c1(FrameResults({("ev_t20_lra", "paper"): few, ("ev_t20_bptt", "paper"): bptt})),
+             "C1b")
+    assert "The evidence plan's runs at T = 20 (paper budget: 9 runs, 4 seeds" in v.text()
+    assert "have 9 of their 10 runs stored" in v.text()
     assert v.verdict == "partly" and v.headline == "Solved at T > 10: temporal order."
 
 
@@ -1011,3 +1020,33 @@ def test_c8c_is_decided_by_the_plans_curriculum_once_it_has_ended():
     print("checks: the last stored stage solved -> still climbing: not decided by the plan")
     assert "paper" not in v.own_budgets
     assert "(entry 7) has stored the stages T = 10; it decides this part once" in v.text()
+
+
+def test_c1b_is_decided_by_the_plans_t20_runs_once_both_tasks_have_five_seeds():
+    """C1b (no temporal-order task solved at T > 10) from the plan's T = 20 rows alone once both
+    cells have five seeds: a task solved in some seed where BPTT solves too makes it partly; no
+    seed solving either, with BPTT solving both, reproduces it; with four seeds of one task the
+    earlier reading stands and says how far the plan is."""
+    bptt = runs("ev_t20_bptt", "paper", seeds(TO, 20, [1.0, 0.5, 0.5, 0.5, 0.5]) +
+                seeds(TO3, 20, [1.0] * 5), algorithm="bptt")
+    smoke = runs("table5_lra", "smoke", [dict(task=TO, T=20, acc=0.8)])
+
+    def src(to, to3):
+        lra = runs("ev_t20_lra", "paper", seeds(TO, 20, to) + seeds(TO3, 20, to3))
+        return FrameResults({("ev_t20_lra", "paper"): lra, ("ev_t20_bptt", "paper"): bptt,
+                             ("table5_lra", "smoke"): smoke})
+    v = part(c1(src([1.0, 1.0, 0.999, 0.999, 0.999], [0.99] * 5)), "C1b")
+    print("checks: temporal order solved in 2 of 5 seeds, 3-bit in none, BPTT solves both -> "
+          "partly, from paper rows alone")
+    assert v.verdict == "partly" and v.own_budgets == ["paper"]
+    assert "solved at T = 20: temporal order." in v.headline
+    assert "Temporal order at T = 20: RNN-LRA-diff solves it in 2 of 5 seeds" in v.text()
+    assert "Counting every stored run at T > 10 (budgets: paper, smoke), the reading is " \
+           "“partly”" in v.text()
+    v = part(c1(src([0.999] * 5, [0.99] * 5)), "C1b")
+    print("checks: no seed solves either task, BPTT solves both -> reproduced")
+    assert v.verdict == "reproduced"
+    assert "no seed of RNN-LRA-diff solves either task at T = 20" in v.headline
+    v = part(c1(src([0.999] * 5, [0.99] * 4)), "C1b")
+    print("checks: 4 seeds of 3-bit temporal order -> the earlier reading, with the progress")
+    assert "smoke" in v.own_budgets and "have 9 of their 10 runs stored" in v.text()
