@@ -329,7 +329,7 @@ def length_20_at_protocol(store: ResultsStore, T: int = 20) -> Finding | None:
             f"At the paper's protocol, RNN-LRA-diff solves no task at T = {T}")
     return Finding(f"**{head}** (evidence plan, five seeds, one configuration per task, each "
                    "seed's run chosen on validation): " + ". ".join(parts) + ".",
-                   "verdicts", ("paper",))
+                   "verdicts", ("paper",), "vrd-plan")
 
 
 def regularised_curriculum(store: ResultsStore) -> Finding | None:
@@ -362,7 +362,7 @@ def regularised_curriculum(store: ResultsStore) -> Finding | None:
                                  store)[0], task, last, "bptt")
     if bptt is not None:
         text += f" BPTT solves that length in {bptt[0]} of {bptt[1]} seeds."
-    return Finding(text, "verdicts", ("paper",))
+    return Finding(text, "verdicts", ("paper",), "vrd-c8")
 
 
 def three_bit_seeds(store: ResultsStore) -> Finding | None:
