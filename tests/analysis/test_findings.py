@@ -356,5 +356,6 @@ def test_regularised_curriculum_finding_only_once_the_curriculum_has_ended(tmp_p
     print("checks: stage T = 20 unsolved -> 'up to T = 10', against the paper's T = 80")
     assert f.headline == ("Regularised RNN-LRA-diff solves random permutation up to T = 10 at "
                           "the paper's protocol, where the paper's Table V reports T = 80")
+    assert "one configuration of the paper's grid, whose others might do better" in f.text
     assert "its stage T = 20 is solved by 0 of 5 seeds (best validation accuracy 97.00–97.00 %)" \
            ". BPTT solves that length in 5 of 5 seeds." in f.text

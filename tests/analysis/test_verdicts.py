@@ -1012,6 +1012,10 @@ def test_c8c_is_decided_by_the_plans_curriculum_once_it_has_ended():
            "and none (T = 10 not solved) without" in v.headline
     assert "BPTT (the positive control) solves random permutation at T = 10 in 5 of 5 runs" \
         in v.text()
+    print("checks: a failure at one configuration of the paper's grid is indicative, and says so")
+    assert v.strength == "indicative" and any(
+        "one configuration (Figure 4's) of the 45 in the paper's regularised grid" in w
+        for w in v.why_indicative)
     (v,) = [v for v in c8(src([(T, True) for T in range(10, 90, 10)] + [(90, False)]))
             if v.part == "C8c"]
     print("checks: stages solved to T = 80 -> reproduced")
