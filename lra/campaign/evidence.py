@@ -151,14 +151,41 @@ def runnable() -> list[Entry]:
     return [e for e in ENTRIES if e.ready]
 
 
-def campaign_experiments() -> list[tuple[str, tuple]]:
+# The readout-only control beyond ev_readout's lengths is needed only where the plan's regularised
+# curriculum gets: at the stages it has stored (the one it failed included), and the next one while
+# it still climbs. Before the curriculum has a stage, every length is kept.
+GATED = {"ev_readout_rp_long": ("ev_t5_reg_rp", RP)}
+
+
+def gated_lengths(name: str, lengths, store: ResultsStore | None) -> tuple:
+    """``lengths`` of experiment ``name`` that the stored rows still make worth running."""
+    if name not in GATED or store is None:
+        return tuple(lengths)
+    curriculum, task = GATED[name]
+    df = store.load(curriculum, PAPER)
+    d = df[df["task"] == task] if not df.empty else df
+    if d.empty:
+        return tuple(lengths)
+    solved = d.assign(ok=solved_flags(d["solved"])).groupby(d["T"].astype(int)).ok.any()
+    last = int(solved.index.max())
+    reach = last + 10 if bool(solved[last]) else last
+    return tuple(T for T in lengths if T <= reach)
+
+
+def campaign_experiments(store: ResultsStore | None = None) -> list[tuple[str, tuple]]:
     """(experiment, lengths) in the order a campaign runs them, each experiment at its lengths
-    once (an experiment shared by several entries runs with the union of their lengths)."""
+    once (an experiment shared by several entries runs with the union of their lengths). With
+    ``store``, a control whose need depends on stored rows (:data:`GATED`) keeps only the lengths
+    still needed, and is left out when none is."""
     out: dict[str, set] = {}
     for e in runnable():
         for name in e.experiments:
             out.setdefault(name, set()).update(e.lengths or {T for _, T in e.cells})
-    return [(name, tuple(sorted(Ts))) for name, Ts in out.items()]
+    plan = []
+    for name, Ts in out.items():
+        own = set(get_experiment(name).lengths)      # empty: a curriculum (its stages)
+        plan.append((name, gated_lengths(name, sorted(Ts & own if own else Ts), store)))
+    return [(name, Ts) for name, Ts in plan if Ts]
 
 
 # ------------------------------------------------------------------------------ configuration rules
@@ -210,7 +237,8 @@ def entry_cost(entry: Entry, store: ResultsStore, device_name: str) -> dict:
             exp = get_experiment(name)
         except ValueError:
             continue
-        runs = [r for r in exp.runs(budget, None) if (r.task, r.T) in cells]
+        keep = set(gated_lengths(name, sorted({T for _, T in cells}), store))
+        runs = [r for r in exp.runs(budget, None) if (r.task, r.T) in cells and r.T in keep]
         total += len(runs)
         todo = {r.key for r in missing_runs(exp, budget, store)}
         missing[name] = [r for r in runs if r.key in todo]
@@ -251,7 +279,7 @@ def format_plan(store: ResultsStore | None = None, cpu: str = "cpu",
     lines.append(f"\nclaim parts covered: {', '.join(parts)}")
     # entries share experiments (ev_fig2 is the unmodified side of five comparisons): the total
     # prices every missing row once
-    every = Entry("all", (), "", tuple(n for n, _ in campaign_experiments()),
+    every = Entry("all", (), "", tuple(n for n, _ in campaign_experiments(store)),
                   tuple(sorted({c for e in runnable() for c in e.cells})), "", "")
     tot_cpu, tot_gpu = entry_cost(every, store, cpu), entry_cost(every, store, gpu)
     lines.append(f"ready entries, missing rows ({tot_cpu['missing']}, each counted once): "

@@ -26,8 +26,10 @@ def cmd_campaign(args, entry):
         if args.experiments:
             raise UsageError("--plan evidence names its own experiments; drop --experiments")
         from lra.campaign.evidence import campaign_experiments
-        names = [n for n, _ in campaign_experiments()]
-        plan_lengths = {T for _, Ts in campaign_experiments() for T in Ts}
+        from lra.campaign.store import ResultsStore
+        plan = campaign_experiments(ResultsStore())     # controls the stored rows made moot: out
+        names = [n for n, _ in plan]
+        plan_lengths = {T for _, Ts in plan for T in Ts}
     for n in names:
         if n not in EXPERIMENTS:
             raise UsageError(f"unknown experiment {n!r}; valid experiments: "

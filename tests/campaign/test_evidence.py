@@ -86,3 +86,34 @@ def test_the_plan_prints_every_entry_with_its_parts_and_cost(tmp_path):
     for e in ev.ENTRIES:
         assert f"] {e.name}:" in text
     assert "claim parts covered" in text and "on an H100" in text
+
+
+def test_the_long_readout_control_runs_only_where_the_curriculum_gets(tmp_path):
+    """ev_readout_rp_long (T = 40-80) controls the regularised curriculum's lengths: every length
+    before the curriculum ran; none once it failed at T = 10; the next stage's while it climbs;
+    the failed stage's once it stopped there. The plan leaves the experiment out when none is
+    needed."""
+    store = ResultsStore(tmp_path)
+    L = (40, 50, 60, 70, 80)
+    name = "ev_readout_rp_long"
+    assert ev.gated_lengths(name, L, store) == L
+    assert ev.gated_lengths("ev_readout", L, store) == L            # not gated
+    rp = "random_permutation"
+
+    def stage(T, solved):
+        row = _row(f"s{T}", rp, T, "paper", solved, 1.0 if solved else 0.99)
+        return [dict(row, experiment="ev_t5_reg_rp")]
+    store.append("ev_t5_reg_rp", "paper", stage(10, False), PROV)
+    print("T = 10 unsolved:", ev.gated_lengths(name, L, store))
+    assert ev.gated_lengths(name, L, store) == ()
+    assert name not in [n for n, _ in ev.campaign_experiments(store)]
+    assert name in [n for n, _ in ev.campaign_experiments()]
+    other = ResultsStore(tmp_path / "climbing")
+    for T in (10, 20, 30):
+        other.append("ev_t5_reg_rp", "paper", stage(T, True), PROV)
+    print("solved to T = 30:", ev.gated_lengths(name, L, other))
+    assert ev.gated_lengths(name, L, other) == (40,)
+    other.append("ev_t5_reg_rp", "paper", stage(40, True), PROV)
+    other.append("ev_t5_reg_rp", "paper", stage(50, False), PROV)
+    print("solved to T = 40, failed at 50:", ev.gated_lengths(name, L, other))
+    assert ev.gated_lengths(name, L, other) == (40, 50)
