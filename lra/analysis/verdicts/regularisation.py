@@ -67,12 +67,7 @@ def c8c_at_protocol(res, tests: str) -> Verdict | None:
     if bool(d[d["T"] == last].solved.any()) and not (paper_reg and mr and mr >= paper_reg):
         return None                                  # still climbing
     mp = curriculum_max_T(plain)[task]["max_T"]
-    if mr is not None and paper_reg is not None and mr >= paper_reg and (mp or 0) < mr:
-        v = "reproduced"
-    elif (mr or 0) > (mp or 0):
-        v = "partly"
-    else:
-        v = "not reproduced"
+    v = _length_reading(mp, mr, paper_reg)
     ev = [f"At the paper's protocol (evidence plan, {entry_label(C8C_ENTRY)}: Figure 4's "
           f"configuration, {MIN_SEEDS} seeds, Table V's curriculum from T = 10): longest "
           f"{_task(task)} solved {_T(mr)} with regularisation and {_T(mp)} without (Figure 2's "
@@ -155,6 +150,14 @@ def _paper_max_T(task, method):
     return None if pd.isna(v) else int(v)
 
 
+def _length_reading(mp, mr, paper_reg) -> str:
+    """Table V's claim from the longest T solved without (mp) and with (mr) regularisation:
+    reproduced when the regularised form reaches the paper's length and the plain one less."""
+    if mr is not None and paper_reg is not None and mr >= paper_reg and (mp or 0) < mr:
+        return "reproduced"
+    return "partly" if (mr or 0) > (mp or 0) else "not reproduced"
+
+
 def _T(v):
     return "none (T = 10 not solved)" if v is None else f"T = {v}"
 
@@ -173,12 +176,7 @@ def _c8_length(res, part, task):
     if cp is None or cr is None:
         return _not_tested(part, tests, f"{_task(task)} in both Table V curricula")
     mp, mr = cp["max_T"], cr["max_T"]
-    if mr is not None and paper_reg is not None and mr >= paper_reg and (mp or 0) < mr:
-        v = "reproduced"
-    elif (mr or 0) > (mp or 0):
-        v = "partly"
-    else:
-        v = "not reproduced"
+    v = _length_reading(mp, mr, paper_reg)
     ev = [f"Longest {_task(task)} solved: {_T(mp)} without and {_T(mr)} with regularisation "
           f"({NAMES['table5_lra']}, {_runs(plain[plain.task == task], b)}); the paper: "
           f"{_T(paper_plain)} → T = {paper_reg}."]
