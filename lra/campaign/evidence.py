@@ -22,6 +22,7 @@ configuration where it names one (Table IV; Figures 2-4), otherwise the best of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -223,9 +224,12 @@ def cheaper_stage_best(rows: CheaperRows, experiment: str, budget: str, task: st
 
 
 # ------------------------------------------------------------------------------ cost and printing
-def entry_cost(entry: Entry, store: ResultsStore, device_name: str) -> dict:
+def entry_cost(entry: Entry, store: ResultsStore, device_name: str,
+               done: dict | None = None) -> dict:
     """Projected seconds of the rows still missing for an entry (every member to the cap: an upper
-    bound), and how many of its runs are stored / missing."""
+    bound), and how many of its runs are stored / missing. ``done``: ``{row key: iterations}`` the
+    checkpoints in flight have trained (:func:`in_flight`); those members are priced for what they
+    have left."""
     from lra.campaign.planning import merge
     from lra.campaign.projection import BenchmarkNotFound, project_populations
     from lra.campaign.runner import missing_runs
@@ -245,10 +249,19 @@ def entry_cost(entry: Entry, store: ResultsStore, device_name: str) -> dict:
     n_missing = sum(len(v) for v in missing.values())
     try:
         pops = merge(missing, 64)
-        seconds = project_populations([p.runs for p in pops], budget, device_name)["seconds"]
+        seconds = project_populations([p.runs for p in pops], budget, device_name,
+                                      done=done)["seconds"]
     except (BenchmarkNotFound, ValueError):
         seconds = float("nan")
-    return dict(runs=total, missing=n_missing, seconds=seconds)
+    resumed = sum(1 for runs in missing.values() for r in runs if (done or {}).get(r.key))
+    return dict(runs=total, missing=n_missing, seconds=seconds, resumed=resumed)
+
+
+def in_flight(store: ResultsStore) -> dict[str, int]:
+    """``{row key: iterations}`` the paper-budget checkpoints in flight have trained (those the
+    current code resumes): the next stretch starts there, so the plan prices only the rest."""
+    from lra.campaign.population_checkpoints import trained_iterations
+    return trained_iterations(Path(store.root) / "_populations" / PAPER)
 
 
 def _hours(s: float) -> str:
@@ -259,9 +272,10 @@ def format_plan(store: ResultsStore | None = None, cpu: str = "cpu",
                 gpu: str = "NVIDIA H100 80GB HBM3") -> str:
     """The plan as text: one block per entry, in the order it runs, with its projected cost."""
     store = store or ResultsStore()
+    done = in_flight(store)
     lines = []
     for i, e in enumerate(ENTRIES, 1):
-        c_cpu, c_gpu = entry_cost(e, store, cpu), entry_cost(e, store, gpu)
+        c_cpu, c_gpu = entry_cost(e, store, cpu, done), entry_cost(e, store, gpu, done)
         cells = ", ".join(f"{t.replace('_', ' ')} T={T}" for t, T in e.cells)
         state = "ready" if e.ready else "declared (experiment not written yet)"
         lines += [f"{i}. [{' '.join(e.parts)}] {e.name}: {e.question}",
@@ -270,9 +284,11 @@ def format_plan(store: ResultsStore | None = None, cpu: str = "cpu",
                   f"   controls: {e.controls}",
                   f"   experiments: {', '.join(e.experiments)}; seeds: {EV_SEEDS}; {state}",
                   f"   rows: {c_cpu['runs']} planned, {c_cpu['missing']} missing (some shared with "
-                  f"other entries); projected "
-                  f"(every member to the cap): {_hours(c_cpu['seconds'])} on this CPU (1 thread "
-                  f"benchmark), {_hours(c_gpu['seconds'])} on an H100"
+                  f"other entries)"
+                  + (f", {c_cpu['resumed']} of them in flight (a checkpoint resumes them)"
+                     if c_cpu['resumed'] else "")
+                  + f"; projected (every member to the cap): {_hours(c_cpu['seconds'])} on this "
+                  f"CPU (1 thread benchmark), {_hours(c_gpu['seconds'])} on an H100"
                   + (f"\n   note: {e.note}" if e.note else "")]
     parts = sorted({p for e in ENTRIES for p in e.parts}, key=lambda p: (int(p[1:].rstrip("abc")),
                                                                          p))
@@ -281,8 +297,12 @@ def format_plan(store: ResultsStore | None = None, cpu: str = "cpu",
     # prices every missing row once
     every = Entry("all", (), "", tuple(n for n, _ in campaign_experiments(store)),
                   tuple(sorted({c for e in runnable() for c in e.cells})), "", "")
-    tot_cpu, tot_gpu = entry_cost(every, store, cpu), entry_cost(every, store, gpu)
+    tot_cpu, tot_gpu = entry_cost(every, store, cpu, done), entry_cost(every, store, gpu, done)
     lines.append(f"ready entries, missing rows ({tot_cpu['missing']}, each counted once): "
                  f"{_hours(tot_cpu['seconds'])} on this CPU, {_hours(tot_gpu['seconds'])} on an "
                  "H100 (upper bounds: solved members stop early)")
+    if done:
+        lines.append(f"in flight: {tot_cpu['resumed']} of the missing rows have a checkpoint "
+                     f"(results/_populations/{PAPER}/); each is priced from its checkpoint's "
+                     "iteration to the cap")
     return "\n".join(lines)

@@ -183,3 +183,27 @@ def sweep(folder: Path, store, budget: str, *, log=None, root: str | None = None
             continue
         finally:
             release(lease)
+
+
+def trained_iterations(folder: Path, *, root: str | None = None) -> dict[str, int]:
+    """``{row key: iterations}`` that the checkpoints in ``folder`` have already trained for the
+    rows they feed, counting only checkpoints the current code would resume (:func:`written_by`
+    names the current code's versions): what a campaign's next stretch does not have to train
+    again, for pricing what is left (``lra campaign --plan evidence --dry-run``). Read-only: an
+    unreadable checkpoint, one of other code, or one whose code cannot be established counts
+    nothing (the campaign would start its population afresh)."""
+    folder = Path(folder)
+    done: dict[str, int] = {}
+    now = current_versions(code_version())
+    for path in sorted(folder.glob("*.pt")) if folder.is_dir() else ():
+        try:
+            ck = read(path)
+        except (CheckpointError, OSError):
+            continue
+        versions, _ = written_by(ck, root)
+        if versions is None or not versions <= now:
+            continue
+        for keys in (ck.get("rows") or {}).values():
+            for key in keys:
+                done[key] = max(done.get(key, 0), int(ck["iteration"]))
+    return done

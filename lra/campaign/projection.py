@@ -473,13 +473,17 @@ def project_population_seconds(T: int, K_values, iterations, device_name: str | 
 
 
 def project_populations(populations, budget, device_name: str | None = None,
-                        method: str | None = None, iterations=None, directory=None) -> dict:
+                        method: str | None = None, iterations=None, directory=None,
+                        done: dict | None = None) -> dict:
     """Projection of a campaign plan, for ``lra campaign --dry-run``.
 
     ``populations``: lists of :class:`lra.campaign.experiments.Run` (each list one population: same
     algorithm, task and T); ``budget``: a :class:`lra.campaign.experiments.Budget` (its iteration cap,
     check interval and validation size). Every member is priced to the cap unless ``iterations``
     (one number for all) says otherwise — an upper bound, since solved members stop early.
+    ``done``: ``{row key: iterations already trained}`` (the checkpoints in flight:
+    :func:`lra.campaign.population_checkpoints.trained_iterations`); such a member is priced for
+    the iterations it has left to the cap.
     Returns ``dict(device, benchmark, method, seconds, populations=[dict(members, algorithm, task,
     T, K (sorted distinct), experiments, seconds)])``.
     """
@@ -493,8 +497,10 @@ def project_populations(populations, budget, device_name: str | None = None,
         first = pop[0]
         cfgs = [dict(r.config) for r in pop]
         Ks = [int(c.get("K", 1)) for c in cfgs]
-        info = bench.project(first.T, Ks, budget.max_iterations if iterations is None
-                             else iterations, method, first.task,
+        cap = budget.max_iterations if iterations is None else iterations
+        if done:
+            cap = [max(0, cap - int(done.get(r.key, 0))) for r in pop]
+        info = bench.project(first.T, Ks, cap, method, first.task,
                              [float(c.get("lam", 0) or 0) > 0 for c in cfgs], budget.check_every,
                              budget.validation_size, first.algorithm)
         total += info["seconds"]

@@ -117,3 +117,24 @@ def test_the_long_readout_control_runs_only_where_the_curriculum_gets(tmp_path):
     other.append("ev_t5_reg_rp", "paper", stage(50, False), PROV)
     print("solved to T = 40, failed at 50:", ev.gated_lengths(name, L, other))
     assert ev.gated_lengths(name, L, other) == (40, 50)
+
+
+def test_members_in_flight_are_priced_for_the_iterations_they_have_left(tmp_path):
+    """A checkpoint 75,000 iterations into a population leaves a quarter of its cost: the plan
+    prices each member in flight from its checkpoint's iteration to the cap (validation, every
+    100 iterations, scales the same way), and says how many are in flight."""
+    from lra.campaign.experiments import get_budget, get_experiment
+    store = ResultsStore(tmp_path)
+    entry = ev.get_entry("t20_random_permutation")
+    fresh = ev.entry_cost(entry, store, "cpu")
+    keys = {r.key for name in entry.experiments for r in get_experiment(name).runs(
+        get_budget("paper"), None)}
+    resumed = ev.entry_cost(entry, store, "cpu", {k: 75_000 for k in keys})
+    print(f"from scratch {fresh['seconds']:.0f} s for {fresh['missing']} rows; from 75,000 "
+          f"iterations {resumed['seconds']:.0f} s, {resumed['resumed']} in flight")
+    assert fresh["missing"] == resumed["missing"] == resumed["resumed"] > 0
+    assert fresh["resumed"] == 0
+    assert resumed["seconds"] == pytest.approx(fresh["seconds"] / 4, rel=0.02)
+    done = ev.entry_cost(entry, store, "cpu", {k: 100_000 for k in keys})
+    print(f"at the cap already: {done['seconds']:.1f} s (the first validation check)")
+    assert done["seconds"] < fresh["seconds"] / 1000

@@ -266,3 +266,20 @@ def test_the_committed_older_checkpoints_establish_their_code_version_here():
         versions, how = pc.written_by(ck)
         print(path.name, versions, how)
         assert versions is not None, f"{path}: {how}"
+
+
+def test_the_iterations_a_checkpoint_trained_count_only_for_the_current_code(tmp_path):
+    """What the plan prices as already trained (lra campaign --plan evidence --dry-run): each row
+    a checkpoint feeds, at the checkpoint's iteration; nothing for a checkpoint of other code (the
+    campaign would discard it) or one it cannot read."""
+    from lra.campaign.population_checkpoints import trained_iterations
+    pop, ck = stopped(tmp_path)
+    at = int(read(ck)["iteration"])
+    got = trained_iterations(ck.parent)
+    print("stopped at", at, "->", got)
+    assert at > 0 and got == {r.key: at for r in pop.runs}
+    rewrite(ck, code_version="0123456789ab")
+    print("other code ->", trained_iterations(ck.parent))
+    assert trained_iterations(ck.parent) == {}
+    ck.write_bytes(b"not a checkpoint")
+    assert trained_iterations(ck.parent) == {}
