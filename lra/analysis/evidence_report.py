@@ -90,22 +90,25 @@ def _ceilings(store: ResultsStore) -> dict:
 
 
 def plan_table(store: ResultsStore | None = None) -> pd.DataFrame:
-    """One row per entry: its parts, cells, and how many of its paper-budget rows are stored."""
-    from lra.campaign.experiments import get_experiment, get_budget
+    """One row per entry: its parts, cells, and how many of its paper-budget rows are stored.
+
+    The rows an entry plans are those the campaign would run (:func:`entry_runs`): a control the
+    stored rows make pointless is not counted (the long readout control once the curriculum it
+    controls has stopped), and a curriculum counts its first stage and the stages it has run."""
+    from lra.campaign.evidence import entry_runs
+    from lra.campaign.experiments import get_experiment
     store = store or ResultsStore()
-    budget = get_budget(PAPER)
     rows = []
     for i, e in enumerate(ENTRIES, 1):
         planned, stored, tested = 0, 0, 0
-        for name in e.experiments:
-            try:
-                exp = get_experiment(name)
-            except ValueError:
-                continue
-            keys = {r.key for r in exp.runs(budget) if (r.task, r.T) in set(e.cells)}
-            planned += len(keys)
+        for name, runs in entry_runs(e, store).items():
+            keys = {r.key for r in runs}
             df = store.load(name, PAPER)
-            df = df[df["key"].isin(keys)]
+            if get_experiment(name).curriculum and not df.empty:
+                keys |= {k for k, t, T in zip(df["key"], df["task"], df["T"].astype(int))
+                         if (t, T) in set(e.cells)}
+            planned += len(keys)
+            df = df[df["key"].isin(keys)] if not df.empty else df
             stored += len(df)
             tested += int((df["best_test_correct"].fillna("").astype(str) != "").sum())
         rows.append({"#": i, "parts": " ".join(e.parts), "comparison": e.question,

@@ -224,6 +224,24 @@ def cheaper_stage_best(rows: CheaperRows, experiment: str, budget: str, task: st
 
 
 # ------------------------------------------------------------------------------ cost and printing
+def entry_runs(entry: Entry, store: ResultsStore | None) -> dict[str, list]:
+    """``{experiment: [Run]}``: the paper-budget runs an entry plans in its cells, at the lengths
+    the stored rows still make worth running (:func:`gated_lengths`); a curriculum's first stage
+    (its later stages exist once the stage before is solved). Experiments not written yet are
+    left out."""
+    budget = get_budget(PAPER)
+    cells = set(entry.cells)
+    out = {}
+    for name in entry.experiments:
+        try:
+            exp = get_experiment(name)
+        except ValueError:
+            continue
+        keep = set(gated_lengths(name, sorted({T for _, T in cells}), store))
+        out[name] = [r for r in exp.runs(budget, None) if (r.task, r.T) in cells and r.T in keep]
+    return out
+
+
 def entry_cost(entry: Entry, store: ResultsStore, device_name: str,
                done: dict | None = None) -> dict:
     """Projected seconds of the rows still missing for an entry (every member to the cap: an upper
@@ -234,17 +252,10 @@ def entry_cost(entry: Entry, store: ResultsStore, device_name: str,
     from lra.campaign.projection import BenchmarkNotFound, project_populations
     from lra.campaign.runner import missing_runs
     budget = get_budget(PAPER)
-    cells = set(entry.cells)
     missing, total = {}, 0
-    for name in entry.experiments:
-        try:
-            exp = get_experiment(name)
-        except ValueError:
-            continue
-        keep = set(gated_lengths(name, sorted({T for _, T in cells}), store))
-        runs = [r for r in exp.runs(budget, None) if (r.task, r.T) in cells and r.T in keep]
+    for name, runs in entry_runs(entry, store).items():
         total += len(runs)
-        todo = {r.key for r in missing_runs(exp, budget, store)}
+        todo = {r.key for r in missing_runs(get_experiment(name), budget, store)}
         missing[name] = [r for r in runs if r.key in todo]
     n_missing = sum(len(v) for v in missing.values())
     try:

@@ -152,3 +152,24 @@ def test_each_entry_names_its_parts_verdicts_and_where_they_come_from():
     assert lines["forced"] == "Verdicts: C7b *not reproduced* (from paper-budget rows)."
     assert lines["lambda"] == "Verdicts: C9 *partly* (for now from smoke-budget rows)."
     assert lines["k"] == "Verdicts: C3 *not tested* (no rows yet)."
+
+
+def test_an_ended_curriculum_counts_only_the_stages_it_ran(tmp_path):
+    """Entry 7 (Table V's regularised curriculum): before any row it plans the first stage (5
+    runs) and the long readout control (T = 40-80, 75 runs); once the curriculum fails its first
+    stage, the control is pointless (the campaign drops it) and the entry is complete: 5/5."""
+    store = ResultsStore(tmp_path)
+    n = lambda: er.plan_table(store).set_index("#").loc[7, "rows stored"]
+    print("before any row:", n())
+    assert n() == "0/80"
+    runs = get_experiment("ev_t5_reg_rp").runs(BUDGETS["paper"])
+    assert {r.T for r in runs} == {10} and len(runs) == 5
+    store.append("ev_t5_reg_rp", "paper", [
+        dict(key=r.key, experiment="ev_t5_reg_rp", budget="paper", algorithm="lra_diff",
+             variant="", switches="", task=r.task, T=r.T, seed=r.seed,
+             **{c: dict(r.config).get(c) for c in CONFIG_COLUMNS}, solved=False, diverged=False,
+             stop_reason="cap", iterations=100, best_accuracy=0.99, final_accuracy=0.99,
+             wall_seconds=1.0, population=5, device="test", commit="test", curve="[]")
+        for r in runs], PROV)
+    print("after the first stage failed:", n())
+    assert n() == "5/5"
