@@ -173,3 +173,17 @@ def test_an_ended_curriculum_counts_only_the_stages_it_ran(tmp_path):
         for r in runs], PROV)
     print("after the first stage failed:", n())
     assert n() == "5/5"
+
+
+def test_only_the_readout_row_of_an_entry_shows_a_ceiling(tmp_path):
+    """Entry 6 (random permutation, T = 10) with the plan's Figure 2 runs and the readout-only
+    control: the ceiling column is the readout's; the other method's cell is blank, not 'nan'."""
+    store = ResultsStore(tmp_path)
+    rp = "random_permutation"
+    store.append("ev_fig2", "paper", _plan_rows("ev_fig2", rp, 10, [0.98, 0.99]), PROV)
+    store.append("ev_readout", "paper", _plan_rows("ev_readout", rp, 10, [0.97, 0.975]), PROV)
+    s = er.summary(get_entry("t10_random_permutation"), store).set_index("method")
+    print(s.to_string())
+    col = "linear-readout ceiling (test), %"
+    assert s.loc["RNN-LRA-diff (Figure 2)", col] == ""
+    assert s.loc["readout only", col] == "not computed yet"
