@@ -140,15 +140,39 @@ def verdicts_sentence(store: ResultsStore) -> Sentence:
             + (f" ({_budgets(budgets)})" if budgets else " (no stored runs)"))
     if not tested:
         text += "."
-    elif sup == 0:
-        text += (f"; all {len(tested)} tested are only indicative until the evidence plan runs "
-                 f"at the paper's protocol.")
     elif sup == len(tested):
         text += f"; all {len(tested)} tested are supported at the paper's protocol."
     else:
-        text += (f"; {sup} of the {len(tested)} tested are supported, the others only "
-                 f"indicative until the evidence plan runs at the paper's protocol.")
+        weak = [v for v in tested if v.strength != "supported"]
+        head = (f"all {len(tested)} tested are only indicative" if sup == 0 else
+                f"{sup} of the {len(tested)} tested are supported, the other {len(weak)} only "
+                "indicative")
+        text += f"; {head} ({_why_indicative(weak)}; each verdict says why)."
     return Sentence(text, VERDICTS_ANCHOR, budgets)
+
+
+# Why a verdict is indicative, by its first reason (lra.analysis.verdicts.vocabulary._strength
+# lists the budget first, then the seeds, then the cells): the words the sentence counts them by.
+WHY_GROUPS = (("budget, not the paper's protocol", "the smoke budget"),
+              ("so no spread", "one seed"), ("fewer than", "fewer than five seeds"),
+              ("of the paper's", "part of the paper's cells"),
+              ("one configuration", "one configuration of the paper's grid"),
+              ("computed by other code", "rows of older code"),
+              ("no paired", "comparisons without a paired test"))
+
+
+def _why_indicative(weak) -> str:
+    """'6 rest on the smoke budget, 4 on one seed, …': the indicative verdicts counted by their
+    first reason (one group each)."""
+    counts: dict[str, int] = {}
+    for v in weak:
+        first = v.why_indicative[0] if v.why_indicative else ""
+        group = next((words for key, words in WHY_GROUPS if key in first), "other limits")
+        counts[group] = counts.get(group, 0) + 1
+    order = [w for _, w in WHY_GROUPS] + ["other limits"]
+    said = [f"{counts[w]} on {w}" for w in order if w in counts]
+    said[0] = said[0].replace(" on ", " rest on ", 1)
+    return ", ".join(said)
 
 
 def answer(store: ResultsStore | None = None, cells: pd.DataFrame | None = None

@@ -68,6 +68,24 @@ def test_verdict_counts_follow_the_rows(tmp_path):
     print(some.text)
     assert some.text != empty.text and "smoke budget" in some.text
     assert "only indicative" in some.text and some.budgets == ("smoke",)
+    # every indicative verdict here rests on the smoke budget first: the count says so
+    n = int(some.text.split("tested are only indicative (")[1].split(" rest on the smoke")[0])
+    tested = int(some.text.split("; all ")[1].split(" tested")[0])
+    assert n == tested, some.text
+
+
+def test_indicative_verdicts_are_counted_by_their_first_reason():
+    from types import SimpleNamespace as V
+    weak = [V(why_indicative=w) for w in (
+        ["smoke budget, not the paper's protocol", "1 seed per configuration, so no spread"],
+        ["1 seed per configuration, so no spread"], ["2 seeds per configuration, fewer than 5"],
+        ["1 of the paper's 3 cells"], ["one configuration (Figure 4's) of the 45 in the grid"],
+        ["1 row computed by other code"], ["something new"])]
+    said = answer._why_indicative(weak)
+    print(said)
+    assert said == ("1 rest on the smoke budget, 1 on one seed, 1 on fewer than five seeds, 1 on "
+                    "part of the paper's cells, 1 on one configuration of the paper's grid, 1 on "
+                    "rows of older code, 1 on other limits")
 
 
 def test_first_screen_markup(tmp_path, cells):
