@@ -260,7 +260,7 @@ def entry_verdicts(entry: Entry, verdicts) -> str:
         if v.headline.startswith("At the paper's protocol (evidence plan"):
             where = "from the plan's paper-protocol rows"
         elif not own:
-            where = "no rows yet"
+            where = "no stored rows decide it yet"
         elif own == ["paper"]:
             where = "from paper-budget rows"
         else:

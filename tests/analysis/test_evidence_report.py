@@ -151,7 +151,7 @@ def test_each_entry_names_its_parts_verdicts_and_where_they_come_from():
                                    "paper-protocol rows).")
     assert lines["forced"] == "Verdicts: C7b *not reproduced* (from paper-budget rows)."
     assert lines["lambda"] == "Verdicts: C9 *partly* (for now from smoke-budget rows)."
-    assert lines["k"] == "Verdicts: C3 *not tested* (no rows yet)."
+    assert lines["k"] == "Verdicts: C3 *not tested* (no stored rows decide it yet)."
 
 
 def test_an_ended_curriculum_counts_only_the_stages_it_ran(tmp_path):

@@ -197,7 +197,7 @@ def test_c10_without_k_grid_rows_is_not_tested_and_names_no_grid():
     t1 = runs("table1", "smoke", [dict(task=RP, T=10, K=10, acc=0.975)])  # agrees, not identical
     src = FrameResults({("conjecture_k1", "smoke"): k1, ("table1", "smoke"): t1})
     a = part(c10(src), "C10a")
-    assert a.verdict == "reproduced" and "K ∈ {10} (Table I)" in a.text()
+    assert a.verdict == "reproduced" and "K = 10 (Table I)" in a.text()
     assert "{10, 20, 30}" not in a.text()
     assert "the tuning of γ is not shown to matter" in a.text()
     src.tables[("table1", "smoke")] = t1.assign(best_accuracy=0.90)
@@ -340,7 +340,7 @@ def test_compare_marks_and_curriculum():
 def test_c3_needs_several_K_and_flips_with_one_cell():
     one_K = runs("table1", "smoke", [dict(task=RP, T=10, acc=0.97)])
     v = part(c3(FrameResults({("table1", "smoke"): one_K})), "C3")
-    assert v.verdict == "not tested" and "K ∈ {10} only" in v.text()
+    assert v.verdict == "not tested" and "K = 10 only" in v.text()
     three = runs("table1", "paper", [dict(task=RP, T=10, K=K, acc=a)
                                      for K, a in ((10, 0.97), (20, 0.975), (30, 0.972))])
     v = part(c3(FrameResults({("table1", "paper"): three})), "C3")
@@ -1054,3 +1054,11 @@ def test_c1b_is_decided_by_the_plans_t20_runs_once_both_tasks_have_five_seeds():
     v = part(c1(src([0.999] * 5, [0.99] * 4)), "C1b")
     print("checks: 4 seeds of 3-bit temporal order -> the earlier reading, with the progress")
     assert "smoke" in v.own_budgets and "have 9 of their 10 runs stored" in v.text()
+
+
+def test_one_value_reads_as_an_equality_and_several_as_a_set():
+    from lra.analysis.verdicts.vocabulary import _in, _range_pct
+    print(_in("K", [10, 10.0]), "|", _in("K", [30, 10, 20]), "|", _range_pct([79.4, 79.4]), "|",
+          _range_pct([98.05, 98.75]))
+    assert _in("K", [10, 10.0]) == "K = 10" and _in("K", [30, 10, 20]) == "K ∈ {10, 20, 30}"
+    assert _range_pct([79.4, 79.4]) == "79.40 %" and _range_pct([98.05, 98.75]) == "98.05–98.75 %"

@@ -11,7 +11,7 @@ from lra.analysis.verdicts.evidence import _load, positive_control
 from lra.analysis.verdicts.protocol import entry_label, t10_with_protocol
 from lra.analysis.verdicts.readout_control import NO_CONTROL, _controls
 from lra.analysis.verdicts.vocabulary import (MIN_SEEDS, NAMES, TOL, Verdict, _current, _not_tested, _pct,
-                                              _record, _res, _runs, _seeds, _set, _stale, _task)
+                                              _record, _res, _runs, _seeds, _set, _in, _stale, _task)
 
 TO_TASKS = ("temporal_order", "temporal_order_3bit")
 
@@ -115,7 +115,7 @@ def _c1_at_10(res):
             "C1a", tests, "temporal order or 3-bit temporal order at T = 10"))
     cur = _current()
     cells = best_per_cell(d, ["task"])
-    ev = [f"{NAMES['table1']} ({_runs(d, b)}; K ∈ {_set(d.K)}): " + "; ".join(
+    ev = [f"{NAMES['table1']} ({_runs(d, b)}; {_in('K', d.K)}): " + "; ".join(
         f"{_task(r.task)} at T = 10 "
         + ("solved" if r.solved else f"not solved, best {_pct(r.accuracy)}")
         for r in cells.itertuples()) + "."]
@@ -289,7 +289,7 @@ def c2(res) -> list[Verdict]:
     plo, phi = pub.accuracy.min(), pub.accuracy.max()
     close = plo - TOL < best < phi + TOL
     ev = [f"Best accuracies {low:.2f}–{best:.2f} % over {n_runs} runs; the paper reports "
-          f"{plo:.2f}–{phi:.2f} % (K ∈ {_set(pub.K)})."]
+          f"{plo:.2f}–{phi:.2f} % ({_in('K', pub.K)})."]
     if not close:
         gap = best - phi if best > phi else plo - best
         ev.append(f"Our best is {gap:.2f} points {'above' if best > phi else 'below'} the "

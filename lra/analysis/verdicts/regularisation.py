@@ -17,7 +17,7 @@ from lra.analysis.verdicts.readout_control import NO_CONTROL, _controls
 from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _identical,
                                               _not_tested,
                                               _pct, _per_config, _pts, _record, _res, _runs,
-                                              _seeds, _set, _stale, _task)
+                                              _seeds, _set, _in, _stale, _task)
 
 
 # ------------------------------------------------------------------------------ C8
@@ -306,7 +306,7 @@ def _c10_ours(res):
                     for r in m.itertuples())
     n, k = len(m), sum(same)
     verdict = "reproduced" if k == n else ("partly" if k else "not reproduced")
-    ev = [f"K = 1 (γ ∈ {_set(k1.gamma)}) agrees with K ∈ {_set(t1.K)} (Table I) in {k} of {n} "
+    ev = [f"K = 1 ({_in('γ', k1.gamma)}) agrees with {_in('K', t1.K)} (Table I) in {k} of {n} "
           f"cells ({b} budget, {_per_config(_seeds(k1))})."]
     ev.append("Cells: " + "; ".join(
         f"{_task(r.task)} T = {r.T}: {_res(r.solved_k1, r.accuracy_k1)} vs "
@@ -340,7 +340,7 @@ def _gamma_note(k1):
 
 def _c10_paper(res):
     tests = ("K = 1 with a tuned γ does at least as well as the paper's published "
-             f"K ∈ {_set(published('table1').K)}")
+             f"{_in('K', published('table1').K)}")
     k1, b = _load(res, "conjecture_k1")
     if k1.empty:
         return _not_tested("C10b", tests, "the K = 1 grid")
@@ -354,8 +354,8 @@ def _c10_paper(res):
           for s, a, ps, pa in zip(m.solved_x, m.accuracy, m.solved_y, m.acc)]
     n, k = len(m), sum(ok)
     verdict = "reproduced" if k == n else ("partly" if k else "not reproduced")
-    ev = [f"K = 1 (γ ∈ {_set(k1.gamma)}) does at least as well as the paper's best over "
-          f"K ∈ {_set(published('table1').K)} in {k} of {n} cells ({b} budget, "
+    ev = [f"K = 1 ({_in('γ', k1.gamma)}) does at least as well as the paper's best over "
+          f"{_in('K', published('table1').K)} in {k} of {n} cells ({b} budget, "
           f"{_per_config(_seeds(k1))})."]
     ev.append("Cells: " + "; ".join(
         f"{_task(r.task)} T = {r.T}: {_res(r.solved_x, r.accuracy)} vs paper "

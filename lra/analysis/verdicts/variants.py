@@ -13,7 +13,7 @@ from lra.analysis.verdicts.readout_control import _controls
 from lra.analysis.verdicts.vocabulary import (NAMES, TOL, Verdict, _count, _current, _identical,
                                               _not_tested,
                                               _pct, _per_config, _pts, _record, _res, _runs,
-                                              _seeds, _set, _stale, _task)
+                                              _seeds, _set, _in, _range_pct, _stale, _task)
 
 ROMAN = {"table1": "Table I", "table2": "Table II", "table3": "Table III", "table4": "Table IV",
          "table5": "Table V"}
@@ -44,7 +44,7 @@ def _c3_grid(res) -> Verdict:
     df, b = _load(res, "table1")
     if df.empty or df.K.nunique() < 2:
         what = "Table I with more than one K" + (
-            f" (the stored {b}-budget rows have K ∈ {_set(df.K)} only)" if not df.empty else "")
+            f" (the stored {b}-budget rows have {_in('K', df.K)} only)" if not df.empty else "")
         return _not_tested("C3", tests, what)
     cells = best_per_cell(df, ["task", "T", "K"])
     rows, marginal, identical = [], 0, True
@@ -60,7 +60,7 @@ def _c3_grid(res) -> Verdict:
     n = len(rows)
     verdict = "reproduced" if marginal == n else ("partly" if marginal else "not reproduced")
     ev = [f"In {marginal} of {n} (task, T) cells the best result varies by less than {TOL:g} {_pts(TOL)} "
-          f"across K ∈ {_set(df.K)} ({_runs(df, b)})."] + [r + "." for r in rows]
+          f"across {_in('K', df.K)} ({_runs(df, b)})."] + [r + "." for r in rows]
     solved_all = cells.groupby(["task", "T"]).solved.all()
     if n and identical:
         ev.append("Every value of K gives the identical result in every cell"
@@ -173,7 +173,7 @@ def _variants(res, part, tests, base, other, names, pub_table, pub_col, pub_valu
     if pdiff.any():
         ev.append(f"In the paper's own {ROMAN[pub_table]}, {int(pdiff.sum())} "
                   f"of {len(pa)} cells differ by {TOL:g} {_pts(TOL)} or more between the variants "
-                  f"(at T ∈ {_set(pa[pdiff]['T'])}).")
+                  f"(at {_in('T', pa[pdiff]['T'])}).")
     cells = m.groupby(["task", "T"]).agg(solved=("solved_a", "any"), acc=("accuracy_a", "max"))
     control = _controls(res, [(t, T, r.solved, r.acc) for (t, T), r in cells.iterrows()],
                             own=[(NAMES[base], A)])
@@ -278,8 +278,8 @@ def _c5_table4(res):
         ok = s.solved.nunique() == 1 and (s.solved.all() or acc.max() - acc.min() < TOL)
         same += ok
         identical &= len(s) > 1 and _identical(s.solved, acc)
-        per.append(f"K = {K:g}: {len(s)} (c0, c1) settings from c0 ∈ {_set(g.c0)}, c1 ∈ "
-                   f"{_set(g.c1)}, best accuracies {acc.min():.2f}–{acc.max():.2f} %, "
+        per.append(f"K = {K:g}: {len(s)} (c0, c1) settings from {_in('c0', g.c0)}, "
+                   f"{_in('c1', g.c1)}, best accuracies {_range_pct(acc)}, "
                    f"{int(s.solved.sum())} solved")
     n = len(per)
     verdict = "reproduced" if same == n else ("partly" if same else "not reproduced")
@@ -292,7 +292,7 @@ def _c5_table4(res):
         ev.append(f"Every difference between the settings is below the {TOL:g}-point tolerance.")
     pub = published("table4")
     ev.append(f"The paper reports only the best setting: {_pct(pub.accuracy.max())} at "
-              f"c0 ∈ {_set(pub.c0)}, c1 ∈ {_set(pub.c1)}.")
+              f"{_in('c0', pub.c0)}, {_in('c1', pub.c1)}.")
     best = df.groupby(["task", "T"]).agg(solved=("solved", "any"), acc=("best_accuracy", "max"))
     control = _controls(res, [(t, T, r.solved, r.acc * 100) for (t, T), r in best.iterrows()],
                             own=[(NAMES["table4"], df)], reseeded=False)

@@ -120,6 +120,18 @@ def _set(values) -> str:
     return "{" + ", ".join(f"{v:g}" for v in vals) + "}"
 
 
+def _in(name: str, values) -> str:
+    """'K = 10' for one value, 'K ∈ {10, 20}' for several."""
+    s = _set(values)
+    return f"{name} = {s[1:-1]}" if "," not in s else f"{name} ∈ {s}"
+
+
+def _range_pct(values) -> str:
+    """'79.40 %' when every value is the same, '98.05–98.75 %' otherwise (values in %)."""
+    lo, hi = min(values), max(values)
+    return f"{lo:.2f} %" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f} %"
+
+
 def _pts(v: float) -> str:
     return "point" if v == 1 else "points"
 
