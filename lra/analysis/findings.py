@@ -159,7 +159,7 @@ def random_permutation_level(store: ResultsStore) -> Finding | None:
         f"**RNN-LRA-diff reaches {_pct(best)} on random permutation at T = 10, not the paper's "
         f"{lo:.2f}–{hi:.2f} % (chance: {_pct(p)})**, and {solved} of {runs} runs solve it. Only "
         f"{classes} of the {symbols} output symbols can be the answer. " + summary()
-        + " Each explanation's prediction for every cell: {doc}`reservoir`."
+        + " The chapter {doc}`reservoir` gives each explanation's prediction for every cell."
         + " Ours: " + "; ".join(parts) + ". " + _what_fails(best * 100, lo, hi, solved),
         "lra_diff", tuple(sorted({b for _, b, _ in found})), "lra-table1")
 

@@ -149,3 +149,13 @@ def test_no_published_number_is_typed_in_the_module():
     assert typed == []
     cells = rivals.published_cells()
     assert len(cells) == 45 and set(cells["T"]) == {10, 20, 30}
+
+
+def test_the_gap_to_the_released_scripts_reports_is_the_smallest_one():
+    """The sentence gives the actual distance (not 'more than the tolerance'): the lowest
+    accuracy the script reports for its runs that learnt, less the highest paper cell at that T."""
+    import pandas as pd
+    from lra.analysis.rivals import _gap
+    b = pd.DataFrame({"T": [10, 10], "paper": [50.54, 50.93], "d_lo": [96.79, 96.79]})
+    print("gap", _gap(b))
+    assert abs(_gap(b) - (96.79 - 50.93)) < 1e-9
