@@ -471,8 +471,7 @@ def regularised_flow(store: ResultsStore) -> Finding | None:
     verb = "restores" if restored else "does not restore"
     text = (f"**Regularisation (λ = {r['lam']:g}) {verb} the flow in our run**: the "
             f"update of W_hh is non-zero in most probes {'' if restored else 'only '}down to "
-            f"layer L{reg} of "
-            f"L0–L{T - 1}" if reg is not None else
+            f"layer L{reg} of the paper's L1–L{T - 1}" if reg is not None else
             f"**Regularisation (λ = {r['lam']:g}) does not restore the flow in our run**: no "
             "layer's update of W_hh is non-zero in most probes")
     budgets = {b}
@@ -533,13 +532,17 @@ def gpu_benchmark(path: Path) -> dict | None:
 
 
 def rows_by_device(store: ResultsStore, budget: str = "paper") -> pd.Series:
-    """How many stored rows of every experiment at one budget each device computed."""
+    """How many stored rows of every experiment at one budget each device computed (the device
+    as stored, in words: "1 thread", not the stored "1 threads")."""
+    import re
     from lra.campaign.experiments import EXPERIMENTS
     frames = [store.load(e, budget) for e in EXPERIMENTS]
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.Series(dtype=int)
-    return pd.concat(frames)["device"].value_counts()
+    words = pd.concat(frames)["device"].astype(str).map(
+        lambda d: re.sub(r"\b1 threads\)", "1 thread)", d))
+    return words.value_counts()
 
 
 def in_brief(store: ResultsStore | None = None) -> str:

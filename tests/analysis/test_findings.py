@@ -122,7 +122,7 @@ def test_regularised_flow_reads_the_probes(tmp_path):
         ("random_permutation", 10, 0, 0.99, False, {"lam": 0.1})]), PROV, probes)
     f = findings.regularised_flow(store)
     print(f.text)
-    assert "only down to layer L6 of L0–L9" in f.text and "over 3 probes" in f.text
+    assert "only down to layer L6 of the paper's L1–L9" in f.text and "over 3 probes" in f.text
 
 
 def test_coverage_counts_cells_of_the_paper_grid(tmp_path):
@@ -359,3 +359,15 @@ def test_regularised_curriculum_finding_only_once_the_curriculum_has_ended(tmp_p
     assert "one configuration of the paper's grid, whose others might do better" in f.text
     assert "its stage T = 20 is solved by 0 of 5 seeds (best validation accuracy 97.00–97.00 %)" \
            ". BPTT solves that length in 5 of 5 seeds." in f.text
+
+
+def test_rows_by_device_say_one_thread_in_words(tmp_path):
+    """The stored device name keeps its form ('1 threads': grouping and benchmarks read it); the
+    page says '1 thread'."""
+    store = ResultsStore(tmp_path)
+    store.append("fig2", "paper", rows("fig2", "paper", [
+        ("random_permutation", 10, 0, 0.98, False, {"device": d}) for d in (
+            "CPU (x86_64, 1 threads)", "CPU (x86_64, 2 threads)")]), PROV)
+    got = findings.rows_by_device(store, "paper").to_dict()
+    print(got)
+    assert got == {"CPU (x86_64, 1 thread)": 1, "CPU (x86_64, 2 threads)": 1}
