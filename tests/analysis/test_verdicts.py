@@ -763,6 +763,17 @@ def test_the_plans_paper_rows_decide_c4_once_every_method_has_five_seeds():
     print("checks: identical test bits on every seed -> inconclusive (identical)")
     assert v.verdict == INCONCLUSIVE and v.rule == IDENTICAL
     assert "get exactly the same held-out test samples right" in v.text()
+    print("checks: same bits and the same curves -> said to be the same computation")
+    assert "The runs are the same computation here: their validation curves are identical in " \
+           "all 5 paired seeds." in v.text()
+    src = plan_source(FIVE_MSE, FIVE_MSE)
+    lp = src.tables[("ev_log_penalty", "paper")]
+    src.tables[("ev_log_penalty", "paper")] = lp.assign(curve="[[0, 0.5, null]]")
+    v = part(c4(src), "C4")
+    print("checks: same bits, other curves -> the variant is in effect, too small to show")
+    assert v.verdict == INCONCLUSIVE and v.rule == IDENTICAL
+    assert "The runs are not the same computation: their validation curves differ in 5 of 5 " \
+           "paired seeds" in v.text()
 
 
 def test_the_plans_readout_control_decides_whether_c4s_cell_can_show_the_rule():

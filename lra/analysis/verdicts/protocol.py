@@ -178,6 +178,15 @@ def _same_bits(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> bool:
     return True
 
 
+def _curves_differ(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> tuple[int, int]:
+    """(shared seeds whose selected runs' validation curves differ, shared seeds): whether two
+    variants that get the same test samples right trained differently at all (the variant in
+    effect, too small to change a prediction) or computed the same thing."""
+    a, b = reported_per_seed(rows_a), reported_per_seed(rows_b)
+    shared = sorted(set(a) & set(b))
+    return sum(str(a[s].get("curve")) != str(b[s].get("curve")) for s in shared), len(shared)
+
+
 def full_grid_line(cmp: Comparison | str, plan_cells: int) -> str:
     """What the paper's grid (``cmp.grid``, or a grid experiment's name) would add, with its
     command and projected H100 time."""
@@ -213,6 +222,7 @@ def decide_at_protocol(res, part: str) -> Verdict | None:
         return None
     cells = _cells(cmp)
     ev, lines, pairs, identical, unpaired = [], [], [], True, []
+    differ = [0, 0]                 # seeds whose paired runs' curves differ, seeds compared
     agree = total = 0
     control_cells, own = [], []
     for cell in cells:
@@ -227,6 +237,7 @@ def decide_at_protocol(res, part: str) -> Verdict | None:
             p = pair_methods(base, other, cmp.base.name, m.name)
             pairs.append(p)
             identical &= _same_bits(base, other)
+            differ = [x + y for x, y in zip(differ, _curves_differ(base, other))]
             if p.missing is not None:
                 unpaired.append(f"no paired multi-seed test on held-out data of {cmp.base.name} "
                                 f"and {m.name} at {_task(cell[0])} T = {cell[1]} ({p.reason})")
@@ -251,6 +262,12 @@ def decide_at_protocol(res, part: str) -> Verdict | None:
     if identical:
         ev.append("Each seed's selected runs get exactly the same held-out test samples right "
                   "in every comparison: these cells cannot separate the variants.")
+        k, n = differ
+        ev.append(f"The runs are not the same computation: their validation curves differ in {k} "
+                  f"of {n} paired seeds, so the variant is in effect, but too little to change which held-out samples "
+                  "the selected networks get right." if k else
+                  f"The runs are the same computation here: their validation curves are identical "
+                  f"in all {n} paired seeds.")
     scope = full_grid_line(cmp, len(cells))
     if scope:
         ev.append(scope)
