@@ -356,6 +356,8 @@ def test_c5b_and_c9_follow_the_grid():
     assert v.verdict == "inconclusive at this budget"
     assert "cannot separate the thresholds" in v.text()
     assert "No readout-only control was run on temporal order at T = 20" in v.control
+    print("C5b strength:", v.why_line)
+    assert "1 of the paper's 3 cells" in v.why_line      # Table IV's cells are its K values
     t4.loc[0, "best_accuracy"] = 0.9
     assert part(c5(FrameResults({("table4", "smoke"): t4})), "C5b").verdict == "not reproduced"
     lam = runs("fig5", "smoke", [dict(task=RP, T=20, lam=0.1, acc=0.90),
