@@ -285,7 +285,8 @@ def _agree(sa, aa, sb, ab):
 
 
 def c10(res) -> list[Verdict]:
-    return [with_protocol(res, "C10a", _c10_ours(res)), _c10_paper(res)]
+    from lra.analysis.verdicts.protocol import c10b_with_protocol
+    return [with_protocol(res, "C10a", _c10_ours(res)), c10b_with_protocol(res, _c10_paper(res))]
 
 
 def _c10_ours(res):
