@@ -454,6 +454,54 @@ def deepest_layer_reached(probes: list[dict], key: str = "dW_hh_norm",
     return int(alive.min()) if alive.size else None
 
 
+def one_inner_step(store: ResultsStore) -> Finding | None:
+    """Claim C10 (the paper's conjecture that a tuned γ can replace the inner loop) at the
+    paper's protocol: the evidence plan's K = 1 runs (γ = 10) against its K = 10 runs (Figure 2's
+    configuration) on random permutation at T = 10, five seeds each, paired on the held-out test
+    set; None until both have five seeds."""
+    from lra.analysis.paired import pair_methods, reported_per_seed
+    from lra.analysis.verdicts.vocabulary import MIN_SEEDS, _range_pct
+    task, T = "random_permutation", 10
+    k1, k10 = (load(e, "paper", store)[0] for e in ("ev_k1", "ev_fig2"))
+    if k1.empty or k10.empty:
+        return None
+    k1, k10 = (d[(d.task == task) & (d["T"] == T)] for d in (k1, k10))
+    if min(k1["seed"].nunique(), k10["seed"].nunique()) < MIN_SEEDS:
+        return None
+    gamma = ", ".join(f"{g:g}" for g in sorted(k1.gamma.astype(float).unique()))
+    p = pair_methods(k1, k10, "K = 1", "K = 10")
+    if not p.tested or p.missing is not None:
+        return None
+    st = p.stats
+
+    def picks(d):                 # each seed's reported run, chosen on validation
+        return pd.DataFrame(list(reported_per_seed(d).values()))
+
+    def line(d, name):
+        test = pd.to_numeric(picks(d).get("best_test_accuracy"), errors="coerce") * 100
+        return f"{name} {_range_pct(test)} on the held-out test set"
+    solved = {n: int(_solved(picks(d)).sum()) for n, d in (("K = 1", k1), ("K = 10", k10))}
+    if p.a_better_everywhere:
+        head = (f"One inner step with γ = {gamma} does better than ten inner steps on random "
+                f"permutation at T = 10, in every seed")
+        reading = "the paper's conjecture (C10) holds in this cell"
+    elif p.b_better_everywhere:
+        head = "One inner step does worse than ten on random permutation at T = 10, in every seed"
+        reading = "the paper's conjecture (C10) fails in this cell"
+    else:
+        head = "One inner step does as well as ten on random permutation at T = 10"
+        reading = "the paper's conjecture (C10) holds in this cell"
+    return Finding(
+        f"**{head}** (evidence plan, paper protocol, five seeds each, each seed's run chosen on "
+        f"validation): {line(k1, f'K = 1 (γ = {gamma})')}; {line(k10, 'K = 10 (Figure 2)')}; "
+        f"paired on the held-out test set, K = 1 is better in {st['a_better']} and worse in "
+        f"{st['b_better']} of {st['seeds']} seeds ({100 * st['diff_mean']:+.2f} points on "
+        f"average): {reading}, which the paper states but does not test. "
+        + ("Neither solves the task." if not any(solved.values()) else
+           "Seeds solved: " + ", ".join(f"{n}: {k} of {MIN_SEEDS}" for n, k in solved.items())
+           + "."), "verdicts", ("paper",), "vrd-c10")
+
+
 def regularised_flow(store: ResultsStore) -> Finding | None:
     """Figure 4 (claim C8): does regularisation restore the gradient flow to every layer?"""
     df, b = load("fig4", store=store)
@@ -554,7 +602,7 @@ def in_brief(store: ResultsStore | None = None) -> str:
 # the released script first: the strongest evidence (the authors' own code, unmodified)
 SURPRISES = (released_script_learns, random_permutation_level, readout_control, three_bit_seeds,
              length_20_at_protocol, forced_normalisation, regularised_curriculum,
-             regularised_flow)
+             one_inner_step, regularised_flow)
 
 
 def surprises(store: ResultsStore | None = None) -> list[Finding]:

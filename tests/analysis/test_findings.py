@@ -371,3 +371,39 @@ def test_rows_by_device_say_one_thread_in_words(tmp_path):
     got = findings.rows_by_device(store, "paper").to_dict()
     print(got)
     assert got == {"CPU (x86_64, 1 thread)": 1, "CPU (x86_64, 2 threads)": 1}
+
+
+def test_one_inner_step_is_judged_paired_on_the_held_out_test_set(tmp_path):
+    """C10's finding (ev_k1 against ev_fig2, random permutation T = 10): nothing until both have
+    five seeds; K = 1 better in every seed -> 'does better ... in every seed'; the two sides the
+    same -> 'does as well'."""
+    import numpy as np
+
+    from lra.engine.predictions import pack
+
+    def bits(n_wrong, n=200):
+        v = np.ones(n, dtype=bool)
+        v[:n_wrong] = False
+        return {"best_correct": pack(v)}, float(v.mean())
+
+    def put(store, exp, wrong, seeds=5, **cfg):
+        store.append(exp, "paper", rows(exp, "paper", [
+            ("random_permutation", 10, s, bits(wrong)[1], False, bits(wrong)[0] | cfg)
+            for s in range(seeds)]), PROV)
+    store = ResultsStore(tmp_path)
+    put(store, "ev_fig2", 40, K=10, gamma=1.0)
+    put(store, "ev_k1", 2, seeds=4, K=1, gamma=10.0)
+    assert findings.one_inner_step(store) is None          # four K = 1 seeds
+    put(store, "ev_k1", 2, K=1, gamma=10.0)
+    f = findings.one_inner_step(store)
+    print(f.text)
+    assert f.headline == ("One inner step with γ = 10 does better than ten inner steps on random "
+                          "permutation at T = 10, in every seed")
+    assert "K = 1 is better in 5 and worse in 0 of 5 seeds (+19.00 points on average)" in f.text
+    assert f.anchor == "vrd-c10" and "Neither solves the task." in f.text
+    same = ResultsStore(tmp_path / "same")
+    put(same, "ev_fig2", 40, K=10, gamma=1.0)
+    put(same, "ev_k1", 40, K=1, gamma=10.0)
+    print(findings.one_inner_step(same).headline)
+    assert findings.one_inner_step(same).headline == ("One inner step does as well as ten on "
+                                                      "random permutation at T = 10")
