@@ -101,9 +101,10 @@ def plan_table(store: ResultsStore | None = None) -> pd.DataFrame:
     The rows an entry plans are those the campaign would run (:func:`entry_runs`): a control the
     stored rows make pointless is not counted (the long readout control once the curriculum it
     controls has stopped), and a curriculum counts its first stage and the stages it has run."""
-    from lra.campaign.evidence import entry_runs
+    from lra.campaign.evidence import entry_runs, in_flight
     from lra.campaign.experiments import get_experiment
     store = store or ResultsStore()
+    done = in_flight(store)
     rows = []
     for i, e in enumerate(ENTRIES, 1):
         planned, stored, tested = 0, 0, 0
@@ -121,8 +122,25 @@ def plan_table(store: ResultsStore | None = None) -> pd.DataFrame:
                      "cells": ", ".join(f"{task_label(t)} T = {T}" for t, T in e.cells[:3])
                      + (f" … ({len(e.cells)} cells)" if len(e.cells) > 3 else ""),
                      "rows stored": f"{stored}/{planned}" if e.ready else "not yet declared",
-                     "with the test set": f"{tested}/{planned}" if e.ready else "—"})
+                     "with the test set": f"{tested}/{planned}" if e.ready else "—",
+                     "left to run (upper bound)": _left(e, store, done) if e.ready else "—"})
     return pd.DataFrame(rows)
+
+
+def _left(entry: Entry, store: ResultsStore, done: dict) -> str:
+    """What is left of an entry and its projected time, every member to the cap (members in
+    flight from their checkpoint's iteration): on one core of the CPU the plan runs on, and on an
+    H100 (lra.campaign.projection's committed benchmarks)."""
+    from lra.campaign.evidence import entry_cost
+    cpu = entry_cost(entry, store, "cpu", done)
+    if not cpu["missing"]:
+        return "nothing"
+    gpu = entry_cost(entry, store, "NVIDIA H100 80GB HBM3", done)
+    hours = lambda s: ("n/a" if s != s else f"{s / 60:.0f} min" if s < 3600       # noqa: E731
+                       else f"{s / 3600:.1f} h")
+    flight = f", {cpu['resumed']} in flight" if cpu["resumed"] else ""
+    return (f"{cpu['missing']} runs{flight}: ≤ {hours(cpu['seconds'])} on one CPU core, "
+            f"≤ {hours(gpu['seconds'])} on an H100")
 
 
 # ------------------------------------------------------------------- beside the published tables

@@ -32,6 +32,8 @@ def test_rows_and_test_accuracy_per_method_and_seed(tmp_path):
     print(table.to_string())
     row = table[table["#"] == 2].iloc[0]      # t20_temporal_order, the second entry
     assert row["rows stored"] == "3/30" and row["with the test set"] == "3/30"
+    left = row["left to run (upper bound)"]
+    assert left.startswith("27 runs: ≤ ") and "on one CPU core" in left and "on an H100" in left
     s = er.summary(get_entry("t20_temporal_order"), store)
     print(s.to_string())
     (bptt,) = s.to_dict("records")
@@ -173,6 +175,7 @@ def test_an_ended_curriculum_counts_only_the_stages_it_ran(tmp_path):
         for r in runs], PROV)
     print("after the first stage failed:", n())
     assert n() == "5/5"
+    assert er.plan_table(store).set_index("#").loc[7, "left to run (upper bound)"] == "nothing"
 
 
 def test_only_the_readout_row_of_an_entry_shows_a_ceiling(tmp_path):
