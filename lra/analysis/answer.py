@@ -147,7 +147,7 @@ def verdicts_sentence(store: ResultsStore) -> Sentence:
         head = (f"all {len(tested)} tested are only indicative" if sup == 0 else
                 f"{sup} of the {len(tested)} tested are supported, the other {len(weak)} only "
                 "indicative")
-        text += f"; {head} ({_why_indicative(weak)}; each verdict says why)."
+        text += f"; {head} ({_why_indicative(weak)})."
     return Sentence(text, VERDICTS_ANCHOR, budgets)
 
 
@@ -155,14 +155,14 @@ def verdicts_sentence(store: ResultsStore) -> Sentence:
 # lists the budget first, then the seeds, then the cells): the words the sentence counts them by.
 WHY_GROUPS = (("budget, not the paper's protocol", "the smoke budget"),
               ("so no spread", "one seed"), ("fewer than", "fewer than five seeds"),
-              ("of the paper's", "part of the paper's cells"),
-              ("one configuration", "one configuration of the paper's grid"),
-              ("computed by other code", "rows of older code"),
-              ("no paired", "comparisons without a paired test"))
+              ("of the paper's", "part of the cells"),
+              ("one configuration", "one configuration"),
+              ("computed by other code", "older code"),
+              ("no paired", "no paired test"))
 
 
 def _why_indicative(weak) -> str:
-    """'6 rest on the smoke budget, 4 on one seed, …': the indicative verdicts counted by their
+    """'6 for the smoke budget, 4 for one seed, …': the indicative verdicts counted by their
     first reason (one group each)."""
     counts: dict[str, int] = {}
     for v in weak:
@@ -170,9 +170,7 @@ def _why_indicative(weak) -> str:
         group = next((words for key, words in WHY_GROUPS if key in first), "other limits")
         counts[group] = counts.get(group, 0) + 1
     order = [w for _, w in WHY_GROUPS] + ["other limits"]
-    said = [f"{counts[w]} on {w}" for w in order if w in counts]
-    said[0] = said[0].replace(" on ", " rest on ", 1)
-    return ", ".join(said)
+    return ", ".join(f"{counts[w]} for {w}" for w in order if w in counts)
 
 
 def answer(store: ResultsStore | None = None, cells: pd.DataFrame | None = None

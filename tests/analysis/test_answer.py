@@ -69,7 +69,7 @@ def test_verdict_counts_follow_the_rows(tmp_path):
     assert some.text != empty.text and "smoke budget" in some.text
     assert "only indicative" in some.text and some.budgets == ("smoke",)
     # every indicative verdict here rests on the smoke budget first: the count says so
-    n = int(some.text.split("tested are only indicative (")[1].split(" rest on the smoke")[0])
+    n = int(some.text.split("tested are only indicative (")[1].split(" for the smoke budget")[0])
     tested = int(some.text.split("; all ")[1].split(" tested")[0])
     assert n == tested, some.text
 
@@ -83,9 +83,9 @@ def test_indicative_verdicts_are_counted_by_their_first_reason():
         ["1 row computed by other code"], ["something new"])]
     said = answer._why_indicative(weak)
     print(said)
-    assert said == ("1 rest on the smoke budget, 1 on one seed, 1 on fewer than five seeds, 1 on "
-                    "part of the paper's cells, 1 on one configuration of the paper's grid, 1 on "
-                    "rows of older code, 1 on other limits")
+    assert said == ("1 for the smoke budget, 1 for one seed, 1 for fewer than five seeds, 1 for "
+                    "part of the cells, 1 for one configuration, 1 for older code, 1 for other "
+                    "limits")
 
 
 def test_first_screen_markup(tmp_path, cells):
