@@ -1029,6 +1029,19 @@ def test_c8c_is_decided_by_the_plans_curriculum_once_it_has_ended():
     assert v.strength == "indicative" and any(
         "one configuration (Figure 4's) of the 45 in the paper's regularised grid" in w
         for w in v.why_indicative)
+    assert "Beyond the curriculum" not in v.text()       # no T = 20 entry stored
+    print("checks: the plan's T = 20 pair (entry 3) is said, paired on the test set")
+    t = src([(10, False)]).tables
+    better = [correct(N_VAL, range(5 * s, 5 * s + 20)) for s in range(5)]     # 95 %
+    worse = [correct(N_VAL, range(5 * s, 5 * s + 60)) for s in range(5)]      # 85 %
+    t[("ev_t20_reg", "paper")] = runs("ev_t20_reg", "paper", with_bits(RP, 20, better), lam=0.1)
+    t[("ev_t20_lra", "paper")] = runs("ev_t20_lra", "paper", with_bits(RP, 20, worse))
+    (v,) = [v for v in c8(FrameResults(t)) if v.part == "C8c"]
+    line = [e for e in v.evidence if e.startswith("Beyond the curriculum")]
+    print(line)
+    assert v.verdict == "not reproduced" and len(line) == 1
+    assert "neither form solving it in any seed" in line[0]
+    assert "RNN-LRA-diff, regularised is better in every paired seed (5 of 5)" in line[0]
     (v,) = [v for v in c8(src([(T, True) for T in range(10, 90, 10)] + [(90, False)]))
             if v.part == "C8c"]
     print("checks: stages solved to T = 80 -> reproduced")

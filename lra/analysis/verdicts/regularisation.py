@@ -80,6 +80,7 @@ def c8c_at_protocol(res, tests: str) -> Verdict | None:
     positive, said = positive_control(res, task, failed_at, "paper")
     ev.append(said + (" So this budget cannot separate the learning rules at that length."
                       if positive is False else ""))
+    ev.extend(_t20_pair_line(res, task))
     ev.append(full_grid_line("table5_lra_reg", 1).replace(
         "at one configuration per method", "at one configuration"))
     g = d[d["T"] == last]
@@ -99,6 +100,29 @@ def c8c_at_protocol(res, tests: str) -> Verdict | None:
                    scope + ([] if positive is not None else [f"no positive control (BPTT) at "
                                                              f"T = {failed_at}"]),
                    positive=positive if v != "reproduced" else None)
+
+
+def _t20_pair_line(res, task: str, T: int = 20) -> list[str]:
+    """The plan's T = 20 entry of ``task`` (the same configuration with and without λ = 0.1, five
+    seeds each), paired on the held-out test set: what the regulariser does to learning at a
+    length neither form may solve. Empty until both sides have five seeds."""
+    from lra.analysis.verdicts.protocol import entry_label
+    from lra.analysis.verdicts.vocabulary import MIN_SEEDS
+    sides = []
+    for e in ("ev_t20_reg", "ev_t20_lra"):
+        df = res.rows(e, "paper")
+        df = df[(df.task == task) & (df["T"] == T)] if not df.empty else df
+        if df.empty or df["seed"].nunique() < MIN_SEEDS:
+            return []
+        sides.append(df)
+    entry = {"random_permutation": "t20_random_permutation",
+             "temporal_order": "t20_temporal_order"}.get(task, "t20_temporal_order_3bit")
+    pair = pair_methods(sides[0], sides[1], "RNN-LRA-diff, regularised", "RNN-LRA-diff")
+    k = [int(d.assign(ok=d.solved.astype(bool)).groupby("seed").ok.any().sum()) for d in sides]
+    solved = ("neither form solving it in any seed" if not any(k) else
+              f"seeds solved: regularised {k[0]}, unregularised {k[1]}, of {MIN_SEEDS} each")
+    return [f"Beyond the curriculum, at T = {T} ({entry_label(entry)}: the plan's T = {T} "
+            f"configuration with and without λ = 0.1, {solved}): " + pair.sentence()]
 
 
 def _c8c_with_protocol(res, smoke: Verdict) -> Verdict:
