@@ -101,14 +101,15 @@ def test_every_link_target_is_a_label_of_the_book():
     import inspect
     import re
     from pathlib import Path
-    from lra.analysis import findings
+    from lra.analysis import findings, plan_findings
     book = Path(__file__).resolve().parents[2] / "book"
     lines = {line.strip() for nb in book.glob("*.ipynb")
              for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown"
              for line in c["source"]}
     # the Finding(...) calls end with their section's label
     anchors = {answer.RIVALS_ANCHOR, answer.READOUT_ANCHOR, answer.VERDICTS_ANCHOR} | set(
-        re.findall(r'"([a-z]+-[a-z0-9-]+)"\)', inspect.getsource(findings)))
+        re.findall(r'"([a-z]+-[a-z0-9-]+)"\)', inspect.getsource(findings)
+                   + inspect.getsource(plan_findings)))
     # three answers' sections and nine findings' (the readout one shared): eleven labels
     assert len(anchors) == 11, anchors
     missing = {a for a in anchors if f"({a})=" not in lines}
