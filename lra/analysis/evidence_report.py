@@ -285,3 +285,21 @@ def entry_verdicts(entry: Entry, verdicts) -> str:
             where = f"for now from {' and '.join(own)}-budget rows"
         said.append(f"{part} *{v.verdict}* ({where})")
     return "Verdicts: " + "; ".join(said) + "." if said else ""
+
+
+def regularised_against_plain(store: ResultsStore | None = None, T: int = 20) -> list[str]:
+    """The plan's T = 20 runs with and without the regulariser (the same configuration but
+    λ = 0.1, five seeds each), paired seed by seed on the held-out test set, one sentence per task
+    where both sides have five seeds (chapter "Regularisation")."""
+    from lra.analysis.paired import pair_methods
+    from lra.analysis.verdicts.vocabulary import MIN_SEEDS
+    store = store or ResultsStore()
+    reg_all, plain_all = (store.load(e, PAPER) for e in ("ev_t20_reg", "ev_t20_lra"))
+    out = []
+    for task in dict.fromkeys(reg_all["task"]) if not reg_all.empty else ():
+        reg, plain = (d[(d.task == task) & (d["T"].astype(int) == T)] for d in (reg_all, plain_all))
+        if reg.empty or plain.empty or min(reg["seed"].nunique(),
+                                           plain["seed"].nunique()) < MIN_SEEDS:
+            continue
+        out.append(pair_methods(reg, plain, "regularised (λ = 0.1)", "unregularised").sentence())
+    return out

@@ -83,7 +83,7 @@ def _plan_rows(experiment, task, T, accs, **over):
                         solved=a >= 1.0, diverged=False, stop_reason="cap", iterations=100,
                         best_accuracy=a, final_accuracy=a, wall_seconds=1.0, population=5,
                         device="test", commit="test", curve="[]",
-                        best_test_accuracy=a - 0.005, **over))
+                        **({"best_test_accuracy": a - 0.005} | over)))
     return out
 
 
@@ -190,3 +190,26 @@ def test_only_the_readout_row_of_an_entry_shows_a_ceiling(tmp_path):
     col = "linear-readout ceiling (test), %"
     assert s.loc["RNN-LRA-diff (Figure 2)", col] == ""
     assert s.loc["readout only", col] == "not computed yet"
+
+
+def test_the_regulariser_is_paired_with_the_same_configuration_without_it(tmp_path):
+    """Chapter Regularisation: one paired sentence per task where the plan's T = 20 runs with and
+    without λ = 0.1 both have five seeds; none while a side has fewer."""
+    store = ResultsStore(tmp_path)
+    rp = "random_permutation"
+
+    def bits(acc, n=100):
+        v = np.ones(n, dtype=bool)
+        v[:round(n * (1 - acc))] = False
+        return dict(best_correct=pack(v), best_test_correct=pack(v), best_test_accuracy=acc)
+    store.append("ev_t20_lra", "paper",
+                 _plan_rows("ev_t20_lra", rp, 20, [0.84] * 5, **bits(0.84)), PROV)
+    reg = _plan_rows("ev_t20_reg", rp, 20, [0.95] * 5, **bits(0.95))
+    store.append("ev_t20_reg", "paper", reg[:4], PROV)
+    assert er.regularised_against_plain(store) == []
+    store.append("ev_t20_reg", "paper", reg[4:], PROV)
+    (said,) = er.regularised_against_plain(store)
+    print(said)
+    assert said.startswith("Paired test, random permutation at T = 20, paper budget")
+    assert "regularised (λ = 0.1) against unregularised on 5 seeds" in said
+    assert "regularised (λ = 0.1) is better in every paired seed (5 of 5)" in said
